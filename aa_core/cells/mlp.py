@@ -1,0 +1,57 @@
+"""The built-in ``mlp`` cell: a two-layer MLP over the flattened neighbourhood.
+
+Reference form: ``[B, N, K, C]`` → flatten K·C → Linear → act → Linear → ``[B, N, C]``.
+Lattice form: the first Linear is exactly a masked 3×3×3 conv, the second a 1×1×1 conv.
+Parameters: (K·C + 1)·H + (H + 1)·C.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from ..configs import MLPCellConfig
+
+
+_ACT = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
+
+
+def stencil_weight(linear_weight: torch.Tensor, offsets, channels: int) -> torch.Tensor:
+    """A ``[H, K·C]`` weight over gathered neighbourhoods as a ``[H, C, 3, 3, 3]`` conv kernel."""
+    H = linear_weight.shape[0]
+    w = linear_weight.view(H, len(offsets), channels)
+    kernel = linear_weight.new_zeros(H, channels, 3, 3, 3)
+    for k, (dx, dy, dz) in enumerate(offsets):
+        kernel[:, :, dx + 1, dy + 1, dz + 1] = w[:, k, :]
+    return kernel
+
+
+class MLPCell(nn.Module):
+    def __init__(self, config: MLPCellConfig, geometry):
+        super().__init__()
+        self.channels = config.channels
+        self.geometry = geometry
+        self.k = geometry.k
+        self.act = _ACT[config.activation]
+        self.fc1 = nn.Linear(self.k * config.channels, config.hidden)
+        self.fc2 = nn.Linear(config.hidden, config.channels)
+        if config.zero_init:
+            nn.init.zeros_(self.fc2.weight)
+            nn.init.zeros_(self.fc2.bias)
+
+    def forward(self, neighbourhood: torch.Tensor) -> torch.Tensor:
+        x = rearrange(neighbourhood, "b n k c -> b n (k c)")
+        return self.fc2(self.act(self.fc1(x)))  # [B, N, C]
+
+    def lattice_forward(self, grid: torch.Tensor, geometry) -> torch.Tensor:
+        """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]`` via conv3d; equal to ``forward`` on the gather."""
+        x = geometry.pad(rearrange(grid, "b x y z c -> b c x y z"))
+        kernel = stencil_weight(self.fc1.weight, geometry.offsets, self.channels)
+        h = self.act(F.conv3d(x, kernel, self.fc1.bias))  # [B, H, X, Y, Z]
+        h = rearrange(h, "b h x y z -> b x y z h")
+        return self.fc2(h)
+
+
+def build(config: MLPCellConfig, ctx) -> MLPCell:
+    return MLPCell(config, ctx.geometry)

@@ -1,0 +1,14 @@
+"""Arguments shared by the commands that read a spec."""
+from __future__ import annotations
+
+
+def add_spec_args(p) -> None:
+    p.add_argument("spec", help="path of a TOML spec")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a spec value (repeatable), e.g. --set cell.hidden=64 --set data.path=qa.jsonl",
+    )

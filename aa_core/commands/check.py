@@ -1,0 +1,65 @@
+"""`aa check SPEC`: validate a spec and build its model without reading any data."""
+from __future__ import annotations
+
+from ._common import add_spec_args
+
+
+def add_parser(sub):
+    p = sub.add_parser("check", help="validate a spec and build its model (reads no data)")
+    add_spec_args(p)
+    return p
+
+
+def describe(spec) -> str:
+    """Build the model of a validated spec and describe each component."""
+    from .._build import build_model, count_params
+    from .._memory import forward_bytes, human_bytes
+    from .._table import table
+
+    model, ctx = build_model(spec)
+    rows = []
+    counted = set()
+    for slot, obj in ctx.built.items():
+        kind = slot.split(":")[0]
+        reg, _ = spec.components[kind]
+        own = 0
+        if hasattr(obj, "parameters"):
+            own = sum(p.numel() for p in obj.parameters() if id(p) not in counted and not counted.add(id(p)))
+        if slot == "pipeline":
+            continue
+        rows.append([slot, reg.component.name, reg.plugin.distribution, reg.plugin.version, f"{own:,}", _detail(obj)])
+    reg, _ = spec.components["pipeline"]
+    total = count_params(model)
+    rows.append(["pipeline", reg.component.name, reg.plugin.distribution, reg.plugin.version, f"{total:,} total", ""])
+    out = [f"spec: {spec.source}  (model hash {spec.model_hash()[:12]})"]
+    if spec.architecture:
+        out.append(f"architecture: {spec.architecture}")
+    out.append(table(["component", "name", "distribution", "version", "params", "detail"], rows))
+    out.append(f"estimated memory for one forward pass (batch 1, fp32): {human_bytes(forward_bytes(model, ctx))}")
+    return "\n".join(out)
+
+
+def _detail(obj) -> str:
+    if hasattr(obj, "num_cells"):
+        return f"{repr(obj)}, {obj.num_cells:,} cells"
+    if hasattr(obj, "in_dim") and hasattr(obj, "out_dim"):
+        return f"{obj.in_dim} → {obj.out_dim}"
+    if hasattr(obj, "embedding_dim") and not hasattr(obj, "parameters"):
+        return f"{obj.embedding_dim}-d"
+    if hasattr(obj, "steps"):
+        return f"{obj.steps} steps"
+    if hasattr(obj, "channels"):
+        return f"C={obj.channels}"
+    return ""
+
+
+def main(args) -> int:
+    from .._spec import load_spec
+
+    spec = load_spec(args.spec, args.overrides)
+    print(describe(spec))
+    return 0
+
+
+def run_task(spec, state) -> None:
+    print(describe(spec), flush=True)

@@ -1,0 +1,1 @@
+"""Lattice geometry and local propagation."""

@@ -1,0 +1,1 @@
+"""AA plugin aa-gmlp."""
