@@ -1,0 +1,368 @@
+"""Checkpoints: safetensors weights + JSON metadata, written atomically, verified on load.
+
+A checkpoint is a directory (format: checkpoints/README.md)::
+
+    model.safetensors   model.state_dict() plus extra tensors under "extra/<name>"
+    metadata.json       resolved spec, architecture name@version + hash, model hash,
+                        plugin versions, code revision, weights sha256, caller's training
+                        metadata (dataset hash, hyper-parameters, metrics, history ...)
+    extra.json          free JSON the trainer needs later (e.g. the phrase bank's texts)
+
+Weights are never pickled: loading a checkpoint from a stranger cannot run code. Each file
+is written to a temporary name and moved into place with ``os.replace``; metadata.json is
+written last and records the weights' sha256, so a checkpoint interrupted half-way is
+detected instead of silently mixing two saves.
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._errors import Problem, UserError
+from ._version import __version__
+
+FORMAT = "aa-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+METADATA = "metadata.json"
+EXTRA_JSON = "extra.json"
+EXTRA_PREFIX = "extra/"
+MODEL_KINDS = ("geometry", "cell", "propagator", "tokenizer", "adapter", "decoder", "pipeline")
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint that loads but was made under different circumstances (plugin versions)."""
+
+
+@attrs.define
+class Checkpoint:
+    """A loaded, verified checkpoint."""
+
+    path: Path
+    metadata: dict[str, Any]
+    spec: Any  # aa_core._spec.Spec, validated from the saved resolved spec
+    state_dict: dict[str, Any]
+    extra_tensors: dict[str, Any]
+    extra_json: dict[str, Any]
+
+    @property
+    def architecture(self) -> str | None:
+        arch = self.metadata.get("architecture")
+        return arch.get("key") if isinstance(arch, dict) else None
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def _fsync_replace(tmp: str, final: Path) -> None:
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is meant to be shared
+    os.replace(tmp, final)
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=False, default=_json_default)
+            f.write("\n")
+        _fsync_replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+def architecture_info(spec) -> dict[str, Any] | None:
+    """name, version, key and registry hash of the architecture a spec starts from."""
+    if not spec.architecture:
+        return None
+    from ._registry import registry
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        arch = registry().get(spec.architecture)
+    return {"key": arch.key, "name": arch.name, "version": arch.version, "hash": arch.hash, "source": arch.source}
+
+
+def _model_part(resolved: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in resolved.items() if k in MODEL_KINDS}
+
+
+def save_checkpoint(
+    directory: str | Path,
+    *,
+    model,
+    spec,
+    metadata: dict[str, Any] | None = None,
+    extra_tensors: dict[str, Any] | None = None,
+    extra_json: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model``'s weights and the provenance of ``spec`` into ``directory``.
+
+    ``metadata`` (dataset_hash, training_time_s, hyper_parameters, metrics, history, ...) is
+    merged into metadata.json; the keys this function computes win over the caller's.
+    Returns the checkpoint directory.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from ._provenance import code_revision, file_sha256, spec_plugins
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    for k, v in model.state_dict().items():
+        # clone: safetensors refuses tensors that share storage (tied weights, views).
+        tensors[k] = v.detach().to("cpu").contiguous().clone()
+    for k, v in (extra_tensors or {}).items():
+        tensors[EXTRA_PREFIX + k] = torch.as_tensor(v).detach().to("cpu").contiguous().clone()
+    resolved = spec.resolved()
+    model_hash = spec.model_hash()
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{WEIGHTS}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": "pt", "aa_format": FORMAT, "model_hash": model_hash})
+        sha = file_sha256(tmp)
+        size = os.path.getsize(tmp)
+        _fsync_replace(tmp, directory / WEIGHTS)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _write_json_atomic(directory / EXTRA_JSON, extra_json or {})
+    meta: dict[str, Any] = dict(metadata or {})
+    meta.update(
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "aa_core_version": __version__,
+            "code_revision": code_revision(),
+            "architecture": architecture_info(spec),
+            "model_hash": model_hash,
+            "plugins": spec_plugins(spec),
+            "params": int(sum(p.numel() for p in model.parameters())),
+            "weights": {"file": WEIGHTS, "sha256": sha, "bytes": size, "tensors": len(tensors)},
+            "spec": resolved,
+        }
+    )
+    _write_json_atomic(directory / METADATA, meta)
+    return directory
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def _refuse(directory: Path, message: str, problems: list[Problem] | None = None) -> UserError:
+    return UserError(f"checkpoint {directory}: {message}", problems)
+
+
+def read_metadata(directory: str | Path) -> dict[str, Any]:
+    """metadata.json of a checkpoint, checked for format (torch-free)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"checkpoint {directory}: no such directory (give the folder that holds {METADATA} and {WEIGHTS})")
+    path = directory / METADATA
+    if not path.is_file():
+        raise _refuse(directory, f"{METADATA} is missing; this is not an AA checkpoint or it was interrupted before saving finished")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _refuse(directory, f"{METADATA} is not valid JSON ({exc}); the file is damaged") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _refuse(directory, f"{METADATA} does not describe an AA checkpoint (expected \"format\": \"{FORMAT}\")")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise _refuse(directory, f"format version {meta.get('format_version')} is newer than this aa-core understands ({FORMAT_VERSION}); upgrade aa-core")
+    for key in ("spec", "model_hash", "weights"):
+        if key not in meta:
+            raise _refuse(directory, f"{METADATA} lacks the required field '{key}'")
+    return meta
+
+
+def check_weights_file(directory: Path, meta: dict[str, Any]) -> None:
+    """Refuse a weights file that is missing, a pickle, truncated or not the one the metadata names."""
+    from ._provenance import file_sha256
+
+    path = directory / WEIGHTS
+    if not path.is_file():
+        raise _refuse(directory, f"{WEIGHTS} is missing")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        raw = f.read(n) if 0 <= n <= size - 8 else b""
+    try:
+        header = json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        header = None
+    if not isinstance(header, dict):
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            raise _refuse(directory, f"{WEIGHTS} is a Python pickle, not a safetensors file; AA never unpickles weights because unpickling can run arbitrary code")
+        if head[:4] == b"PK\x03\x04":
+            raise _refuse(directory, f"{WEIGHTS} is a zip archive (a torch.save pickle), not a safetensors file; AA never unpickles weights because unpickling can run arbitrary code")
+        if len(head) < 8:
+            raise _refuse(directory, f"{WEIGHTS} is truncated or empty ({size} bytes; a safetensors file starts with an 8-byte header length)")
+        if n > size - 8:
+            raise _refuse(directory, f"{WEIGHTS} is truncated or not safetensors: its header claims {n:,} bytes but the file has {size:,}")
+        raise _refuse(directory, f"{WEIGHTS} is not a safetensors file (its header is not a JSON table)")
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
+    expected = 8 + n + (max(ends) if ends else 0)
+    if size < expected:
+        raise _refuse(directory, f"{WEIGHTS} is truncated: {size:,} bytes, its header needs {expected:,}")
+    want = meta["weights"]
+    if isinstance(want, dict):
+        if want.get("bytes") is not None and want["bytes"] != size:
+            raise _refuse(directory, f"{WEIGHTS} has {size:,} bytes but {METADATA} records {want['bytes']:,}: the weights are not the ones this metadata describes (truncated, replaced, or a save was interrupted)")
+        if want.get("sha256"):
+            sha = file_sha256(path)
+            if sha != want["sha256"]:
+                raise _refuse(directory, f"{WEIGHTS} sha256 {sha[:16]}… differs from {want['sha256'][:16]}… recorded in {METADATA}: the weights were modified or replaced")
+
+
+def _check_architecture(directory: Path, meta: dict[str, Any]) -> None:
+    arch = meta.get("architecture")
+    if not arch:
+        return
+    if not isinstance(arch, dict) or "key" not in arch or "hash" not in arch:
+        raise _refuse(directory, f"{METADATA}: 'architecture' must record key and hash, got {arch!r}")
+    from ._registry import registry
+
+    reg = registry()
+    if arch["key"] not in reg.items:
+        warnings.warn(
+            f"checkpoint {directory}: architecture {arch['key']} is not in this installation's registry; using the spec saved in the checkpoint",
+            CheckpointWarning,
+            stacklevel=3,
+        )
+        return
+    current = reg.items[arch["key"]]
+    if current.hash != arch["hash"]:
+        raise _refuse(
+            directory,
+            f"architecture hash mismatch for {arch['key']}: the checkpoint records {arch['hash'][:16]}…, "
+            f"the installed registry defines {current.hash[:16]}… ({current.path}, from {current.source}). "
+            "The checkpoint was made with a different definition of this architecture (a released "
+            "architecture must not change; a change needs a new version) or its metadata was edited.",
+        )
+
+
+def _check_plugins(directory: Path, meta: dict[str, Any]) -> None:
+    from ._provenance import installed_versions
+
+    recorded = meta.get("plugins") or {}
+    now = installed_versions(recorded)
+    changed = [f"{d} {v} → {now[d] or 'not installed'}" for d, v in recorded.items() if now[d] != v]
+    if changed:
+        warnings.warn(
+            f"checkpoint {directory} was saved with other plugin versions: {'; '.join(changed)}. "
+            "Outputs may differ from the ones it was evaluated with.",
+            CheckpointWarning,
+            stacklevel=3,
+        )
+
+
+def _spec_from_metadata(directory: Path, meta: dict[str, Any]):
+    from ._errors import SpecError
+    from ._spec import content_hash, validate
+    from ._spec_diff import diff_specs
+
+    saved = meta["spec"]
+    if not isinstance(saved, dict):
+        raise _refuse(directory, f"{METADATA}: 'spec' must be a table")
+    recorded_hash = meta["model_hash"]
+    saved_hash = content_hash(_model_part(saved))
+    if saved_hash != recorded_hash:
+        raise _refuse(
+            directory,
+            f"model hash mismatch: {METADATA} records model_hash {recorded_hash[:16]}… but its saved spec hashes to "
+            f"{saved_hash[:16]}…; the metadata was edited or is damaged",
+        )
+    raw = {k: v for k, v in saved.items() if k != "architecture"}
+    try:
+        spec = validate(raw, f"{directory / METADATA} (saved spec)")
+    except SpecError as exc:
+        raise _refuse(directory, "its saved spec is not valid with the installed components", exc.problems) from None
+    spec.architecture = saved.get("architecture")
+    now = spec.model_hash()
+    if now != recorded_hash:
+        lines = diff_specs(_model_part(saved), _model_part(spec.resolved()))
+        warnings.warn(
+            f"checkpoint {directory}: the installed components resolve its spec differently (new or changed config "
+            f"defaults): {'; '.join(lines[:8])}",
+            CheckpointWarning,
+            stacklevel=3,
+        )
+    return spec
+
+
+def load_checkpoint(directory: str | Path) -> Checkpoint:
+    """Read and verify a checkpoint; any problem is a UserError (exit 2) saying what differs."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    meta = read_metadata(directory)
+    check_weights_file(directory, meta)
+    _check_architecture(directory, meta)
+    _check_plugins(directory, meta)
+    spec = _spec_from_metadata(directory, meta)
+    try:
+        tensors = load_file(str(directory / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _refuse(directory, f"{WEIGHTS} cannot be read as safetensors: {exc}") from None
+    extra_json: dict[str, Any] = {}
+    extra_path = directory / EXTRA_JSON
+    if extra_path.is_file():
+        try:
+            extra_json = json.loads(extra_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _refuse(directory, f"{EXTRA_JSON} is not valid JSON ({exc})") from None
+    state = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
+    extra = {k[len(EXTRA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
+    return Checkpoint(directory, meta, spec, state, extra, extra_json)
+
+
+def load_weights(model, state_dict: dict[str, Any], where: str = "checkpoint") -> None:
+    """Strictly load ``state_dict`` into ``model``; mismatches become a UserError listing them."""
+    own = model.state_dict()
+    problems = [Problem(k, "missing from the checkpoint") for k in own if k not in state_dict]
+    problems += [Problem(k, "in the checkpoint but not in the model") for k in state_dict if k not in own]
+    problems += [
+        Problem(k, f"shape {tuple(state_dict[k].shape)} in the checkpoint, {tuple(v.shape)} in the model")
+        for k, v in own.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
+    ]
+    if problems:
+        raise UserError(f"{where}: weights do not fit the model built from its spec", problems)
+    model.load_state_dict(state_dict, strict=True)
+
+
+def build_from_checkpoint(ckpt: Checkpoint):
+    """(model, ctx) built from the checkpoint's spec with its weights loaded, in eval mode."""
+    from ._build import build_model
+
+    model, ctx = build_model(ckpt.spec)
+    load_weights(model, ckpt.state_dict, f"checkpoint {ckpt.path}")
+    model.eval()
+    return model, ctx
