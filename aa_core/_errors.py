@@ -23,6 +23,9 @@ class UserError(Exception):
         self.source = source
         super().__init__(message)
 
+    def __str__(self) -> str:
+        return self.render()
+
     def render(self) -> str:
         head = str(self.args[0])
         if self.source:

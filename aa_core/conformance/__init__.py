@@ -1,0 +1,35 @@
+"""Conformance kit: contract checks and hypothesis strategies for plugin authors.
+
+Every check takes a built component and raises ``AssertionError`` with a precise message
+when a contract of :mod:`aa_core.protocols` is broken. ``tests/test_conformance.py`` runs
+them over every registered component, so an installed plugin is covered automatically;
+plugin authors call them from their own tests too::
+
+    from aa_core.conformance import build_registered, check_cell
+    cell, ctx = build_registered("cell", "mycell")
+    check_cell(cell, ctx.geometry)
+"""
+from ._build import build_registered, small_spec
+from .checks import (
+    check_adapter,
+    check_cell,
+    check_component,
+    check_decoder,
+    check_geometry,
+    check_pipeline,
+    check_propagator,
+    check_tokenizer,
+)
+
+__all__ = [
+    "build_registered",
+    "small_spec",
+    "check_adapter",
+    "check_cell",
+    "check_component",
+    "check_decoder",
+    "check_geometry",
+    "check_pipeline",
+    "check_propagator",
+    "check_tokenizer",
+]
