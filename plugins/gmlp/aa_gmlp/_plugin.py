@@ -1,12 +1,22 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
 from pathlib import Path
 
-from aa_core import hookimpl
+from aa_core import Component, hookimpl
+
+from .config import GMLPCellConfig
 
 
 @hookimpl
 def aa_components():
-    return []
+    return [
+        Component(
+            "cell",
+            "gmlp",
+            GMLPCellConfig,
+            "aa_gmlp.cell:build",
+            "gMLP cell: Spatial Gating Unit over the neighbourhood (Liu et al. 2021), lattice-wide conv form",
+        )
+    ]
 
 
 @hookimpl
