@@ -1,12 +1,16 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
 from pathlib import Path
 
-from aa_core import hookimpl
+from aa_core import Component, hookimpl
+
+from .config import PhraseBankConfig
 
 
 @hookimpl
 def aa_components():
-    return []
+    return [
+        Component("decoder", "phrase_bank", PhraseBankConfig, "aa_phrase_bank.bank:build", "nearest whole phrase by cosine (training answers)"),
+    ]
 
 
 @hookimpl
