@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_aa
 
 SOURCE = Path(__file__).parent / "external_plugin"
 
@@ -32,18 +31,18 @@ def env_with(site: Path) -> dict:
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
 
 
-def test_listed(site):
-    r = run_aa("plugins", "--json", env=env_with(site))
+def test_listed(site, aa):
+    r = aa("plugins", "--json", env=env_with(site))
     rows = json.loads(r.stdout)["components"]
     assert {"kind": "cell", "name": "residual_tanh", "distribution": "aa-example-cell"}.items() <= next(
         row for row in rows if row["name"] == "residual_tanh"
     ).items()
 
 
-def test_usable_in_a_spec(site, tmp_path):
+def test_usable_in_a_spec(site, tmp_path, aa):
     spec = tmp_path / "s.toml"
     spec.write_text('[geometry]\nsize = [4, 4, 4]\n[cell]\nname = "residual_tanh"\nchannels = 5\n')
-    r = run_aa("check", str(spec), env=env_with(site))
+    r = aa("check", str(spec), env=env_with(site))
     assert r.returncode == 0, r.stderr
     assert "residual_tanh" in r.stdout and "aa-example-cell" in r.stdout
     assert f"{(2 * 5 + 1) * 5:,}" in r.stdout  # its parameter count
