@@ -2,9 +2,11 @@
 
 Files live in the core's ``registry/`` folder and in folders that plugins return from the
 ``aa_architectures`` hook. Each file has an ``[architecture]`` table (name, version,
-description, optional ``deprecated_by``) and the spec tables. A ``registry.lock`` beside
-them records each released version's content hash and parameter count, so listing needs
-no torch and an edited release is caught by the tests.
+description, optional ``deprecated_by``) and the spec tables; or, for a renamed entry,
+``alias_of = "other@version"`` instead of spec tables (an alias is deprecated in favour of
+its target). A ``registry.lock`` beside them records each released version's content hash
+and parameter count, so listing needs no torch and an edited release is caught by the
+tests. ``write_lock`` adds entries for new versions and refuses to change a locked one.
 """
 from __future__ import annotations
 
@@ -21,6 +23,18 @@ from ._errors import Problem, UserError
 from ._plugin_manager import host
 
 
+LOCK_NAME = "registry.lock"
+LOCK_HEADER = (
+    "# Released architecture versions: content hash of the spec tables and parameter count.\n"
+    "# Written by `aa registry lock`, which only ever adds entries. A released version is\n"
+    "# immutable: to change an architecture, add a new version instead of editing this file.\n\n"
+)
+
+
+class ArchitectureDeprecationWarning(FutureWarning):
+    """A deprecated architecture was used (a FutureWarning so that users see it by default)."""
+
+
 @attrs.frozen
 class Architecture:
     name: str
@@ -32,6 +46,7 @@ class Architecture:
     deprecated_by: str | None = None
     locked_hash: str | None = None
     params: int | None = None
+    alias_of: str | None = None
 
     @property
     def key(self) -> str:
@@ -43,17 +58,38 @@ class Architecture:
 
         return content_hash(self.spec)
 
+    @property
+    def modified(self) -> bool:
+        """True when the TOML no longer matches the hash recorded in the lock."""
+        return self.locked_hash is not None and self.locked_hash != self.hash
+
+
+def read_lock(folder: Path) -> dict[str, dict[str, Any]]:
+    lock_path = Path(folder) / LOCK_NAME
+    if not lock_path.is_file():
+        return {}
+    try:
+        return tomllib.loads(lock_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{lock_path}: invalid TOML ({exc})") from None
+
 
 def read_architecture_dir(folder: Path, source: str) -> list[Architecture]:
     """Every architecture TOML in a folder, with lock entries attached."""
-    lock_path = folder / "registry.lock"
-    lock = tomllib.loads(lock_path.read_text()) if lock_path.is_file() else {}
+    folder = Path(folder)
+    lock = read_lock(folder)
     out = []
     for f in sorted(folder.glob("*.toml")):
-        data = tomllib.loads(f.read_text(encoding="utf-8"))
+        try:
+            data = tomllib.loads(f.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{f}: invalid TOML ({exc})") from None
         meta = data.pop("architecture", None)
         if not isinstance(meta, dict) or "name" not in meta or "version" not in meta:
             raise UserError(f"{f}: architecture file needs an [architecture] table with name and version")
+        alias_of = meta.get("alias_of")
+        if alias_of is not None and data:
+            raise UserError(f"{f}: an alias (alias_of = {alias_of!r}) must not have spec tables of its own")
         entry = lock.get(f"{meta['name']}@{meta['version']}", {})
         out.append(
             Architecture(
@@ -63,9 +99,10 @@ def read_architecture_dir(folder: Path, source: str) -> list[Architecture]:
                 spec=data,
                 source=source,
                 path=str(f),
-                deprecated_by=meta.get("deprecated_by"),
+                deprecated_by=meta.get("deprecated_by", alias_of),
                 locked_hash=entry.get("hash"),
                 params=entry.get("params"),
+                alias_of=alias_of,
             )
         )
     return out
@@ -91,6 +128,12 @@ class Registry:
                 other = self.items[arch.key]
                 raise UserError(f"architecture {arch.key} is defined twice: {other.path} ({other.source}) and {arch.path} ({arch.source})")
             self.items[arch.key] = arch
+        for key, arch in list(self.items.items()):
+            if arch.alias_of:
+                target = self.items.get(arch.alias_of)
+                if target is None or target.alias_of:
+                    raise UserError(f"{arch.path}: alias_of = {arch.alias_of!r} names no (non-alias) architecture{did_you_mean(arch.alias_of, self.items)}")
+                self.items[key] = attrs.evolve(arch, spec=target.spec)
 
     def list(self, pattern: str | None = None) -> list[Architecture]:
         import fnmatch
@@ -111,7 +154,7 @@ class Registry:
             raise UserError("unknown architecture", [Problem("architecture", self._unknown(key))])
         arch = self.items[key]
         if arch.deprecated_by:
-            warnings.warn(f"architecture {key} is deprecated; use {arch.deprecated_by}", DeprecationWarning, stacklevel=2)
+            warnings.warn(f"architecture {key} is deprecated; use {arch.deprecated_by}", ArchitectureDeprecationWarning, stacklevel=2)
         return arch
 
     def _unknown(self, key: str) -> str:
@@ -125,15 +168,116 @@ def _version_key(v: str) -> tuple:
 _registry: Registry | None = None
 
 
+def folders() -> list[tuple[Path, str]]:
+    """(folder, source distribution) of every architecture folder: the core's, then plugins'."""
+    out = [(core_dir(), "aa-core")]
+    for plugin, dirs in host().architecture_dirs():
+        if plugin.distribution == "aa-core":
+            continue
+        out.extend((Path(d), plugin.distribution) for d in dirs)
+    return out
+
+
 def registry() -> Registry:
     """The process-wide registry (core folder plus plugin folders)."""
     global _registry
     if _registry is None:
-        archs = read_architecture_dir(core_dir(), "aa-core")
-        for plugin, dirs in host().architecture_dirs():
-            if plugin.distribution == "aa-core":
-                continue
-            for d in dirs:
-                archs.extend(read_architecture_dir(Path(d), plugin.distribution))
+        archs = []
+        for folder, source in folders():
+            if folder.is_dir():
+                archs.extend(read_architecture_dir(folder, source))
         _registry = Registry(archs)
     return _registry
+
+
+def reset() -> None:
+    """Forget the cached registry (after a lock or a TOML changed on disk)."""
+    global _registry
+    _registry = None
+
+
+# -- parameter counts and the lock (these need torch) ----------------------------------------
+
+def architecture_spec(arch: Architecture):
+    """The validated spec of an architecture (its tables, defaults filled in)."""
+    from ._spec import validate
+
+    return validate(dict(arch.spec), arch.path)
+
+
+def count_architecture_params(arch: Architecture, meta: bool = True) -> int:
+    """Parameter count of an architecture's model.
+
+    With ``meta`` the geometry is built for real (index sets) and every module on torch's
+    meta device, so even the full 333×333×166 Broca lattice is counted without allocating
+    its weights."""
+    import torch
+
+    from ._build import BuildContext, count_params
+
+    spec = architecture_spec(arch)
+    ctx = BuildContext(spec)
+    if not meta:
+        return count_params(ctx.build("pipeline"))
+    geometry = ctx.geometry
+    for attr in ("input_cells", "output_cells"):
+        getattr(geometry, attr, None)
+    with torch.device("meta"):
+        model = ctx.build("pipeline")
+    return count_params(model)
+
+
+def folder_architectures(folder: Path, source: str) -> list[Architecture]:
+    """The architectures of one folder, aliases resolved (targets may live in other folders)."""
+    raw = read_architecture_dir(Path(folder), source)
+    paths = {a.path for a in raw}
+    reg = Registry([*raw, *[a for a in registry().items.values() if a.path not in paths]])
+    return [reg.items[a.key] for a in raw]
+
+
+def lock_problems(folder: Path, source: str) -> list[Problem]:
+    """Versions of a folder that are not locked, or whose TOML changed since it was locked."""
+    out = []
+    for a in folder_architectures(folder, source):
+        if a.locked_hash is None:
+            out.append(Problem(a.key, f"not in {Path(folder) / LOCK_NAME}; run `aa registry lock` once the version is final"))
+        elif a.modified:
+            out.append(Problem(a.key, f"{a.path} changed since it was locked (hash {a.locked_hash[:12]}… in the lock, {a.hash[:12]}… now); a released version is immutable: restore it and add a new version"))
+    return out
+
+
+def write_lock(folder: Path, source: str, *, dry_run: bool = False) -> tuple[list[str], list[str]]:
+    """Add lock entries for the folder's unlocked versions; returns (added, already locked).
+
+    Refuses (UserError, nothing written) when a locked version's TOML changed: a released
+    architecture is immutable and a change needs a new version."""
+    import tomli_w
+
+    folder = Path(folder)
+    archs = folder_architectures(folder, source)
+    lock = read_lock(folder)
+    changed = [a for a in archs if a.modified]
+    if changed:
+        raise UserError(
+            f"{folder / LOCK_NAME}: released architectures changed since they were locked (a released version is immutable; "
+            "restore the file or give the change a new version)",
+            [Problem(a.key, f"{a.path}: hash {a.locked_hash[:12]}… in the lock, {a.hash[:12]}… now") for a in changed],
+        )
+    added = []
+    for a in archs:
+        if a.key in lock:
+            continue
+        lock[a.key] = {"hash": a.hash, "params": count_architecture_params(a)}
+        added.append(a.key)
+    if added and not dry_run:
+        import os
+        import tempfile
+
+        text = LOCK_HEADER + tomli_w.dumps(dict(sorted(lock.items(), key=lambda kv: kv[0])))
+        fd, tmp = tempfile.mkstemp(prefix=".registry.lock.", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, folder / LOCK_NAME)
+        reset()
+    return added, [a.key for a in archs if a.key not in added]
