@@ -1,7 +1,8 @@
 """The built-in ``mlp`` cell: a two-layer MLP over the flattened neighbourhood.
 
 Reference form: ``[B, N, K, C]`` → flatten K·C → Linear → act → Linear → ``[B, N, C]``.
-Lattice form: the first Linear is exactly a masked 3×3×3 conv, the second a 1×1×1 conv.
+Lattice form: the first Linear is exactly a masked 3×3×3 conv, the second a 1×1×1 conv
+(both via :mod:`aa_core.lattice.stencil`: oneDNN on the channels-last grid, no copies).
 Parameters: (K·C + 1)·H + (H + 1)·C.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from einops import rearrange
 from torch import nn
 
 from ..configs import MLPCellConfig
+from ..lattice.stencil import neighbourhood_kernel, pointwise, stencil_conv
 
 
 _ACT = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
@@ -46,11 +48,13 @@ class MLPCell(nn.Module):
 
     def lattice_forward(self, grid: torch.Tensor, geometry) -> torch.Tensor:
         """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]`` via conv3d; equal to ``forward`` on the gather."""
-        x = geometry.pad(rearrange(grid, "b x y z c -> b c x y z"))
-        kernel = stencil_weight(self.fc1.weight, geometry.offsets, self.channels)
-        h = self.act(F.conv3d(x, kernel, self.fc1.bias))  # [B, H, X, Y, Z]
-        h = rearrange(h, "b h x y z -> b x y z h")
-        return self.fc2(h)
+        kernel = neighbourhood_kernel(self.fc1.weight, geometry, self.channels)  # [H, C, 3, 3, 3]
+        h = stencil_conv(grid, kernel, self.fc1.bias, geometry, mask=False)  # [B, X, Y, Z, H]
+        if self.act is F.relu and not torch.is_grad_enabled():
+            h = h.relu_()  # saves a [B, X, Y, Z, H] buffer at inference
+        else:
+            h = self.act(h)
+        return pointwise(h, self.fc2.weight, self.fc2.bias)
 
 
 def build(config: MLPCellConfig, ctx) -> MLPCell:

@@ -1,17 +1,29 @@
-"""The built-in ``lattice`` geometry: an X×Y×Z grid with 6/18/26 neighbours and two faces."""
+"""The built-in ``lattice`` geometry: an X×Y×Z grid with 6/18/26 neighbours and two faces.
+
+Sizes: ``size`` from the config times ``scale_factor``, each side rounded half up and at
+least 1 (Broca 333×333×166 × 0.1 → 33×33×17; 0.5 → 167×167×83).
+
+Boundary is ``zero`` (outside cells read as 0) or ``periodic`` (a torus). Internally the rule
+is kept per axis (``periodic_axes``) so that :meth:`Lattice.slab` can describe a piece of the
+lattice cut along x (zero-padded in x, the parent's rule in y and z): the chunked inference in
+:mod:`aa_core.lattice.nca` runs any cell's ``lattice_forward`` on such slabs with halos.
+"""
 from __future__ import annotations
 
 import math
 from functools import cached_property
 
 import torch
+import torch.nn.functional as F
 
 from ..configs import LatticeConfig
+
+_MAX_L1 = {6: 1, 18: 2, 26: 3}
 
 
 def neighbour_offsets(neighbourhood: int) -> list[tuple[int, int, int]]:
     """Offsets in raster order over the 3×3×3 cube: 6 = faces, 18 = + edges, 26 = + corners (plus self)."""
-    max_l1 = {6: 1, 18: 2, 26: 3}[neighbourhood]
+    max_l1 = _MAX_L1[neighbourhood]
     return [
         (dx, dy, dz)
         for dx in (-1, 0, 1)
@@ -21,21 +33,41 @@ def neighbour_offsets(neighbourhood: int) -> list[tuple[int, int, int]]:
     ]
 
 
+def scaled_size(size, scale_factor: float) -> tuple[int, int, int]:
+    """Each side × ``scale_factor``, rounded half up, at least 1 (identity at 1.0)."""
+    if scale_factor == 1.0:
+        return tuple(int(v) for v in size)
+    # the epsilon absorbs float error such as 0.35 * 10 = 3.4999999999999996
+    return tuple(max(1, math.floor(v * scale_factor + 0.5 + 1e-9)) for v in size)
+
+
 class Lattice:
     """Index arithmetic for an X×Y×Z lattice; holds no weights."""
 
     def __init__(self, config: LatticeConfig):
         self.config = config
-        s = config.scale_factor
-        self.size = tuple(max(1, math.ceil(v * s - 1e-9)) if s != 1.0 else v for v in config.size)
+        self.size = scaled_size(config.size, config.scale_factor)
         self.neighbourhood = config.neighbourhood
         self.boundary = config.boundary
+        self.periodic_axes = (config.boundary == "periodic",) * 3
         self.input_face = config.input_face
         self.output_face = config.output_face
 
     def __repr__(self) -> str:
         X, Y, Z = self.size
         return f"Lattice({X}×{Y}×{Z}, {self.neighbourhood} neighbours, {self.boundary} boundary)"
+
+    def slab(self, planes: int) -> "Lattice":
+        """The same lattice cut to ``planes`` x-planes, zero boundary in x (for chunking with halos)."""
+        s = object.__new__(Lattice)
+        s.config = self.config
+        s.size = (planes, self.size[1], self.size[2])
+        s.neighbourhood = self.neighbourhood
+        s.boundary = self.boundary
+        s.periodic_axes = (False, self.periodic_axes[1], self.periodic_axes[2])
+        s.input_face = self.input_face
+        s.output_face = self.output_face
+        return s
 
     @property
     def num_cells(self) -> int:
@@ -71,20 +103,25 @@ class Lattice:
         off = torch.tensor(self.offsets)
         nb = c[:, None, :] + off[None, :, :]  # [N, K, 3]
         dims = torch.tensor([X, Y, Z])
-        if self.boundary == "periodic":
-            nb = nb % dims
-            valid = torch.ones(nb.shape[:2], dtype=torch.bool)
-        else:
-            valid = ((nb >= 0) & (nb < dims)).all(-1)
-            nb = nb.clamp(min=0) % dims
+        periodic = torch.tensor(self.periodic_axes)
+        inside = (nb >= 0) & (nb < dims)  # [N, K, 3]
+        valid = (inside | periodic).all(-1)  # [N, K]
+        nb = nb % dims
         ids = (nb[..., 0] * Y + nb[..., 1]) * Z + nb[..., 2]
         return torch.where(valid, ids, torch.full_like(ids, self.num_cells))
 
+    # ---- faces -------------------------------------------------------------------------
     def face_cells(self, face: str) -> torch.Tensor:
-        """Ids of the cells on one face (``x0`` = the x = 0 plane, ``x1`` = x = X-1, ...)."""
+        """Ids of the cells on one face (``x0`` = the x = 0 plane, ``x1`` = x = X-1, ...), ascending."""
         axis = "xyz".index(face[0])
         value = 0 if face[1] == "0" else self.size[axis] - 1
         return torch.nonzero(self.coords()[:, axis] == value).flatten()
+
+    def face_shape(self, face: str) -> tuple[int, int]:
+        """The face's 2-D shape (the two other sides, in x, y, z order); its cells are in raster order."""
+        axis = "xyz".index(face[0])
+        a, b = (s for i, s in enumerate(self.size) if i != axis)
+        return a, b
 
     @cached_property
     def input_cells(self) -> torch.Tensor:
@@ -94,13 +131,33 @@ class Lattice:
     def output_cells(self) -> torch.Tensor:
         return self.face_cells(self.output_face)
 
+    def input_width(self, channels: int) -> int:
+        """Width of the vector written onto the input face: face cells × channels."""
+        return len(self.input_cells) * channels
+
+    def output_width(self, channels: int) -> int:
+        """Width of the vector read from the output face: face cells × channels."""
+        return len(self.output_cells) * channels
+
+    def write_face(self, state: torch.Tensor, values: torch.Tensor, face: str | None = None) -> torch.Tensor:
+        """Write ``values [B, F·C]`` (or ``[B, F, C]``) onto a face of ``state [B, N, C]`` (new tensor)."""
+        cells = self.input_cells if face is None else self.face_cells(face)
+        B, _, C = state.shape
+        return state.index_copy(1, cells.to(state.device), values.reshape(B, len(cells), C))
+
+    def read_face(self, state: torch.Tensor, face: str | None = None) -> torch.Tensor:
+        """Read a face of ``state [B, N, C]`` as ``[B, F·C]`` (cells in raster order, channels inner)."""
+        cells = self.output_cells if face is None else self.face_cells(face)
+        return state.index_select(1, cells.to(state.device)).reshape(state.shape[0], -1)
+
+    # ---- metric ------------------------------------------------------------------------
     def hop_distance(self, cell: int) -> torch.Tensor:
         """``[N]`` hops from ``cell`` to every cell under this neighbourhood (for light-cone checks)."""
         c = self.coords()
         d = (c - c[cell]).abs()
-        if self.boundary == "periodic":
-            dims = torch.tensor(self.size)
-            d = torch.minimum(d, dims - d)
+        dims = torch.tensor(self.size)
+        periodic = torch.tensor(self.periodic_axes)
+        d = torch.where(periodic, torch.minimum(d, dims - d), d)
         if self.neighbourhood == 26:
             return d.max(-1).values  # Chebyshev
         if self.neighbourhood == 6:
@@ -108,11 +165,12 @@ class Lattice:
         # 18: a step changes at most two coordinates by one each
         return torch.maximum(d.max(-1).values, (d.sum(-1) + 1) // 2)
 
+    # ---- layouts -----------------------------------------------------------------------
     def gather(self, state: torch.Tensor) -> torch.Tensor:
         """Reference neighbourhood gather: ``[B, N, C]`` → ``[B, N, K, C]`` (zeros outside)."""
         B, N, C = state.shape
         padded = torch.cat([state, state.new_zeros(B, 1, C)], dim=1)
-        return padded[:, self.neighbour_index()]
+        return padded[:, self.neighbour_index().to(state.device)]
 
     def to_grid(self, state: torch.Tensor) -> torch.Tensor:
         """``[B, N, C]`` → ``[B, X, Y, Z, C]`` (a view)."""
@@ -122,11 +180,28 @@ class Lattice:
         """``[B, X, Y, Z, C]`` → ``[B, N, C]``."""
         return grid.reshape(grid.shape[0], self.num_cells, grid.shape[-1])
 
-    def pad(self, grid_cf: torch.Tensor) -> torch.Tensor:
-        """Pad a channels-first ``[B, C, X, Y, Z]`` grid by one cell per side, by the boundary rule."""
-        if self.boundary == "periodic":
-            return torch.nn.functional.pad(grid_cf, (1, 1, 1, 1, 1, 1), mode="circular")
-        return torch.nn.functional.pad(grid_cf, (1, 1, 1, 1, 1, 1))
+    @property
+    def all_zero_boundary(self) -> bool:
+        return not any(self.periodic_axes)
+
+    def pad(self, grid_cf: torch.Tensor, width: int = 1) -> torch.Tensor:
+        """Pad a channels-first ``[B, C, X, Y, Z]`` grid by ``width`` cells per side, by the boundary rule."""
+        if self.all_zero_boundary:
+            return F.pad(grid_cf, (width,) * 6)
+        if all(self.periodic_axes):
+            return F.pad(grid_cf, (width,) * 6, mode="circular")
+        x = grid_cf
+        for axis, periodic in enumerate(self.periodic_axes):
+            dim = 2 + axis
+            if periodic:
+                n = x.shape[dim]
+                x = torch.cat([x.narrow(dim, n - width, width), x, x.narrow(dim, 0, width)], dim)
+            else:
+                shape = list(x.shape)
+                shape[dim] = width
+                z = x.new_zeros(shape)
+                x = torch.cat([z, x, z], dim)
+        return x
 
     def stencil_mask(self) -> torch.Tensor:
         """``[3, 3, 3]`` 0/1 mask of the neighbourhood inside the full cube."""
@@ -134,6 +209,11 @@ class Lattice:
         for dx, dy, dz in self.offsets:
             m[dx + 1, dy + 1, dz + 1] = 1
         return m
+
+    @cached_property
+    def stencil_positions(self) -> torch.Tensor:
+        """``[K]`` flat positions (0..26) of the offsets inside the 3×3×3 cube."""
+        return torch.tensor([(dx + 1) * 9 + (dy + 1) * 3 + (dz + 1) for dx, dy, dz in self.offsets])
 
 
 def build(config: LatticeConfig, ctx) -> Lattice:

@@ -3,18 +3,34 @@
 ``s ← s + fire ⊙ cell(neighbourhood(s))`` for T steps. During training a random fraction
 ``fire_rate`` of cells updates each step (eval: all cells, deterministic). With
 ``alive_threshold`` set, cells whose 3×3×3 max of ``alive_channel`` is below it are zeroed
-before and after each update (Mordvintsev et al. 2020). ``path = "fast"`` uses the cell's
-lattice-wide form when it has one; ``"reference"`` evaluates the Cell contract literally.
+before and after each update (Mordvintsev et al. 2020).
+
+Paths:
+- ``path = "fast"`` (default) runs the cell's lattice-wide ``lattice_forward(grid, geometry)``
+  when it has one (the built-in ``mlp`` cell: oneDNN 3×3×3 conv + per-cell linear, see
+  :mod:`aa_core.lattice.stencil`); cells without one fall back to the reference.
+- ``path = "reference"`` evaluates the Cell contract literally: gather ``[B, N, K, C]``, apply.
+- Chunked inference (no grad only): the lattice is processed in slabs of ``chunk_planes``
+  x-planes, each read with a one-plane halo on either side, and updated in place. Peak memory
+  is then the state plus one slab's temporaries instead of the whole lattice's hidden
+  activations (Broca 333×333×166: ~10 GiB → < 2 GiB). It is used when ``chunk_planes`` is set,
+  and automatically for no-grad calls on more than ``AUTO_CHUNK_CELLS`` cells (batch × cells).
+  Any cell works: a slab is a :meth:`Lattice.slab` geometry (zero boundary in x, so halo planes
+  stand in for the neighbours; the parent's rule in y and z).
+- ``gradient_checkpointing`` recomputes each step in the backward pass (memory ∝ T·state
+  instead of T·hidden activations).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..configs import NCAConfig
+
+AUTO_CHUNK_CELLS = 1 << 22  # no-grad calls above this many batch·cells are chunked automatically
+AUTO_SLAB_CELLS = 1 << 20  # target batch·cells per slab when chunking automatically
 
 
 class NCAPropagator(nn.Module):
@@ -26,36 +42,127 @@ class NCAPropagator(nn.Module):
         self.steps = config.steps
         self.geometry = geometry
         self.cell = cell
+        self._slabs: dict[int, object] = {}
 
-    def _update(self, state: torch.Tensor) -> torch.Tensor:
-        g = self.geometry
-        if self.config.path == "fast" and hasattr(self.cell, "lattice_forward"):
-            return g.to_cells(self.cell.lattice_forward(g.to_grid(state), g))
-        return self.cell(g.gather(state))
+    # ---- one update on a grid ------------------------------------------------------------
+    @property
+    def uses_fast_path(self) -> bool:
+        return self.config.path == "fast" and hasattr(self.cell, "lattice_forward")
 
-    def _alive(self, state: torch.Tensor) -> torch.Tensor:
+    def _delta(self, grid: torch.Tensor, geometry) -> torch.Tensor:
+        """Cell update ``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]`` on ``geometry``."""
+        if self.uses_fast_path:
+            return self.cell.lattice_forward(grid, geometry)
+        cells = geometry.to_cells(grid)  # [B, N, C]
+        return geometry.to_grid(self.cell(geometry.gather(cells)).contiguous())
+
+    def _alive(self, grid: torch.Tensor, geometry) -> torch.Tensor:
+        """``[B, X, Y, Z, 1]`` bool: 3×3×3 max of the alive channel above the threshold."""
+        c = self.config.alive_channel
+        a = grid[..., c : c + 1].permute(0, 4, 1, 2, 3)  # [B, 1, X, Y, Z]
+        pooled = F.max_pool3d(geometry.pad(a.float()), 3, stride=1)
+        return (pooled > self.config.alive_threshold).permute(0, 2, 3, 4, 1)
+
+    def _fire(self, grid: torch.Tensor) -> torch.Tensor | None:
+        if self.training and self.config.fire_rate < 1.0:
+            return torch.rand(grid.shape[:4] + (1,), device=grid.device) < self.config.fire_rate
+        return None
+
+    def _stepped(self, grid: torch.Tensor, geometry) -> torch.Tensor:
+        """``grid + fire ⊙ delta`` (no alive masking)."""
+        delta = self._delta(grid, geometry)
+        fire = self._fire(grid)
+        if fire is not None:
+            delta = delta * fire.to(delta.dtype)
+        return grid + delta
+
+    def step_grid(self, grid: torch.Tensor) -> torch.Tensor:
+        """One full step on the whole lattice, ``[B, X, Y, Z, C]``."""
         g = self.geometry
-        a = rearrange(g.to_grid(state[..., self.config.alive_channel : self.config.alive_channel + 1]), "b x y z c -> b c x y z")
-        alive = F.max_pool3d(g.pad(a), 3, stride=1) > self.config.alive_threshold
-        return g.to_cells(rearrange(alive, "b c x y z -> b x y z c")).to(state.dtype)
+        if self.config.alive_threshold is None:
+            return self._stepped(grid, g)
+        pre = self._alive(grid, g)
+        new = self._stepped(grid, g)
+        return new * (pre & self._alive(new, g)).to(new.dtype)
 
     def step(self, state: torch.Tensor) -> torch.Tensor:
-        pre = self._alive(state) if self.config.alive_threshold is not None else None
-        delta = self._update(state)
-        if self.training and self.config.fire_rate < 1.0:
-            delta = delta * (torch.rand(state.shape[:2] + (1,), device=state.device) < self.config.fire_rate).to(delta.dtype)
-        state = state + delta
-        if pre is not None:
-            state = state * pre * self._alive(state)
-        return state
+        """One step on ``[B, N, C]``."""
+        g = self.geometry
+        return g.to_cells(self.step_grid(g.to_grid(state.contiguous())))
 
-    def forward(self, state: torch.Tensor) -> torch.Tensor:
-        for _ in range(self.steps):
-            if self.config.gradient_checkpointing and self.training and state.requires_grad:
-                state = checkpoint(self.step, state, use_reentrant=False)
+    # ---- chunked, in-place inference -----------------------------------------------------
+    def chunk_planes_for(self, state: torch.Tensor) -> int | None:
+        """Slab thickness for this call, or None for the whole lattice (grad-enabled calls never chunk)."""
+        if torch.is_grad_enabled():
+            return None
+        if self.config.chunk_planes is not None:
+            return self.config.chunk_planes
+        B = state.shape[0]
+        if B * self.geometry.num_cells <= AUTO_CHUNK_CELLS:
+            return None
+        _, Y, Z = self.geometry.size
+        return max(1, AUTO_SLAB_CELLS // (B * Y * Z))
+
+    def _slab_geometry(self, planes: int):
+        if planes not in self._slabs:
+            self._slabs[planes] = self.geometry.slab(planes)
+        return self._slabs[planes]
+
+    def _haloed(self, grid: torch.Tensor, x0: int, x1: int, lower: torch.Tensor | None, wrap: torch.Tensor | None):
+        """Planes ``x0:x1`` with their halos (``lower`` = old plane x0-1; upper read from ``grid`` or ``wrap``)."""
+        X = grid.shape[1]
+        parts = [] if lower is None else [lower]
+        parts.append(grid[:, x0:x1])
+        if x1 < X:
+            parts.append(grid[:, x1 : x1 + 1])
+        elif wrap is not None:
+            parts.append(wrap)
+        return torch.cat(parts, 1), (0 if lower is None else 1)
+
+    def _slab_pass(self, grid: torch.Tensor, planes: int, fn, in_place: bool) -> list[torch.Tensor]:
+        """Apply ``fn(haloed_slab, slab_geometry)`` slab by slab; write back in place or collect outputs."""
+        X = grid.shape[1]
+        periodic_x = self.geometry.periodic_axes[0]
+        wrap = grid[:, :1].clone() if periodic_x else None  # old plane 0, the upper halo of the last slab
+        lower = grid[:, X - 1 :].clone() if periodic_x else None  # old plane X-1, the lower halo of slab 0
+        outs = []
+        for x0 in range(0, X, planes):
+            x1 = min(X, x0 + planes)
+            slab, lo = self._haloed(grid, x0, x1, lower, wrap)
+            lower = grid[:, x1 - 1 : x1].clone() if in_place else grid[:, x1 - 1 : x1]
+            out = fn(slab, self._slab_geometry(slab.shape[1]))[:, lo : lo + x1 - x0]
+            if in_place:
+                grid[:, x0:x1] = out
             else:
-                state = self.step(state)
-        return state
+                outs.append(out)
+            del slab, out
+        return outs
+
+    def _chunked(self, grid: torch.Tensor, planes: int) -> torch.Tensor:
+        grid = grid.clone()  # updated in place, step after step
+        alive = self.config.alive_threshold is not None
+        for _ in range(self.steps):
+            if alive:
+                pre = torch.cat(self._slab_pass(grid, planes, self._alive, in_place=False), 1)
+            self._slab_pass(grid, planes, self._stepped, in_place=True)
+            if alive:
+                post = torch.cat(self._slab_pass(grid, planes, self._alive, in_place=False), 1)
+                grid.mul_((pre & post).to(grid.dtype))
+        return grid
+
+    # ---- T steps ---------------------------------------------------------------------------
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        g = self.geometry
+        grid = g.to_grid(state.contiguous())  # [B, X, Y, Z, C]
+        planes = self.chunk_planes_for(state)
+        if planes is not None and self.steps > 0:
+            return g.to_cells(self._chunked(grid, planes))
+        for _ in range(self.steps):
+            if self.config.gradient_checkpointing and self.training and grid.requires_grad:
+                grid = checkpoint(self.step_grid, grid, use_reentrant=False)
+            else:
+                grid = self.step_grid(grid)
+        return g.to_cells(grid)
 
 
 def build(config: NCAConfig, ctx) -> NCAPropagator:

@@ -1,0 +1,77 @@
+"""Fast lattice-wide building blocks any cell can use in its ``lattice_forward``.
+
+A cell that reads its neighbourhood through a learned linear map is a 3×3×3 convolution over
+the lattice (masked to the 6/18/26 neighbourhood); per-cell maps are 1×1×1 convolutions, i.e.
+``F.linear`` over the channels-last grid. These helpers keep the state channels-last
+(``[B, X, Y, Z, C]`` — the memory layout of the ``[B, N, C]`` state, so no copies) and use
+oneDNN directly (``torch.mkldnn_convolution``): on CPU, fp32 ``F.conv3d`` at batch 1 takes a
+slow non-oneDNN kernel (~20 GFLOP/s measured here) while oneDNN on channels-last input runs
+~10-20× faster. oneDNN supports autograd, so the same path serves training.
+
+- :func:`stencil_conv` — ``[B, X, Y, Z, Cin]`` → ``[B, X, Y, Z, Cout]`` by a 3×3×3 kernel
+  ``[Cout, Cin/groups, 3, 3, 3]``, padded by the geometry's boundary rule, masked to its
+  neighbourhood (so it equals the gather-based reference).
+- :func:`neighbourhood_kernel` — a ``[H, K·C]`` weight over the gathered neighbourhood
+  (the reference's flattened ``(k c)`` order) as that 3×3×3 kernel.
+- :func:`pointwise` — per-cell linear map over the channels-last grid.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_MKLDNN_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def _use_mkldnn(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and x.dtype in _MKLDNN_DTYPES and torch.backends.mkldnn.is_available()
+
+
+def neighbourhood_kernel(weight: torch.Tensor, geometry, channels: int) -> torch.Tensor:
+    """``[H, K·C]`` (flattened ``(k c)``) → ``[H, C, 3, 3, 3]`` conv kernel, zeros off the neighbourhood."""
+    H = weight.shape[0]
+    w = weight.view(H, geometry.k, channels)
+    if geometry.k == 27:
+        full = w
+    else:
+        full = weight.new_zeros(H, 27, channels)
+        full = full.index_copy(1, geometry.stencil_positions.to(weight.device), w)
+    return full.transpose(1, 2).reshape(H, channels, 3, 3, 3)
+
+
+def mask_kernel(weight: torch.Tensor, geometry) -> torch.Tensor:
+    """Zero a ``[Cout, Cin, 3, 3, 3]`` kernel outside the neighbourhood (no-op for 26)."""
+    if geometry.k == 27:
+        return weight
+    return weight * geometry.stencil_mask().to(weight)
+
+
+def stencil_conv(
+    grid: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    geometry,
+    groups: int = 1,
+    mask: bool = True,
+) -> torch.Tensor:
+    """3×3×3 convolution of a channels-last lattice ``[B, X, Y, Z, Cin]`` → ``[B, X, Y, Z, Cout]``."""
+    if mask:
+        weight = mask_kernel(weight, geometry)
+    x = grid.permute(0, 4, 1, 2, 3)  # [B, Cin, X, Y, Z]; channels-last-3d view of a contiguous grid
+    if geometry.all_zero_boundary:
+        padding = (1, 1, 1)
+    else:
+        x = geometry.pad(x)
+        padding = (0, 0, 0)
+    if _use_mkldnn(x):
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        out = torch.mkldnn_convolution(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype),
+                                       padding, (1, 1, 1), (1, 1, 1), groups)
+    else:
+        out = F.conv3d(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype), padding=padding, groups=groups)
+    return out.permute(0, 2, 3, 4, 1).contiguous()  # [B, X, Y, Z, Cout]; free when out is channels-last
+
+
+def pointwise(grid: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """Per-cell linear map ``[B, X, Y, Z, Cin]`` → ``[B, X, Y, Z, Cout]`` (a 1×1×1 conv)."""
+    return F.linear(grid, weight, bias)
