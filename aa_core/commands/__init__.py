@@ -4,4 +4,4 @@ Command modules import nothing heavy at module level so that `aa --help`, `aa pl
 and `aa registry list` start fast.
 """
 
-COMMANDS = ["run", "check", "plugins", "registry"]
+COMMANDS = ["run", "check", "plugins", "registry", "ask", "evaluate"]
