@@ -1,12 +1,22 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
 from pathlib import Path
 
-from aa_core import hookimpl
+from aa_core import Component, hookimpl
+
+from .config import CCTCellConfig
 
 
 @hookimpl
 def aa_components():
-    return []
+    return [
+        Component(
+            "cell",
+            "cct",
+            CCTCellConfig,
+            "aa_cct.cell:build",
+            "CCT cell: conv tokenizer over the neighbourhood, tiny transformer encoder, SeqPool (Hassani et al. 2021)",
+        )
+    ]
 
 
 @hookimpl

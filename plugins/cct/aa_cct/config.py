@@ -1,0 +1,63 @@
+"""Config of the ``cct`` cell (torch-free, imported by the plugin's hook module)."""
+from __future__ import annotations
+
+import attrs
+
+from aa_core._validators import one_of, positive
+
+#: Named sizes; with a 26-neighbourhood (K = 27) and tokenizer_kernel 3 they give 9,905 and
+#: 23,889 parameters (formula in the README). Explicit keys override them.
+PRESETS: dict[str, dict] = {
+    "10k": {"channels": 16, "dim": 16, "heads": 2, "layers": 1, "mlp_ratio": 2.0},
+    "25k": {"channels": 16, "dim": 32, "heads": 2, "layers": 1, "mlp_ratio": 2.0},
+}
+DEFAULTS: dict = {"channels": 8, "dim": 16, "heads": 2, "layers": 1, "mlp_ratio": 2.0}
+
+
+@attrs.define
+class CCTCellConfig:
+    """Compact Convolutional Transformer cell (Hassani et al. 2021) over the K neighbour tokens.
+
+    - ``channels``: state width C; ``dim``: token width d; ``heads``; ``layers``;
+      ``mlp_ratio``: encoder MLP width = round(d·mlp_ratio).
+    - ``tokenizer_kernel``: 3 = a 3×3×3 conv (C → d, ReLU) over the neighbourhood cube, read
+      at the K neighbour positions; 1 = a pointwise conv (per-token linear).
+    - ``preset``: ``"10k"`` or ``"25k"`` fills the size keys left unset.
+    - ``chunk_cells``: cells per chunk of the batched forward (None = automatic).
+    """
+
+    channels: int | None = attrs.field(default=None, validator=positive)
+    dim: int | None = attrs.field(default=None, validator=positive)
+    heads: int | None = attrs.field(default=None, validator=positive)
+    layers: int | None = attrs.field(default=None, validator=positive)
+    mlp_ratio: float | None = attrs.field(default=None, validator=positive)
+    tokenizer_kernel: int = attrs.field(default=3, validator=one_of([1, 3]))
+    preset: str | None = attrs.field(default=None, validator=one_of([None, *PRESETS]))
+    chunk_cells: int | None = attrs.field(default=None, validator=positive)
+    zero_init: bool = False
+
+    def __attrs_post_init__(self):
+        base = PRESETS.get(self.preset, DEFAULTS)
+        for key, value in base.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+
+    @property
+    def mlp_hidden(self) -> int:
+        return max(1, round(self.dim * self.mlp_ratio))
+
+    def check(self):
+        if self.dim % self.heads:
+            yield "heads", f"dim {self.dim} is not divisible by heads {self.heads}"
+
+
+def block_params(d: int, m: int) -> int:
+    """One pre-LN encoder layer: LN 2d + qkv 3d²+3d + proj d²+d + LN 2d + fc1 dm+m + fc2 md+d."""
+    return 4 * d * d + 2 * d * m + 9 * d + m
+
+
+def param_count(channels: int, dim: int, layers: int, mlp_hidden: int, k: int, tokenizer_kernel: int = 3) -> int:
+    """Exact parameter count (see README)."""
+    C, d = channels, dim
+    tokenizer = C * d * tokenizer_kernel**3 + d
+    return tokenizer + k * d + layers * block_params(d, mlp_hidden) + 2 * d + (d + 1) + (d * C + C)
