@@ -230,8 +230,8 @@ def count_architecture_params(arch: Architecture, meta: bool = True) -> int:
 def folder_architectures(folder: Path, source: str) -> list[Architecture]:
     """The architectures of one folder, aliases resolved (targets may live in other folders)."""
     raw = read_architecture_dir(Path(folder), source)
-    paths = {a.path for a in raw}
-    reg = Registry([*raw, *[a for a in registry().items.values() if a.path not in paths]])
+    keys = {a.key for a in raw}
+    reg = Registry([*raw, *[a for a in registry().items.values() if a.key not in keys]])
     return [reg.items[a.key] for a in raw]
 
 
