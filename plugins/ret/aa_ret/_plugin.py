@@ -1,12 +1,22 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
 from pathlib import Path
 
-from aa_core import hookimpl
+from aa_core import Component, hookimpl
+
+from .config import RETCellConfig
 
 
 @hookimpl
 def aa_components():
-    return []
+    return [
+        Component(
+            "cell",
+            "ret",
+            RETCellConfig,
+            "aa_ret.cell:build",
+            "resource-efficient transformer cell: reduced width/heads, shared layers, SDPA, optional pruning + int8",
+        )
+    ]
 
 
 @hookimpl
