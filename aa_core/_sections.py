@@ -39,6 +39,8 @@ class TrainConfig:
     temperature: float = attrs.field(default=0.05, validator=positive)
     patience: int = attrs.field(default=5, validator=positive)
     grad_clip: float = attrs.field(default=1.0, validator=non_negative)
+    schedule: str = attrs.field(default="cosine", validator=one_of(["cosine", "constant"]))
+    select_on: str = attrs.field(default="val_cosine", validator=one_of(["val_cosine", "val_mrr", "val_recall_at_1", "val_loss"]))
     seed: int = 0
     threads: int | None = attrs.field(default=None, validator=positive)
 
@@ -51,8 +53,18 @@ class EvaluateConfig:
         factory=lambda: ["random", "mean_answer", "identity", "ridge", "nearest_neighbour", "mlp_same_params"]
     )
     bootstrap: int = attrs.field(default=1000, validator=positive)
-    ridge_lambdas: list[float] = attrs.field(factory=lambda: [0.01, 0.1, 1.0, 10.0, 100.0])
+    ridge_lambdas: list[float] = attrs.field(factory=lambda: [0.001, 0.01, 0.1, 1.0, 10.0, 100.0])
     split: str = attrs.field(default="test", validator=one_of(["test", "validation"]))
+    seed: int = 0
+    plot: bool = True
+
+    def check(self):
+        known = ("random", "mean_answer", "identity", "ridge", "nearest_neighbour", "mlp_same_params")
+        for i, b in enumerate(self.baselines):
+            if b not in known:
+                from ._convert import did_you_mean
+
+                yield f"baselines[{i}]", f"unknown baseline {b!r}{did_you_mean(b, known)}; known: {', '.join(known)}"
 
 
 @attrs.define
