@@ -1,0 +1,51 @@
+"""The ``schedule`` propagator: local and global passes in one spec ("hybrid_cct_mamba").
+
+``steps = ["nca:4", "mamba", "nca:4"]`` runs 4 NCA steps with the spec's cell (any cell: mlp,
+gmlp, cct …), one Mamba global pass, 4 more NCA steps. All ``nca`` entries share the one cell
+(a cellular automaton has one rule); each ``mamba`` entry has its own weights unless
+``tie_mamba``; ``"mamba:k"`` repeats that entry's pass k times with the same weights.
+
+Parameters: the cell's (counted once) + one mamba propagator per ``mamba`` entry (or one).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from aa_core.lattice.nca import NCAPropagator
+
+from .configs import ScheduleConfig, parse_step
+from .propagator import MambaPropagator
+
+
+class SchedulePropagator(nn.Module):
+    def __init__(self, config: ScheduleConfig, geometry, cell: nn.Module):
+        super().__init__()
+        self.config = config
+        self.cell = cell
+        self.plan: list[tuple[str, int, int]] = []  # (kind, repeats, module index)
+        self.stages = nn.ModuleList()
+        mamba_cfg = config.mamba_config()
+        shared = None  # stage index of the tied mamba pass
+        for text in config.steps:
+            kind, n = parse_step(text)
+            if kind == "nca":
+                self.stages.append(NCAPropagator(config.nca_config(n), geometry, cell))
+                self.plan.append((kind, 1, len(self.stages) - 1))
+            else:
+                if shared is None or not config.tie_mamba:
+                    self.stages.append(MambaPropagator(mamba_cfg, geometry, cell.channels))
+                    shared = len(self.stages) - 1
+                self.plan.append((kind, n, shared))
+        # a schedule without a global pass is local: it keeps the NCA light cone
+        self.steps = sum(self.stages[i].steps for kind, _, i in self.plan if kind == "nca")
+        self.light_cone = all(kind == "nca" for kind, _, _ in self.plan)
+
+    def forward(self, state):
+        for _kind, repeats, i in self.plan:
+            for _ in range(repeats):
+                state = self.stages[i](state)
+        return state
+
+
+def build(config: ScheduleConfig, ctx) -> SchedulePropagator:
+    return SchedulePropagator(config, ctx.geometry, ctx.cell)
