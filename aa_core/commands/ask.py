@@ -55,7 +55,7 @@ def main(args) -> int:
     decoder = decoder_from_checkpoint(ckpt, ctx)
     for question, text, score in answer(model, ctx, decoder, questions):
         if args.json:
-            print(json.dumps({"question": question, "answer": text, "cosine": round(float(score), 6)}, ensure_ascii=False))
+            print(json.dumps({"question": question, "answer": text, "cosine": float(score)}, ensure_ascii=False))
         else:
             print(f"Q: {question}\nA: {text}   (cosine {float(score):.3f})\n")
     return 0
