@@ -50,16 +50,10 @@ def test_architecture_builds_and_params_match_lock(key):
     assert arch.locked_hash == arch.hash, f"{key}: {arch.path} differs from registry.lock"
     spec = architecture_spec(arch)  # validates like `aa check`
     if _cells(key) <= REAL_BUILD_CELLS:
-        import torch
-
         from aa_core._build import build_model, count_params
 
-        model, ctx = build_model(spec)
+        model, _ = build_model(spec)  # what `aa check` does (forward passes: tests/test_conformance.py)
         params = count_params(model)
-        model.eval()
-        with torch.no_grad():
-            out = model(torch.randn(2, ctx.embedding_dim))
-        assert out.shape == (2, ctx.embedding_dim) and torch.isfinite(out).all()
     else:
         params = count_architecture_params(arch, meta=True)
     assert params == arch.params, f"{key}: {params:,} parameters built, {arch.params:,} in registry.lock"

@@ -58,6 +58,10 @@ def main(args) -> int:
     from .._registry import registry
 
     reg = registry()
+    from .._plugin_manager import host
+
+    for plugin, err in sorted(host().load_errors.items()):
+        print(f"aa: warning: plugin {plugin} failed to load ({err}); its architectures are not listed", file=sys.stderr)
     cmd = args.registry_command
     if cmd == "list":
         items = reg.list(args.pattern)
