@@ -126,9 +126,10 @@ class Teacher:
         found = self.cache.get_many(keys) if self.cache else {}
         # Unique missing texts, longest first (less padding per batch; a fixed, deterministic order).
         missing = sorted({k: t for k, t in zip(keys, texts) if k not in found}.items(), key=lambda kt: (-len(kt[1]), kt[0]))
-        if missing:
-            vecs = self._embed([t for _, t in missing])
-            new = {k: v for (k, _), v in zip(missing, vecs)}
+        step = max(self.config.batch_size * 8, 256)  # stored chunk by chunk: an interrupted run keeps its work
+        for i in range(0, len(missing), step):
+            chunk = missing[i : i + step]
+            new = {k: v for (k, _), v in zip(chunk, self._embed([t for _, t in chunk]))}
             if self.cache:
                 self.cache.put_many(new)
             found.update(new)
