@@ -17,6 +17,9 @@ Paths:
   and automatically for no-grad calls on more than ``AUTO_CHUNK_CELLS`` cells (batch × cells).
   Any cell works: a slab is a :meth:`Lattice.slab` geometry (zero boundary in x, so halo planes
   stand in for the neighbours; the parent's rule in y and z).
+- No-grad calls on small lattices run the batch in groups of about ``GROUP_CELLS`` cells
+  (samples are independent; a 32³ lattice then runs one sample at a time, which keeps the
+  hidden activations in cache: ~1.5× faster per cell than the whole batch at once here).
 - ``gradient_checkpointing`` recomputes each step in the backward pass (memory ∝ T·state
   instead of T·hidden activations).
 """
@@ -31,6 +34,7 @@ from ..configs import NCAConfig
 
 AUTO_CHUNK_CELLS = 1 << 22  # no-grad calls above this many batch·cells are chunked automatically
 AUTO_SLAB_CELLS = 1 << 20  # target batch·cells per slab when chunking automatically
+GROUP_CELLS = 1 << 15  # no-grad calls run in batch groups of about this many cells (cache-sized)
 
 
 class NCAPropagator(nn.Module):
@@ -157,6 +161,10 @@ class NCAPropagator(nn.Module):
         planes = self.chunk_planes_for(state)
         if planes is not None and self.steps > 0:
             return g.to_cells(self._chunked(grid, planes))
+        B = grid.shape[0]
+        group = max(1, GROUP_CELLS // g.num_cells)
+        if not torch.is_grad_enabled() and B > group:
+            return torch.cat([self.forward(state[i : i + group]) for i in range(0, B, group)])
         for _ in range(self.steps):
             if self.config.gradient_checkpointing and self.training and grid.requires_grad:
                 grid = checkpoint(self.step_grid, grid, use_reentrant=False)

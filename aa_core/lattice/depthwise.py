@@ -1,0 +1,60 @@
+"""A depthwise-perception NCA cell (3D NCA style, Sudhakaran et al. 2021), built on the stencil helpers.
+
+Per cell: learned depthwise 3×3×3 perception C → m·C (no bias; output channel ``c·m + j`` reads
+input channel ``c``), then an MLP m·C → H (act) → C. With C=16, m=4, H=64: 6,928 parameters.
+Parameters: m·C·K + (m·C + 1)·H + (H + 1)·C (K = neighbourhood size incl. the cell).
+
+It is the worked example of the generic fast-path mechanism: ``forward`` is the Cell contract
+on gathered neighbourhoods; ``lattice_forward`` is the same map as one grouped oneDNN conv plus
+per-cell linears (:mod:`aa_core.lattice.stencil`) — at inference folded into one dense conv —
+and the NCA propagator picks it up.
+Not registered as a component (the benchmark and tests use it directly).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .stencil import pointwise, stencil_conv
+
+
+class DepthwiseNCACell(nn.Module):
+    def __init__(self, geometry, channels: int = 16, multiplier: int = 4, hidden: int = 64):
+        super().__init__()
+        self.channels = channels
+        self.multiplier = multiplier
+        self.geometry = geometry
+        self.perceive = nn.Parameter(torch.randn(channels * multiplier, 1, 3, 3, 3) / 27**0.5)  # [mC, 1, 3, 3, 3]
+        self.fc1 = nn.Linear(channels * multiplier, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+
+    def forward(self, neighbourhood: torch.Tensor) -> torch.Tensor:
+        """``[B, N, K, C]`` → ``[B, N, C]``."""
+        g, C, m = self.geometry, self.channels, self.multiplier
+        w = self.perceive.view(C, m, 27)[:, :, g.stencil_positions.to(self.perceive.device)]  # [C, m, K]
+        p = torch.einsum("bnkc,cmk->bncm", neighbourhood, w)
+        p = rearrange(p, "b n c m -> b n (c m)")
+        return self.fc2(F.relu(self.fc1(p)))
+
+    def folded_kernel(self) -> torch.Tensor:
+        """Perception then fc1 is one linear map: a dense ``[H, C, 3, 3, 3]`` kernel."""
+        C, m, H = self.channels, self.multiplier, self.fc1.out_features
+        w = torch.einsum("hcm,cmk->hck", self.fc1.weight.view(H, C, m), self.perceive.view(C, m, 27))
+        return w.reshape(H, C, 3, 3, 3)
+
+    def lattice_forward(self, grid: torch.Tensor, geometry) -> torch.Tensor:
+        """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]``; equal to ``forward`` on the gather.
+
+        Inference folds the (linear) depthwise perception into fc1 and runs one dense oneDNN conv
+        C → H: more FLOPs than the grouped conv but far better use of the CPU (one GEMM-like
+        kernel instead of a memory-bound grouped conv plus a matmul). Training keeps the grouped
+        form (cheaper backward).
+        """
+        if not torch.is_grad_enabled():
+            h = stencil_conv(grid, self.folded_kernel(), self.fc1.bias, geometry).relu_()  # [B, X, Y, Z, H]
+            return pointwise(h, self.fc2.weight, self.fc2.bias)
+        p = stencil_conv(grid, self.perceive, None, geometry, groups=self.channels)  # [B, X, Y, Z, mC]
+        h = F.relu(pointwise(p, self.fc1.weight, self.fc1.bias))
+        return pointwise(h, self.fc2.weight, self.fc2.bias)
