@@ -29,12 +29,18 @@ class DataConfig:
 
 @attrs.define
 class TrainConfig:
-    """Optimisation settings for `aa run` training."""
+    """Optimisation settings for `aa run` training.
+
+    Loss = cosine_weight · mean(1 − cos) + contrastive_weight · InfoNCE(in-batch answers, temperature).
+    The best epoch by ``select_on`` (on validation) is kept; ``patience`` epochs without
+    improvement stop training. ``seed`` fixes initialisation and shuffling.
+    """
 
     epochs: int = attrs.field(default=20, validator=positive)
     batch_size: int = attrs.field(default=32, validator=positive)
     lr: float = attrs.field(default=3e-3, validator=positive)
     weight_decay: float = attrs.field(default=0.01, validator=non_negative)
+    cosine_weight: float = attrs.field(default=1.0, validator=non_negative)
     contrastive_weight: float = attrs.field(default=0.0, validator=non_negative)
     temperature: float = attrs.field(default=0.05, validator=positive)
     patience: int = attrs.field(default=5, validator=positive)

@@ -54,9 +54,9 @@ def prepare(spec, state: dict) -> tuple[QAData, Embeddings]:
     return state["data"], state["embeddings"]
 
 
-def loss_fn(pred: torch.Tensor, target: torch.Tensor, contrastive_weight: float, temperature: float) -> torch.Tensor:
-    """Mean (1 − cos) plus ``contrastive_weight`` · InfoNCE over the in-batch answers."""
-    loss = (1 - F.cosine_similarity(pred, target, dim=-1)).mean()
+def loss_fn(pred: torch.Tensor, target: torch.Tensor, contrastive_weight: float, temperature: float, cosine_weight: float = 1.0) -> torch.Tensor:
+    """``cosine_weight`` · mean (1 − cos) plus ``contrastive_weight`` · InfoNCE over the in-batch answers."""
+    loss = cosine_weight * (1 - F.cosine_similarity(pred, target, dim=-1)).mean()
     if contrastive_weight > 0 and len(pred) > 1:
         logits = F.normalize(pred, dim=-1) @ F.normalize(target, dim=-1).T / temperature  # [B, B]
         loss = loss + contrastive_weight * F.cross_entropy(logits, torch.arange(len(pred)))
@@ -129,7 +129,7 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
             for i in range(0, len(x), cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
                 pred = model(x[idx])
-                loss = loss_fn(pred, y[idx], cfg.contrastive_weight, cfg.temperature) + aux_losses(model)
+                loss = loss_fn(pred, y[idx], cfg.contrastive_weight, cfg.temperature, cfg.cosine_weight) + aux_losses(model)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -143,6 +143,9 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
             metrics = {"epoch": epoch + 1, "train_loss": run_loss / max(seen, 1), **validate(model, xv, yv, gold, cfg)}
             history.append(metrics)
             bar.set_postfix(epoch=epoch + 1, loss=f"{metrics['train_loss']:.4f}", val_cos=f"{metrics['val_cosine']:.4f}", refresh=True)
+            if progress and bar.disable:  # no terminal: one plain line per epoch instead of the bar
+                print(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {metrics['train_loss']:.4f}, val cosine {metrics['val_cosine']:.4f}, "
+                      f"val MRR {metrics['val_mrr']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
             score = sign * metrics[cfg.select_on]
             if score > best_score + 1e-7:
                 best_score, best_epoch, best_metrics = score, epoch + 1, metrics
