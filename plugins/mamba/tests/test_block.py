@@ -22,7 +22,7 @@ def perturbed(block):
     return block
 
 
-@pytest.mark.parametrize("L", [7, 40, 300])
+@pytest.mark.parametrize("L", [7, 40, 160])
 def test_matches_transformers_slow_path(L):
     torch.manual_seed(0)
     ours = perturbed(MambaBlock(16, d_state=8, backend="cpu"))
@@ -59,9 +59,9 @@ def test_block_gradcheck_float64():
     torch.manual_seed(0)
     block = perturbed(MambaBlock(4, d_state=3, d_conv=3, backend="cpu")).double()
     x = torch.randn(1, 37, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(block, (x,))
-    params = tuple(block.parameters())
-    assert torch.autograd.gradcheck(lambda *ps: torch.func.functional_call(block, dict(zip([n for n, _ in block.named_parameters()], ps)), (x.detach(),)), params)
+    assert torch.autograd.gradcheck(block, (x,), fast_mode=True)
+    names, params = zip(*block.named_parameters())
+    assert torch.autograd.gradcheck(lambda *ps: torch.func.functional_call(block, dict(zip(names, ps)), (x.detach(),)), params, fast_mode=True)
 
 
 @pytest.mark.parametrize("d,N,k,E", [(32, 16, 4, 2), (64, 16, 4, 2), (16, 8, 3, 1), (20, 4, 2, 3)])
