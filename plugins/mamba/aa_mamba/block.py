@@ -74,13 +74,12 @@ class MambaBlock(nn.Module):
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
 
     def _use_cuda(self, x: torch.Tensor) -> bool:
-        if self.backend == "cpu" or not x.is_cuda:
+        if self.backend == "cpu":
             return False
-        if cuda_selective_scan() is None:
-            if self.backend == "cuda":
-                raise RuntimeError("backend 'cuda' needs mamba-ssm (pip install 'aa-mamba[cuda]') and a CUDA device")
-            return False
-        return True
+        available = x.is_cuda and cuda_selective_scan() is not None
+        if self.backend == "cuda" and not available:
+            raise RuntimeError("backend 'cuda' needs CUDA tensors and mamba-ssm (pip install 'aa-mamba[cuda]'); use backend 'auto' or 'cpu'")
+        return available
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         L = hidden.shape[1]

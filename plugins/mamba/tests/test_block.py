@@ -112,3 +112,13 @@ def test_fused_selective_scan_gradcheck_across_segments(monkeypatch):
     g2 = torch.autograd.grad(y2.square().sum(), args)
     for a, b in zip(g1, g2):
         assert torch.allclose(a, b)
+
+
+def test_cuda_backend_refuses_without_kernel():
+    block = MambaBlock(8, backend="cuda")
+    if cuda_selective_scan() is not None:
+        pytest.skip("mamba-ssm kernel available")
+    with pytest.raises(RuntimeError, match="aa-mamba\\[cuda\\]"):
+        block(torch.randn(1, 5, 8))
+    block.backend = "auto"  # auto falls back to the pure-PyTorch scan
+    assert block(torch.randn(1, 5, 8)).shape == (1, 5, 8)
