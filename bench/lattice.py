@@ -2,7 +2,11 @@
 """Lattice-engine benchmark: cell-updates/s of the NCA paths, PyTorch vs plain JAX vs CAX.
 
 Measured in one run, 2 threads, fp32, medians over repeats:
-- fp32 matmul peak (2048² sgemm) — the yardstick for ``dense_fraction_of_peak``;
+Timings are interleaved (:class:`Race`): the machine is shared, so each round times every
+contestant once and the medians compare like with like.
+
+- fp32 matmul peak (2048³ GEMM, MKL and oneDNN, the better) — the yardstick for
+  ``dense_fraction_of_peak`` (dense FLOP per cell-update: 2·(27·C·64 + 64·C) = 57,344);
 - naive per-cell Python loop (the original prototype's style) on a small lattice;
 - reference gather path and fast path (default) of the AA ``nca`` propagator;
 - two NCA shapes at 32³, C=16, T=16, batch 1 and 8:
@@ -50,23 +54,35 @@ C, H, M = 16, 64, 4
 DENSE_FLOP = 2 * (27 * C * H + H * C)  # 57,344 FLOP per cell-update of the dense model
 
 
-BUDGET_S = 20.0  # per measurement: slow variants get fewer repeats (at least one timed run)
+class Race:
+    """Interleaved timing: every round times each contestant once, so all see the same machine load.
 
+    The machine is shared with other jobs; timing A now and B a minute later compares the load,
+    not A and B. Contestants slower than ``slow_s`` per call are timed in the first round only.
+    """
 
-def median_time(fn, repeats: int, warmup: int = 1, budget: float | None = None) -> float:
-    """Median wall time of ``fn`` after ``warmup`` calls; repeats stop early past ``budget`` seconds."""
-    budget = BUDGET_S if budget is None else budget
-    for _ in range(warmup):
-        fn()
-    ts: list[float] = []
-    start = time.perf_counter()
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-        if time.perf_counter() - start > budget:
-            break
-    return statistics.median(ts)
+    def __init__(self, rounds: int, slow_s: float):
+        self.rounds, self.slow_s = rounds, slow_s
+        self.entries: dict[str, tuple] = {}
+
+    def add(self, name: str, fn, work: float, warmup: int = 1) -> None:
+        """``work`` = cell-updates (or steps, FLOP) per call; the result is work per second."""
+        self.entries[name] = (fn, work, warmup)
+
+    def run(self) -> dict[str, float]:
+        times: dict[str, list[float]] = {k: [] for k in self.entries}
+        for name, (fn, _, warmup) in self.entries.items():
+            for _ in range(warmup):
+                fn()
+        for r in range(self.rounds):
+            for name, (fn, _, _) in self.entries.items():
+                if r > 0 and times[name][0] > self.slow_s:
+                    continue
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+        self.times = times
+        return {k: self.entries[k][1] / statistics.median(v) for k, v in times.items()}
 
 
 def log(msg: str) -> None:
@@ -85,10 +101,23 @@ def torch_models(side: int, steps: int, channels: int = C):
     return g, {"dense": dense, "depthwise": depth}
 
 
-def matmul_peak(repeats: int) -> float:
+def matmul_contestants(race: Race) -> None:
+    """fp32 GEMM, 2048³: MKL sgemm (``a @ b``) and oneDNN (a 1×1×1 conv is a GEMM).
+
+    On this AMD EPYC (AVX-512) MKL stays well below oneDNN, whose kernels the fast path uses,
+    so the peak is the better of the two.
+    """
     n = 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n**3 / median_time(lambda: a @ b, repeats) / 1e9  # GFLOP/s
+    x = torch.randn(1, n, n, 1, 1).contiguous(memory_format=torch.channels_last_3d)  # n rows, K = n
+    w = torch.randn(n, n, 1, 1, 1)
+
+    def dnn():
+        with torch.no_grad():
+            torch.mkldnn_convolution(x, w, None, (0, 0, 0), (1, 1, 1), (1, 1, 1), 1)
+
+    race.add("gemm/mkl", lambda: a @ b, 2 * n**3 / 1e9)
+    race.add("gemm/onednn", dnn, 2 * n**3 / 1e9)
 
 
 def naive_loop(cell: MLPCell, g: Lattice, state: torch.Tensor) -> torch.Tensor:
@@ -110,15 +139,18 @@ def naive_loop(cell: MLPCell, g: Lattice, state: torch.Tensor) -> torch.Tensor:
     return out.view_as(state)
 
 
-def torch_inference(cell, g, steps: int, batch: int, path: str, repeats: int) -> float:
+def torch_inference(cell, g, steps: int, batch: int, path: str):
     prop = NCAPropagator(NCAConfig(steps=steps, path=path), g, cell).eval()
     s = torch.randn(batch, g.num_cells, cell.channels) * 0.1
-    with torch.no_grad():
-        t = median_time(lambda: prop(s), repeats)
-    return batch * g.num_cells * steps / t
+
+    def run():
+        with torch.no_grad():
+            prop(s)
+
+    return run, batch * g.num_cells * steps
 
 
-def torch_train(side: int, steps: int, batch: int, repeats: int) -> float:
+def torch_train(side: int, steps: int, batch: int):
     g, cells = torch_models(side, steps)
     cell = cells["dense"]
     prop = NCAPropagator(NCAConfig(steps=steps), g, cell).train()
@@ -132,7 +164,7 @@ def torch_train(side: int, steps: int, batch: int, repeats: int) -> float:
         loss.backward()
         opt.step()
 
-    return 1.0 / median_time(step, repeats)  # steps/s
+    return step
 
 
 def broca_child(scale: float) -> None:
@@ -157,8 +189,12 @@ def broca(scale: float) -> dict:
 
 
 # ---------------------------------------------------------------------------------- JAX
-def jax_suite(cells: dict, side: int, steps: int, batches, repeats: int, train_side: int, train_batch: int):
-    """Best plain-JAX versions (lax.conv and shifted-slice stencils) and CAX, same weights."""
+def jax_contestants(race: Race, cells: dict, side: int, steps: int, batches, train_side: int, train_batch: int):
+    """Plain-JAX versions (jit; lax.conv, shifted-slice and im2col stencils) and CAX, same weights.
+
+    Adds ``jax/<shape>/b<batch>/<variant>``, ``cax/<shape>/b<batch>`` and ``jaxtrain/<variant>``
+    to the race; returns facts (versions, agreement with the PyTorch fast path) or None without JAX.
+    """
     try:
         import jax
         import jax.numpy as jnp
@@ -166,7 +202,7 @@ def jax_suite(cells: dict, side: int, steps: int, batches, repeats: int, train_s
         from jax import lax
     except ImportError:
         return None
-    res: dict = {"jax_version": jax.__version__}
+    info: dict = {"jax_version": jax.__version__}
     dense, depth = cells["dense"], cells["depthwise"]
     g = dense.geometry
     w1 = jnp.asarray(dense.fc1.weight.detach().view(H, 27, C).numpy())  # [H, 27, C], k = raster offset
@@ -226,32 +262,27 @@ def jax_suite(cells: dict, side: int, steps: int, batches, repeats: int, train_s
                 "depthwise": {"conv": depth_conv, "shift": depth_shift}}
     weights = {"dense": dense_w, "depthwise": depth_w}
 
-    def rollout(f, T):
-        return jax.jit(lambda x, w: lax.fori_loop(0, T, lambda i, s: f(s, w), x))
-
     # correctness against the PyTorch fast path (same weights), one step
     x0 = torch.randn(1, side, side, side, C) * 0.1
     xj = jnp.asarray(x0.numpy())
-    res["max_abs_diff_vs_torch"] = {}
+    info["max_abs_diff_vs_torch"] = {}
     for shape, cell in cells.items():
         with torch.no_grad():
             ref = (x0 + cell.lattice_forward(x0, g)).numpy()
         for name, f in variants[shape].items():
             out = np.asarray(jax.jit(f)(xj, weights[shape][name]))
-            res["max_abs_diff_vs_torch"][f"{shape}/{name}"] = float(np.abs(out - ref).max())
+            info["max_abs_diff_vs_torch"][f"{shape}/{name}"] = float(np.abs(out - ref).max())
 
-    res["inference"] = {}
+    def compiled_rollout(f, x, w):
+        run = jax.jit(lambda x, w: lax.fori_loop(0, steps, lambda i, s: f(s, w), x)).lower(x, w).compile()
+        return lambda: run(x, w).block_until_ready()
+
     for shape in variants:
         for batch in batches:
             x = jnp.asarray(np.random.default_rng(0).standard_normal((batch, side, side, side, C), dtype=np.float32) * 0.1)
-            per = {}
             for name, f in variants[shape].items():
-                w = weights[shape][name]
-                run = rollout(f, steps).lower(x, w).compile()  # compiled ahead: no warm-up run needed
-                t = median_time(lambda: run(x, w).block_until_ready(), repeats, warmup=0)
-                per[name] = batch * side**3 * steps / t
-            res["inference"][f"{shape}/b{batch}"] = per
-            log(f"  jax {shape} b{batch}: " + ", ".join(f"{k} {v:.3g}" for k, v in per.items()) + " cell-updates/s")
+                race.add(f"jax/{shape}/b{batch}/{name}", compiled_rollout(f, x, weights[shape][name]),
+                         batch * side**3 * steps, warmup=0)  # compiled ahead: no warm-up run
 
     # CAX (flax nnx): ConvPerceive + ResidualUpdate, the library's NCA composition
     try:
@@ -274,49 +305,44 @@ def jax_suite(cells: dict, side: int, steps: int, batches, repeats: int, train_s
             "depthwise": CaxNCA(ConvPerceive(C, C * M, kernel_size=(3, 3, 3), feature_group_count=C, rngs=rngs),
                                 ResidualUpdate(3, C, C * M, (H,), rngs=rngs)),
         }
-        res["cax_params"] = {k: int(sum(p.size for p in jax.tree.leaves(nnx.state(m, nnx.Param)))) for k, m in cax_models.items()}
-        res["cax"] = {}
+        info["cax_params"] = {k: int(sum(p.size for p in jax.tree.leaves(nnx.state(m, nnx.Param)))) for k, m in cax_models.items()}
         for shape, model in cax_models.items():
             for batch in batches:
                 x = jnp.zeros((batch, side, side, side, C)) + 0.01
-                t = median_time(lambda: model(x, num_steps=steps).block_until_ready(), repeats)
-                res["cax"][f"{shape}/b{batch}"] = batch * side**3 * steps / t
-                log(f"  cax {shape} b{batch}: {res['cax'][f'{shape}/b{batch}']:.3g} cell-updates/s")
+                race.add(f"cax/{shape}/b{batch}", lambda model=model, x=x: model(x, num_steps=steps).block_until_ready(),
+                         batch * side**3 * steps)
     except ImportError:
         pass
 
-    # training: 16³, batch 8, T steps, MSE, AdamW — dense, every stencil variant
+    # training: train_side³, batch train_batch, T steps, MSE, AdamW — dense, every stencil variant
     try:
         import optax
     except ImportError:
-        optax = None
-    if optax is not None:
-        xt = jnp.asarray(np.random.default_rng(1).standard_normal((train_batch, train_side, train_side, train_side, C), dtype=np.float32) * 0.1)
-        yt = jnp.asarray(np.random.default_rng(2).standard_normal(xt.shape, dtype=np.float32) * 0.1)
-        res["train_steps_per_s"] = {}
-        for name, f in variants["dense"].items():
-            opt = optax.adamw(1e-3)
-            w = dense_w[name]
-            st = opt.init(w)
+        return info
+    xt = jnp.asarray(np.random.default_rng(1).standard_normal((train_batch, train_side, train_side, train_side, C), dtype=np.float32) * 0.1)
+    yt = jnp.asarray(np.random.default_rng(2).standard_normal(xt.shape, dtype=np.float32) * 0.1)
+    for name, f in variants["dense"].items():
+        opt = optax.adamw(1e-3)
+        w = dense_w[name]
 
-            def loss_fn(w, f=f):
+        def train_step(w, st, f=f, opt=opt):
+            def loss_fn(w):
                 return jnp.mean((lax.fori_loop(0, steps, lambda i, s: f(s, w), xt) - yt) ** 2)
 
-            @jax.jit
-            def train_step(w, st, opt=opt, loss_fn=loss_fn):
-                loss, grads = jax.value_and_grad(loss_fn)(w)
-                upd, st = opt.update(grads, st, w)
-                return optax.apply_updates(w, upd), st, loss
+            loss, grads = jax.value_and_grad(loss_fn)(w)
+            upd, st = opt.update(grads, st, w)
+            return optax.apply_updates(w, upd), st, loss
 
-            state = [w, st]
+        st = opt.init(w)
+        compiled = jax.jit(train_step).lower(w, st).compile()
+        state = [w, st]
 
-            def one():
-                state[0], state[1], loss = train_step(state[0], state[1])
-                loss.block_until_ready()
+        def one(compiled=compiled, state=state):
+            state[0], state[1], loss = compiled(state[0], state[1])
+            loss.block_until_ready()
 
-            res["train_steps_per_s"][name] = 1.0 / median_time(one, max(2, repeats // 2))
-        log("  jax train: " + ", ".join(f"{k} {v:.3g}" for k, v in res["train_steps_per_s"].items()) + " steps/s")
-    return res
+        race.add(f"jaxtrain/{name}", one, 1.0, warmup=0)
+    return info
 
 
 # ---------------------------------------------------------------------------------- main
@@ -330,34 +356,28 @@ def main() -> None:
         return broca_child(args.broca_child)
 
     q = args.quick
-    global BUDGET_S
-    if q:
-        BUDGET_S = 2.0
-    side, steps, repeats = (16, 4, 3) if q else (32, 16, 5)
+    side, steps, rounds, slow_s = (16, 4, 3, 1.0) if q else (32, 16, 5, 8.0)
     batches = (1, 8)
     naive_side = 4 if q else 8
     train_side, train_batch, train_steps = (8, 8, 4) if q else (16, 8, 16)
     broca_scale = 0.5 if q else 1.0
     log(f"lattice bench: {'quick' if q else 'full'}, torch {torch.__version__}, {THREADS} threads, "
-        f"{side}³ C={C} T={steps}, medians of {repeats}")
-
-    peak = matmul_peak(repeats)
-    log(f"fp32 matmul peak (2048² sgemm): {peak:.1f} GFLOP/s")
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, {side}³ C={C} T={steps}, "
+        f"medians of {rounds} interleaved rounds (calls slower than {slow_s:g} s: one)")
 
     g, cells = torch_models(side, steps)
-    # naive per-cell loop, one step on a small lattice (dense model, same weights)
+    # naive per-cell loop, one step on a small lattice (dense model), checked against the reference
     gn, cn = torch_models(naive_side, 1)
     s = torch.randn(gn.num_cells, C) * 0.1
     with torch.no_grad():
-        t_naive = median_time(lambda: naive_loop(cn["dense"], gn, s), 1 if not q else 2, warmup=0)
+        t = time.perf_counter()
+        naive_out = naive_loop(cn["dense"], gn, s)
+        t_naive = time.perf_counter() - t
         ref1 = NCAPropagator(NCAConfig(steps=1, path="reference"), gn, cn["dense"]).eval()(s[None])[0]
-        naive_err = float((naive_loop(cn["dense"], gn, s) - ref1).abs().max())
     naive = gn.num_cells / t_naive
-    log(f"naive per-cell loop ({naive_side}³): {naive:.3g} cell-updates/s (max |naive - reference| {naive_err:.1e})")
+    log(f"naive per-cell loop ({naive_side}³, one step): {naive:.3g} cell-updates/s "
+        f"(max |naive - reference| {float((naive_out - ref1).abs().max()):.1e})")
 
-    # reference gather path (dense, batch 1) and its agreement with the fast path
-    reference = torch_inference(cells["dense"], g, steps, 1, "reference", max(1, repeats // 2))
-    log(f"reference gather path ({side}³ b1 dense): {reference:.3g} cell-updates/s")
     s = torch.randn(1, g.num_cells, C) * 0.1
     with torch.no_grad():
         diffs = {k: float((NCAPropagator(NCAConfig(steps=steps, path="fast"), g, c).eval()(s)
@@ -365,21 +385,26 @@ def main() -> None:
                  for k, c in cells.items()}
     log(f"max |fast - reference| after T={steps}: {diffs}")
 
-    fast = {}
+    race = Race(rounds, slow_s)
+    matmul_contestants(race)
+    race.add("torch/reference/dense/b1", *torch_inference(cells["dense"], g, steps, 1, "reference"))
     for shape, cell in cells.items():
         for batch in batches:
-            fast[f"{shape}/b{batch}"] = torch_inference(cell, g, steps, batch, "fast", repeats)
-            log(f"fast path {shape} b{batch}: {fast[f'{shape}/b{batch}']:.3g} cell-updates/s")
-
-    train = torch_train(train_side, train_steps, train_batch, max(2, repeats // 2))
-    log(f"torch train step ({train_side}³ b{train_batch} T={train_steps}, AdamW): {train:.3g} steps/s")
+            race.add(f"torch/fast/{shape}/b{batch}", *torch_inference(cell, g, steps, batch, "fast"))
+    race.add("torchtrain", torch_train(train_side, train_steps, train_batch), 1.0)
+    jx = None if args.no_jax else jax_contestants(race, cells, side, steps, batches, train_side, train_batch)
+    log(f"racing {len(race.entries)} contestants ...")
+    r = race.run()
+    for k, v in r.items():
+        unit = "GFLOP/s" if k.startswith("gemm") else "steps/s" if "train" in k else "cell-updates/s"
+        log(f"  {k:32s} {v:10.4g} {unit}   (runs: {len(race.times[k])})")
 
     b = broca(broca_scale)
     log(f"broca {b['size']} C=8 single step: {b['step_s']:.2f} s, {b['cells'] / b['step_s']:.3g} cell-updates/s, "
         f"peak RSS {b['peak_rss_gib']:.2f} GiB (chunk_planes {b['chunk_planes']})")
 
-    jx = None if args.no_jax else jax_suite(cells, side, steps, batches, repeats, train_side, train_batch)
-
+    peak = max(r["gemm/mkl"], r["gemm/onednn"])
+    fast = {f"{shape}/b{batch}": r[f"torch/fast/{shape}/b{batch}"] for shape in cells for batch in batches}
     fig = {
         "mode": "quick" if q else "full",
         "threads": THREADS,
@@ -387,42 +412,50 @@ def main() -> None:
         "lattice": f"{side}^3",
         "steps": steps,
         "matmul_peak_gflops": peak,
+        "matmul_gflops": {"mkl_sgemm": r["gemm/mkl"], "onednn_gemm": r["gemm/onednn"]},
         "naive_cell_updates_per_s": naive,
-        "reference_cell_updates_per_s": reference,
+        "reference_cell_updates_per_s": r["torch/reference/dense/b1"],
         "fast_cell_updates_per_s": fast["dense/b1"],
         "fast": fast,
-        "fast_vs_reference": fast["dense/b1"] / reference,
+        "fast_vs_reference": fast["dense/b1"] / r["torch/reference/dense/b1"],
         "fast_vs_naive": fast["dense/b1"] / naive,
         "dense_fraction_of_peak": fast["dense/b1"] * DENSE_FLOP / (peak * 1e9),
         "dense_fraction_of_peak_b8": fast["dense/b8"] * DENSE_FLOP / (peak * 1e9),
         "max_abs_fast_minus_reference": diffs,
-        "train_steps_per_s": train,
+        "train_steps_per_s": r["torchtrain"],
         "broca_size": b["size"],
         "broca_step_s": b["step_s"],
         "broca_cell_updates_per_s": b["cells"] / b["step_s"],
         "broca_peak_rss_gib": b["peak_rss_gib"],
+        "broca_chunk_planes": b["chunk_planes"],
         "fast_vs_jax": None,
         "fast_vs_cax": None,
         "train_vs_jax": None,
     }
     if jx is not None:
-        best = {k: max(v.values()) for k, v in jx["inference"].items()}
-        fig["jax_best"] = best
-        fig["jax_variants"] = jx["inference"]
-        fig["fast_vs_jax_per_case"] = {k: fast[k] / best[k] for k in best}
+        cases = list(fast)
+        jax_best = {c: max(v for k, v in r.items() if k.startswith(f"jax/{c}/")) for c in cases}
+        fig["jax_best"] = jax_best
+        fig["jax_variants"] = {k[4:]: v for k, v in r.items() if k.startswith("jax/")}
+        fig["fast_vs_jax_per_case"] = {c: fast[c] / jax_best[c] for c in cases}
         fig["fast_vs_jax"] = min(fig["fast_vs_jax_per_case"].values())  # worst case over shape × batch
         fig["jax_max_abs_diff_vs_torch"] = jx["max_abs_diff_vs_torch"]
-        if "cax" in jx:
-            fig["cax"] = jx["cax"]
+        if "cax_params" in jx:
+            fig["cax"] = {c: r[f"cax/{c}"] for c in cases}
             fig["cax_params"] = jx["cax_params"]
-            fig["fast_vs_cax_per_case"] = {k: fast[k] / v for k, v in jx["cax"].items()}
+            fig["fast_vs_cax_per_case"] = {c: fast[c] / r[f"cax/{c}"] for c in cases}
             fig["fast_vs_cax"] = min(fig["fast_vs_cax_per_case"].values())
-        if "train_steps_per_s" in jx:
-            fig["jax_train_steps_per_s"] = jx["train_steps_per_s"]
-            fig["train_vs_jax"] = train / max(jx["train_steps_per_s"].values())
-        log("ratios: fast/jax " + ", ".join(f"{k} {v:.2f}" for k, v in fig["fast_vs_jax_per_case"].items()))
+        jt = {k[9:]: v for k, v in r.items() if k.startswith("jaxtrain/")}
+        if jt:
+            fig["jax_train_steps_per_s"] = jt
+            fig["train_vs_jax"] = r["torchtrain"] / max(jt.values())
+        log("ratios fast/jax(best): " + ", ".join(f"{k} {v:.2f}" for k, v in fig["fast_vs_jax_per_case"].items()))
         if fig["fast_vs_cax"] is not None:
-            log("ratios: fast/cax " + ", ".join(f"{k} {v:.2f}" for k, v in fig["fast_vs_cax_per_case"].items()))
+            log("ratios fast/cax: " + ", ".join(f"{k} {v:.2f}" for k, v in fig["fast_vs_cax_per_case"].items()))
+        if fig["train_vs_jax"] is not None:
+            log(f"ratio train torch/jax(best): {fig['train_vs_jax']:.2f}")
+    log(f"fast/naive {fig['fast_vs_naive']:.0f}, dense at {fig['dense_fraction_of_peak']:.0%} of the GEMM peak "
+        f"({peak:.0f} GFLOP/s)")
     print(json.dumps(fig))
 
 

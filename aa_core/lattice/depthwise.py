@@ -42,7 +42,7 @@ class DepthwiseNCACell(nn.Module):
         """Perception then fc1 is one linear map: a dense ``[H, C, 3, 3, 3]`` kernel."""
         C, m, H = self.channels, self.multiplier, self.fc1.out_features
         w = torch.einsum("hcm,cmk->hck", self.fc1.weight.view(H, C, m), self.perceive.view(C, m, 27))
-        return w.reshape(H, C, 3, 3, 3)
+        return w.reshape(H, C, 3, 3, 3).contiguous()
 
     def lattice_forward(self, grid: torch.Tensor, geometry) -> torch.Tensor:
         """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]``; equal to ``forward`` on the gather.
