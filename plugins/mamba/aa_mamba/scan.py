@@ -153,7 +153,14 @@ def selective_scan(x, dt, A, Bm, Cm, D):
     dtype = x.dtype
     work = torch.float64 if dtype == torch.float64 else torch.float32
     x, dt, A, Bm, Cm, D = (t.to(work).contiguous() for t in (x, dt, A, Bm, Cm, D))
-    return SelectiveScanFn.apply(x, dt, A, Bm, Cm, D).to(dtype)
+    # many short sequences (hierarchical chunks): scan them in batch groups so that a
+    # segment tensor [b, S, E, N] still fits the cache budget
+    group = max(1, SEGMENT_ELEMENTS // (64 * A.numel()))
+    if x.shape[0] <= group:
+        return SelectiveScanFn.apply(x, dt, A, Bm, Cm, D).to(dtype)
+    parts = [SelectiveScanFn.apply(*(t[i : i + group] for t in (x, dt)), A, Bm[i : i + group], Cm[i : i + group], D)
+             for i in range(0, x.shape[0], group)]
+    return torch.cat(parts, 0).to(dtype)
 
 
 def selective_scan_unfused(x, dt, A, Bm, Cm, D):

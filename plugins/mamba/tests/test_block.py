@@ -122,3 +122,18 @@ def test_cuda_backend_refuses_without_kernel():
         block(torch.randn(1, 5, 8))
     block.backend = "auto"  # auto falls back to the pure-PyTorch scan
     assert block(torch.randn(1, 5, 8)).shape == (1, 5, 8)
+
+
+def test_batch_groups_equal_one_batch(monkeypatch):
+    """Many short sequences are scanned in batch groups; results and gradients are unchanged."""
+    from aa_mamba import scan
+
+    torch.manual_seed(0)
+    block = perturbed(MambaBlock(8, d_state=4, backend="cpu"))
+    x = torch.randn(9, 50, 8, requires_grad=True)
+    y1 = block(x)
+    g1 = torch.autograd.grad(y1.square().sum(), x)[0]
+    monkeypatch.setattr(scan, "SEGMENT_ELEMENTS", 64 * 16 * 4 * 2)  # groups of 2 sequences
+    y2 = block(x)
+    g2 = torch.autograd.grad(y2.square().sum(), x)[0]
+    assert torch.allclose(y1, y2, atol=1e-6) and torch.allclose(g1, g2, atol=1e-6)
