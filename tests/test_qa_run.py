@@ -87,6 +87,13 @@ def test_aa_run_subprocess_writes_report_checkpoint_and_answers(tmp_path, cache_
     (q, text, sim), = answer(model, ctx, decoder_from_checkpoint(ck, ctx), ["What is overfitting?"])
     assert f"A: {text}" in out and -1.0 <= sim <= 1.0
 
+    # `aa evaluate --checkpoint` rebuilds model + phrase bank and reports the same lattice numbers.
+    r = aa("evaluate", "--checkpoint", str(ckpt), "--set", 'evaluate.baselines=["identity"]', "--set", "evaluate.plot=false", timeout=120)
+    assert r.returncode == 0, r.stderr
+    again = json.loads(Path(re.search(r"report: (\S+report\.json)", r.stdout).group(1)).read_text())
+    assert list(again["systems"]) == ["lattice", "identity"]
+    assert again["systems"]["lattice"]["cosine"] == pytest.approx(report["systems"]["lattice"]["cosine"], abs=1e-6)
+
 
 def test_missing_data_file_exits_2(tmp_path, cache_dir, aa):
     import tomli_w
