@@ -167,6 +167,19 @@ def torch_train(side: int, steps: int, batch: int):
     return step
 
 
+def peak_rss_gib() -> float:
+    """This process's peak RSS. VmHWM belongs to the current address space; ``ru_maxrss`` would
+    also count the parent's RSS at fork time (Linux carries it across fork + exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20  # kB → GiB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def broca_child(scale: float) -> None:
     g = Lattice(LatticeConfig(size=[333, 333, 166], scale_factor=scale))
     torch.manual_seed(0)
@@ -178,7 +191,7 @@ def broca_child(scale: float) -> None:
         t = time.perf_counter()
         prop(s)
         dt = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB → GiB
+    rss = peak_rss_gib()
     print(json.dumps({"size": list(g.size), "cells": g.num_cells, "step_s": dt, "peak_rss_gib": rss, "chunk_planes": planes}))
 
 
