@@ -31,7 +31,8 @@ class DataConfig:
 class TrainConfig:
     """Optimisation settings for `aa run` training.
 
-    Loss = cosine_weight · mean(1 − cos) + contrastive_weight · InfoNCE(in-batch answers, temperature).
+    Loss = cosine_weight · mean(1 − cos) + contrastive_weight · InfoNCE(temperature) whose negatives
+    are the other answers of the batch (``negatives = "batch"``) or all training answers (``"all"``).
     The best epoch by ``select_on`` (on validation) is kept; ``patience`` epochs without
     improvement stop training. ``seed`` fixes initialisation and shuffling.
     """
@@ -43,6 +44,7 @@ class TrainConfig:
     cosine_weight: float = attrs.field(default=1.0, validator=non_negative)
     contrastive_weight: float = attrs.field(default=0.0, validator=non_negative)
     temperature: float = attrs.field(default=0.05, validator=positive)
+    negatives: str = attrs.field(default="batch", validator=one_of(["batch", "all"]))
     patience: int = attrs.field(default=5, validator=positive)
     grad_clip: float = attrs.field(default=1.0, validator=non_negative)
     schedule: str = attrs.field(default="cosine", validator=one_of(["cosine", "constant"]))

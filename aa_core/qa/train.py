@@ -54,12 +54,19 @@ def prepare(spec, state: dict) -> tuple[QAData, Embeddings]:
     return state["data"], state["embeddings"]
 
 
-def loss_fn(pred: torch.Tensor, target: torch.Tensor, contrastive_weight: float, temperature: float, cosine_weight: float = 1.0) -> torch.Tensor:
-    """``cosine_weight`` · mean (1 − cos) plus ``contrastive_weight`` · InfoNCE over the in-batch answers."""
+def loss_fn(pred: torch.Tensor, target: torch.Tensor, contrastive_weight: float, temperature: float, cosine_weight: float = 1.0,
+            bank: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+    """``cosine_weight`` · mean (1 − cos) plus ``contrastive_weight`` · InfoNCE.
+
+    InfoNCE candidates: the in-batch answers, or ``bank`` ``[M, D]`` (all training answers)
+    with the true answers at ``positions`` ``[B]``.
+    """
     loss = cosine_weight * (1 - F.cosine_similarity(pred, target, dim=-1)).mean()
-    if contrastive_weight > 0 and len(pred) > 1:
-        logits = F.normalize(pred, dim=-1) @ F.normalize(target, dim=-1).T / temperature  # [B, B]
-        loss = loss + contrastive_weight * F.cross_entropy(logits, torch.arange(len(pred)))
+    if contrastive_weight > 0 and (len(pred) > 1 or bank is not None):
+        cands = F.normalize(target if bank is None else bank, dim=-1)
+        logits = F.normalize(pred, dim=-1) @ cands.T / temperature  # [B, B] or [B, M]
+        labels = torch.arange(len(pred)) if bank is None else positions
+        loss = loss + contrastive_weight * F.cross_entropy(logits, labels)
     return loss
 
 
@@ -115,6 +122,7 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
         opt, (lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))) if cfg.schedule == "cosine" else (lambda s: 1.0)
     )
     gold = gold_sets(val_answers)
+    bank = y if cfg.negatives == "all" else None
     sign = -1.0 if cfg.select_on == "val_loss" else 1.0
     best_score, best_state, best_epoch, best_metrics = -math.inf, None, -1, {}
     history: list[dict] = []
@@ -129,7 +137,7 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
             for i in range(0, len(x), cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
                 pred = model(x[idx])
-                loss = loss_fn(pred, y[idx], cfg.contrastive_weight, cfg.temperature, cfg.cosine_weight) + aux_losses(model)
+                loss = loss_fn(pred, y[idx], cfg.contrastive_weight, cfg.temperature, cfg.cosine_weight, bank, idx if bank is not None else None) + aux_losses(model)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
