@@ -54,7 +54,6 @@ def test_same_seed_same_metrics(tmp_path, cache_dir, capsys):
     assert reports[0]["meta"]["oracle"] is False
 
 
-@pytest.mark.slow  # ~15 s on an idle 2-core machine, 40+ s when it is shared
 def test_aa_run_subprocess_writes_report_checkpoint_and_answers(tmp_path, cache_dir, aa):
     import tomli_w
 
