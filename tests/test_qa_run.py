@@ -52,6 +52,18 @@ def test_same_seed_same_metrics(tmp_path, cache_dir, capsys):
         assert set(KEYS) <= set(m)
         assert m["cosine_ci95"][0] <= m["cosine"] <= m["cosine_ci95"][1]
     assert reports[0]["meta"]["oracle"] is False
+    assert "lattice vs ridge: higher on" in capsys.readouterr().out
+
+    # evaluate alone, from the saved checkpoint (run.resume), gives the same lattice numbers.
+    raw = tiny_spec(tmp_path / "resume", cache_dir, tasks=("evaluate", "ask"))
+    raw["run"]["resume"] = str(next((tmp_path / "0" / "ckpt").iterdir()))
+    raw["evaluate"]["baselines"] = ["identity"]
+    state: dict = {}
+    from aa_core._run import TASKS  # noqa: F401  (the task table run_spec uses)
+    from aa_core.qa.evaluate import evaluate
+
+    evaluate(validate(raw), state)
+    assert state["report"]["systems"]["lattice"] == reports[0]["systems"]["lattice"]
 
 
 def test_aa_run_subprocess_writes_report_checkpoint_and_answers(tmp_path, cache_dir, aa):

@@ -125,6 +125,8 @@ def evaluate(spec, state: dict) -> Path:
     report = {"systems": systems, "meta": meta, "history": history}
     paths = R.write(report, Path(run.output_dir) / run_id, png=ecfg.plot)
     print(R.terminal_table(systems), flush=True)
+    for line in R.comparison(systems):
+        print(line, flush=True)
     print(f"BLEU signature: {bleu_sig}", flush=True)
     if oracle:
         print("NOTE: the phrase bank contains test answers: text metrics are ORACLE numbers", flush=True)

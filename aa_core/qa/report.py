@@ -40,6 +40,22 @@ def terminal_table(systems: dict[str, dict]) -> str:
     return table(*rows(systems))
 
 
+def comparison(systems: dict[str, dict], model: str = "lattice") -> list[str]:
+    """One line per baseline: on which headline metrics the model is higher, and whether the cosine CIs are disjoint."""
+    if model not in systems:
+        return []
+    m = systems[model]
+    out = []
+    for name, b in systems.items():
+        if name == model:
+            continue
+        wins = [k for k in ("cosine", "recall_at_1", "mrr") if m[k] > b[k]]
+        losses = [k for k in ("cosine", "recall_at_1", "mrr") if m[k] < b[k]]
+        sep = "disjoint" if m["cosine_ci95"][0] > b["cosine_ci95"][1] or m["cosine_ci95"][1] < b["cosine_ci95"][0] else "overlapping"
+        out.append(f"{model} vs {name}: higher on {', '.join(wins) or 'nothing'}; lower on {', '.join(losses) or 'nothing'} (cosine CIs {sep})")
+    return out
+
+
 def markdown(report: dict) -> str:
     header, body = rows(report["systems"])
     meta = report["meta"]
@@ -55,6 +71,7 @@ def markdown(report: dict) -> str:
         lines.append(f"- adapter reconstruction error (relative MSE on {meta['split']} inputs): {meta['reconstruction_error']}")
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in body]
+    lines += [""] + [f"- {c}" for c in comparison(report["systems"])]
     lines += ["", "Systems:"] + [f"- **{n}**: {DESCRIPTIONS.get(n, '')}" for n in report["systems"]]
     lines += ["", "Cosine: mean cos(prediction, teacher embedding of the true answer), percentile bootstrap 95% CI. "
               "Centred: the same after subtracting the mean training answer from both. R@k / MRR: rank of the true "

@@ -138,7 +138,14 @@ class PhraseBank:
         return {"texts": self.texts, "oracle": self.oracle}, {"embeddings": self.embeddings.contiguous()}
 
     def load_extra(self, extra_json: dict, tensors: dict[str, torch.Tensor]) -> "PhraseBank":
-        return self.fit(list(extra_json["texts"]), tensors["embeddings"], oracle=bool(extra_json.get("oracle", False)))
+        """Restore a bank saved by :meth:`to_extra` exactly (no re-normalisation)."""
+        texts, emb = list(extra_json["texts"]), tensors["embeddings"].float()
+        if len(texts) != emb.shape[0]:
+            raise UserError(f"stored phrase bank is inconsistent: {len(texts)} texts, {emb.shape[0]} embeddings")
+        self.texts, self.embeddings, self.mean = texts, emb, emb.mean(0)
+        self.oracle = bool(extra_json.get("oracle", False))
+        self._cache.clear()
+        return self
 
 
 def build(config: PhraseBankConfig, ctx) -> PhraseBank:
