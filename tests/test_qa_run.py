@@ -59,7 +59,6 @@ def test_same_seed_same_metrics(tmp_path, cache_dir, capsys):
     raw["run"]["resume"] = str(next((tmp_path / "0" / "ckpt").iterdir()))
     raw["evaluate"]["baselines"] = ["identity"]
     state: dict = {}
-    from aa_core._run import TASKS  # noqa: F401  (the task table run_spec uses)
     from aa_core.qa.evaluate import evaluate
 
     evaluate(validate(raw), state)

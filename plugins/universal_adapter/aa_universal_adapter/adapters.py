@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .config import AttentionConfig, AutoencoderConfig, HierarchicalConfig, LearnedLinearConfig
+from .config import AttentionConfig
 
 
 def _widths(a: int, b: int, levels: int) -> list[int]:
