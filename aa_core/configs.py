@@ -36,6 +36,15 @@ class MLPCellConfig:
 
 
 @attrs.define
+class DepthwiseCellConfig:
+    """Depthwise-perception NCA cell (3D NCA): perception C → multiplier·C, MLP → hidden → C."""
+
+    channels: int = attrs.field(default=16, validator=positive)
+    multiplier: int = attrs.field(default=4, validator=positive)
+    hidden: int = attrs.field(default=64, validator=positive)
+
+
+@attrs.define
 class NCAConfig:
     steps: int = attrs.field(default=8, validator=non_negative)
     fire_rate: float = attrs.field(default=1.0, validator=in_range(0.0, 1.0))
