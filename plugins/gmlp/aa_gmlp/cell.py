@@ -22,11 +22,6 @@ from torch import nn
 from .config import GMLPCellConfig
 
 
-def stencil_positions(offsets) -> torch.Tensor:
-    """``[K]`` flat index of each offset inside the 3×3×3 cube (raster order)."""
-    return torch.tensor([(dx + 1) * 9 + (dy + 1) * 3 + (dz + 1) for dx, dy, dz in offsets])
-
-
 class GMLPCell(nn.Module):
     def __init__(self, config: GMLPCellConfig, geometry):
         super().__init__()
@@ -83,7 +78,7 @@ class GMLPCell(nn.Module):
     # --- lattice-wide form -----------------------------------------------------------
     def gate_kernel(self, geometry) -> torch.Tensor:
         """``[h, 1, 3, 3, 3]`` depthwise conv kernel: gate weights at the stencil, zero elsewhere."""
-        idx = stencil_positions(geometry.offsets).to(self.gate_weight.device)
+        idx = geometry.stencil_positions.to(self.gate_weight.device)
         w = self._gate_matrix()
         kernel = w.new_zeros(self.half, 27).index_copy(1, idx, w)
         return kernel.view(self.half, 1, 3, 3, 3)
