@@ -8,6 +8,7 @@ It is the worked example of the generic fast-path mechanism: ``forward`` is the 
 on gathered neighbourhoods; ``lattice_forward`` is the same map as one grouped oneDNN conv plus
 per-cell linears (:mod:`aa_core.lattice.stencil`) — at inference folded into one dense conv —
 and the NCA propagator picks it up.
+No-grad fp32 CPU calls use a fused C++ kernel when it compiles (:mod:`aa_core.lattice._fused`).
 Not registered as a component (the benchmark and tests use it directly).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from . import _fused
 from .stencil import pointwise, stencil_conv
 
 
@@ -44,14 +46,45 @@ class DepthwiseNCACell(nn.Module):
         w = torch.einsum("hcm,cmk->hck", self.fc1.weight.view(H, C, m), self.perceive.view(C, m, 27))
         return w.reshape(H, C, 3, 3, 3).contiguous()
 
+    def fused_weights(self, geometry) -> tuple[torch.Tensor, ...]:
+        """Weights packed for the fused kernel: perception ``[27, M, C]`` (masked to the
+        neighbourhood), fc1 ``[M·C, H]`` (row ``j·C + c`` = perception channel ``c·M + j``),
+        b1 ``[H]``, fc2 ``[H, C]``, b2 ``[C]``. Cached until a parameter changes (its version)."""
+        params = (self.perceive, self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias)
+        key = (geometry.k,) + tuple((p.data_ptr(), p._version) for p in params)
+        cached = getattr(self, "_fused_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        C, m, H = self.channels, self.multiplier, self.fc1.out_features
+        with torch.no_grad():
+            w = self.perceive.view(C, m, 27)
+            if geometry.k != 27:
+                w = w * geometry.stencil_mask().to(w).view(1, 1, 27)
+            packed = (
+                w.permute(2, 1, 0).float().contiguous(),  # [27, M, C]
+                self.fc1.weight.view(H, C, m).permute(2, 1, 0).reshape(m * C, H).float().contiguous(),
+                self.fc1.bias.float().contiguous(),
+                self.fc2.weight.t().float().contiguous(),  # [H, C]
+                self.fc2.bias.float().contiguous(),
+            )
+        self._fused_cache = (key, packed)
+        return packed
+
     def lattice_forward(self, grid: torch.Tensor, geometry) -> torch.Tensor:
         """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]``; equal to ``forward`` on the gather.
 
-        Inference folds the (linear) depthwise perception into fc1 and runs one dense oneDNN conv
+        No-grad fp32 CPU calls run the fused C++ kernel (:mod:`aa_core.lattice._fused`: the
+        depthwise stencil and both linears in one pass, ~7K MAC per cell) when it builds here.
+        Otherwise inference folds the (linear) depthwise perception into fc1 and runs one dense oneDNN conv
         C → H: more FLOPs than the grouped conv but far better use of the CPU (one GEMM-like
         kernel instead of a memory-bound grouped conv plus a matmul). Training keeps the grouped
         form (cheaper backward).
         """
+        if _fused.usable(grid, self.channels, self.multiplier, self.fc1.out_features):
+            try:
+                return _fused.depthwise_forward(grid, *self.fused_weights(geometry), geometry.periodic_axes)
+            except Exception as e:  # never let the optional kernel break a forward: warn once, fall back
+                _fused.disable(e)
         if not torch.is_grad_enabled():
             h = stencil_conv(grid, self.folded_kernel(), self.fc1.bias, geometry).relu_()  # [B, X, Y, Z, H]
             return pointwise(h, self.fc2.weight, self.fc2.bias)
