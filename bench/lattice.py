@@ -11,7 +11,9 @@ contestant once and the medians compare like with like.
 - reference gather path and fast path (default) of the AA ``nca`` propagator;
 - two NCA shapes at 32³, C=16, T=16, batch 1 and 8:
   dense = conv 3×3×3 C→64 + ReLU + linear 64→C (the built-in ``mlp`` cell, 28,752 params),
-  depthwise = depthwise conv 3×3×3 C→4C + MLP 4C→64→C (``DepthwiseNCACell``, 6,928 params);
+  depthwise = depthwise conv 3×3×3 C→4C + MLP 4C→64→C (``DepthwiseNCACell``, 6,928 params;
+  its fast path is the fused C++ kernel of :mod:`aa_core.lattice._fused` when it builds, and the
+  previous folded-dense-conv path is raced alongside at batch 1 as ``torch/folded/depthwise/b1``);
 - the same models in plain JAX (jit; lax.conv and shifted-slice stencils — the best counts)
   and in CAX (ConvPerceive + ResidualUpdate), when installed;
 - a 16³, batch 8, T=16 training step (forward + backward + AdamW), PyTorch vs JAX;
@@ -46,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from aa_core.cells.mlp import MLPCell  # noqa: E402
 from aa_core.configs import LatticeConfig, MLPCellConfig, NCAConfig  # noqa: E402
+from aa_core.lattice import _fused  # noqa: E402
 from aa_core.lattice.depthwise import DepthwiseNCACell  # noqa: E402
 from aa_core.lattice.geometry import Lattice  # noqa: E402
 from aa_core.lattice.nca import NCAPropagator  # noqa: E402
@@ -379,6 +382,9 @@ def main() -> None:
         f"medians of {rounds} interleaved rounds (calls slower than {slow_s:g} s: one)")
 
     g, cells = torch_models(side, steps)
+    fused_ok = _fused.load() is not None
+    depthwise_kernel = "fused C++" if fused_ok else f"folded dense conv (fused kernel unavailable: {_fused.error()})"
+    log(f"depthwise fast path: {depthwise_kernel}")
     # naive per-cell loop, one step on a small lattice (dense model), checked against the reference
     gn, cn = torch_models(naive_side, 1)
     s = torch.randn(gn.num_cells, C) * 0.1
@@ -404,6 +410,11 @@ def main() -> None:
     for shape, cell in cells.items():
         for batch in batches:
             race.add(f"torch/fast/{shape}/b{batch}", *torch_inference(cell, g, steps, batch, "fast"))
+    if fused_ok:  # the previous depthwise fast path (perception folded into one dense conv), same weights
+        folded = DepthwiseNCACell(g, channels=C, multiplier=M, hidden=H)
+        folded.load_state_dict(cells["depthwise"].state_dict())
+        folded.use_fused = False
+        race.add("torch/folded/depthwise/b1", *torch_inference(folded, g, steps, 1, "fast"))
     race.add("torchtrain", torch_train(train_side, train_steps, train_batch), 1.0)
     jx = None if args.no_jax else jax_contestants(race, cells, side, steps, batches, train_side, train_batch)
     log(f"racing {len(race.entries)} contestants ...")
@@ -441,6 +452,8 @@ def main() -> None:
         "broca_cell_updates_per_s": b["cells"] / b["step_s"],
         "broca_peak_rss_gib": b["peak_rss_gib"],
         "broca_chunk_planes": b["chunk_planes"],
+        "depthwise_kernel": depthwise_kernel,
+        "depthwise_fused_vs_folded_b1": (fast["depthwise/b1"] / r["torch/folded/depthwise/b1"]) if fused_ok else None,
         "fast_vs_jax": None,
         "fast_vs_cax": None,
         "train_vs_jax": None,

@@ -5,10 +5,11 @@ input channel ``c``), then an MLP m·C → H (act) → C. With C=16, m=4, H=64: 
 Parameters: m·C·K + (m·C + 1)·H + (H + 1)·C (K = neighbourhood size incl. the cell).
 
 It is the worked example of the generic fast-path mechanism: ``forward`` is the Cell contract
-on gathered neighbourhoods; ``lattice_forward`` is the same map as one grouped oneDNN conv plus
-per-cell linears (:mod:`aa_core.lattice.stencil`) — at inference folded into one dense conv —
-and the NCA propagator picks it up.
-No-grad fp32 CPU calls use a fused C++ kernel when it compiles (:mod:`aa_core.lattice._fused`).
+on gathered neighbourhoods; ``lattice_forward`` is the same map, and the NCA propagator picks it
+up. No-grad fp32 CPU calls run a fused C++ kernel (:mod:`aa_core.lattice._fused`: stencil and
+MLP in one pass, ~7K MAC per cell) when it compiles here (``use_fused``); otherwise inference
+folds the perception into fc1 (one dense oneDNN conv, ~29K MAC per cell) and training uses one
+grouped oneDNN conv plus per-cell linears (:mod:`aa_core.lattice.stencil`).
 Not registered as a component (the benchmark and tests use it directly).
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ class DepthwiseNCACell(nn.Module):
         self.perceive = nn.Parameter(torch.randn(channels * multiplier, 1, 3, 3, 3) / 27**0.5)  # [mC, 1, 3, 3, 3]
         self.fc1 = nn.Linear(channels * multiplier, hidden)
         self.fc2 = nn.Linear(hidden, channels)
+        self.use_fused = True  # no-grad fp32 CPU calls take the fused C++ kernel when it builds
 
     def forward(self, neighbourhood: torch.Tensor) -> torch.Tensor:
         """``[B, N, K, C]`` → ``[B, N, C]``."""
@@ -80,7 +82,7 @@ class DepthwiseNCACell(nn.Module):
         kernel instead of a memory-bound grouped conv plus a matmul). Training keeps the grouped
         form (cheaper backward).
         """
-        if _fused.usable(grid, self.channels, self.multiplier, self.fc1.out_features):
+        if self.use_fused and _fused.usable(grid, self.channels, self.multiplier, self.fc1.out_features):
             try:
                 return _fused.depthwise_forward(grid, *self.fused_weights(geometry), geometry.periodic_axes)
             except Exception as e:  # never let the optional kernel break a forward: warn once, fall back
