@@ -80,6 +80,7 @@ def test_fresh_process_gives_identical_outputs(saved, tmp_path):
         import torch
         from safetensors.torch import load_file, save_file
         from aa_core.checkpoint import load_checkpoint, build_from_checkpoint
+        torch.set_num_threads(1)  # one thread: a fixed summation order in both processes
         model, _ = build_from_checkpoint(load_checkpoint({str(directory)!r}))
         x = load_file({str(tmp_path / 'x.safetensors')!r})["x"].clone()  # clone: 64-byte aligned like the parent's x
         with torch.no_grad():
@@ -88,8 +89,13 @@ def test_fresh_process_gives_identical_outputs(saved, tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    with torch.no_grad():
-        expected = model(x)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # with several threads, a loaded machine may change BLAS's split
+    try:
+        with torch.no_grad():
+            expected = model(x)
+    finally:
+        torch.set_num_threads(threads)
     assert torch.equal(load_file(str(tmp_path / "y.safetensors"))["y"], expected)
 
 
