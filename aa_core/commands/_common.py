@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 
+def add_set_arg(p, help: str = "override a spec value (repeatable), e.g. --set cell.hidden=64 --set data.path=qa.jsonl") -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE", help=help)
+
+
 def add_spec_args(p) -> None:
     p.add_argument("spec", help="path of a TOML spec")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="override a spec value (repeatable), e.g. --set cell.hidden=64 --set data.path=qa.jsonl",
-    )
+    add_set_arg(p)
