@@ -84,3 +84,17 @@ def test_declared_component_matches_registered_for_installed_plugins():
     declared = {(k, n, p.distribution) for (k, n), ps in host.declared().items() for p in ps}
     assert not host.load_errors, host.load_errors
     assert registered == declared
+
+
+@pytest.mark.parametrize("dist,cell", [("aa-gmlp", "gmlp"), ("aa-cct", "cct"), ("aa-ret", "ret")])
+def test_missing_first_party_cell_names_its_distribution(dist, cell):
+    """With a first-party plugin absent, a spec naming its cell says which package to install."""
+    from aa_core import SpecError
+    from aa_core._discovery import scan
+    from aa_core._spec import validate
+
+    host = PluginHost([p for p in scan() if p.distribution != dist])
+    with pytest.raises(SpecError) as e:
+        validate({"cell": {"name": cell}}, "spec.toml", plugins=host)
+    text = e.value.render()
+    assert "cell.name" in text and dist in text and f"pip install plugins/{cell}" in text
