@@ -92,6 +92,29 @@ def check_propagator(propagator: nn.Module, geometry, channels: int, batch: int 
             assert not outside.any(), f"change at cell {c} reached cells beyond {steps} hops: {outside.nonzero().flatten().tolist()[:5]}"
 
 
+def check_nca_paths(cell: str, config: dict | None = None, neighbourhood: int = 26, boundary: str = "zero", size=(4, 4, 4), steps: int = 2) -> None:
+    """The ``nca`` propagator with registered cell ``cell`` gives the same states on its fast and
+    reference paths, and each path passes :func:`check_propagator`."""
+    from .._build import BuildContext
+    from .._spec import validate
+
+    outs = {}
+    for path in ("reference", "fast"):
+        raw = {
+            "geometry": {"name": "lattice", "size": list(size), "neighbourhood": neighbourhood, "boundary": boundary},
+            "cell": {"name": cell, **(config or {})},
+            "propagator": {"name": "nca", "steps": steps, "path": path},
+        }
+        ctx = BuildContext(validate(raw, source=f"<conformance nca paths, cell {cell}>"))
+        torch.manual_seed(3)  # the same initial weights on both paths
+        prop = ctx.propagator.eval()
+        check_propagator(prop, ctx.geometry, ctx.cell.channels)
+        s = torch.randn(2, ctx.geometry.num_cells, ctx.cell.channels, generator=torch.Generator().manual_seed(4))
+        with torch.no_grad():
+            outs[path] = prop(s)
+    _close(outs["fast"], outs["reference"], f"nca fast path disagrees with the reference for cell {cell!r}")
+
+
 def check_adapter(adapter: nn.Module, batch: int = 3) -> None:
     ad = _randomised(adapter)
     x = torch.randn(batch, ad.in_dim, generator=torch.Generator().manual_seed(3))

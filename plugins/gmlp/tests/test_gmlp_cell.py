@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from aa_core._spec import validate
-from aa_core.conformance import build_registered, check_cell, check_propagator
+from aa_core.conformance import build_registered, check_cell, check_nca_paths
 from aa_core.configs import LatticeConfig
 from aa_core.lattice.geometry import Lattice
 from aa_gmlp.cell import GMLPCell
@@ -82,21 +81,4 @@ def test_conformance_kit(config):
 
 @pytest.mark.parametrize("nbh,boundary", [(6, "zero"), (18, "periodic"), (26, "periodic")])
 def test_nca_reference_and_fast_paths_agree(nbh, boundary):
-    outs = {}
-    for path in ("reference", "fast"):
-        raw = {
-            "geometry": {"name": "lattice", "size": [4, 4, 4], "neighbourhood": nbh, "boundary": boundary},
-            "cell": {"name": "gmlp", "memory_gate": True},
-            "propagator": {"name": "nca", "steps": 2, "path": path},
-        }
-        ctx_spec = validate(raw, source="<test>")
-        from aa_core._build import BuildContext
-
-        ctx = BuildContext(ctx_spec)
-        torch.manual_seed(3)
-        prop = ctx.propagator.eval()
-        check_propagator(prop, ctx.geometry, ctx.cell.channels)
-        s = torch.randn(2, ctx.geometry.num_cells, ctx.cell.channels, generator=torch.Generator().manual_seed(4))
-        with torch.no_grad():
-            outs[path] = prop(s)
-    torch.testing.assert_close(outs["fast"], outs["reference"], rtol=1e-4, atol=1e-5)
+    check_nca_paths("gmlp", {"memory_gate": True}, nbh, boundary)
