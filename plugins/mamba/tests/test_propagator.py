@@ -10,7 +10,7 @@ from aa_core._spec import load_spec, validate
 from aa_core.configs import LatticeConfig
 from aa_core.conformance import build_registered, check_component
 from aa_core.lattice.geometry import Lattice
-from aa_mamba.configs import MambaPropagatorConfig, ScheduleConfig
+from aa_mamba.configs import MambaPropagatorConfig
 from aa_mamba.orders import hilbert_2d, hilbert_order, inverse, scan_orders
 from aa_mamba.propagator import MambaPropagator, propagator_param_count
 from aa_mamba.schedule import SchedulePropagator
