@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
+
+from aa_core.lattice.stencil import stencil_conv
 
 from .config import GMLPCellConfig
 
@@ -84,18 +85,18 @@ class GMLPCell(nn.Module):
         return kernel.view(self.half, 1, 3, 3, 3)
 
     def lattice_forward(self, grid: torch.Tensor, geometry) -> torch.Tensor:
-        """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]``, equal to ``forward`` on the gathered lattice."""
+        """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]``, equal to ``forward`` on the gathered lattice.
+
+        Outside cells hold state 0, whose LN(Z2) is a constant c0 rather than 0. The gate is
+        linear, so it is computed on Z2 − c0 (for which the boundary rule's padding is exact)
+        plus c0 · Σ_k W_k, through the oneDNN stencil helper (channels-last, any boundary).
+        """
         z1, z2 = self._features(grid)  # [B, X, Y, Z, h]
-        z2 = rearrange(z2, "b x y z h -> b h x y z")
-        if geometry.boundary == "periodic":
-            z2 = geometry.pad(z2)
-        else:  # outside cells hold state 0, whose LN(Z2) is the constant c0
-            _, c0 = self._features(grid.new_zeros(self.channels))
-            c0 = c0.view(1, -1, 1, 1, 1)
-            z2 = F.pad(z2 - c0, (1, 1, 1, 1, 1, 1)) + c0
-        bias = self.gate_bias.expand(self.half).contiguous()
-        gate = F.conv3d(z2, self.gate_kernel(geometry), bias, groups=self.half)  # [B, h, X, Y, Z]
-        return self._finish(z1, rearrange(gate, "b h x y z -> b x y z h"), grid)
+        _, c0 = self._features(grid.new_zeros(self.channels))  # [h]
+        kernel = self.gate_kernel(geometry)  # [h, 1, 3, 3, 3]
+        bias = self.gate_bias + c0 * self._gate_matrix().sum(-1)  # [h]
+        gate = stencil_conv(z2 - c0, kernel, bias, geometry, groups=self.half, mask=False)
+        return self._finish(z1, gate, grid)
 
 
 def build(config: GMLPCellConfig, ctx) -> GMLPCell:
