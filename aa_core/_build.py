@@ -52,10 +52,22 @@ class BuildContext:
         return self.tokenizer.embedding_dim
 
 
-def build_model(spec: Spec) -> tuple[Any, BuildContext]:
-    """The pipeline module for a spec, plus the context holding every built component."""
+def build_model(spec: Spec, meta: bool = False) -> tuple[Any, BuildContext]:
+    """The pipeline module for a spec, plus the context holding every built component.
+
+    With ``meta`` the geometry's index sets are built for real and every module on torch's
+    meta device: shapes and parameter counts without allocating weights (any lattice size).
+    """
     ctx = BuildContext(spec)
-    model = ctx.build("pipeline")
+    if not meta:
+        return ctx.build("pipeline"), ctx
+    import torch
+
+    geometry = ctx.geometry
+    for attr in ("input_cells", "output_cells"):
+        getattr(geometry, attr, None)
+    with torch.device("meta"):
+        model = ctx.build("pipeline")
     return model, ctx
 
 

@@ -211,20 +211,9 @@ def count_architecture_params(arch: Architecture, meta: bool = True) -> int:
     With ``meta`` the geometry is built for real (index sets) and every module on torch's
     meta device, so even the full 333×333×166 Broca lattice is counted without allocating
     its weights."""
-    import torch
+    from ._build import build_model, count_params
 
-    from ._build import BuildContext, count_params
-
-    spec = architecture_spec(arch)
-    ctx = BuildContext(spec)
-    if not meta:
-        return count_params(ctx.build("pipeline"))
-    geometry = ctx.geometry
-    for attr in ("input_cells", "output_cells"):
-        getattr(geometry, attr, None)
-    with torch.device("meta"):
-        model = ctx.build("pipeline")
-    return count_params(model)
+    return count_params(build_model(architecture_spec(arch), meta=meta)[0])
 
 
 def folder_architectures(folder: Path, source: str) -> list[Architecture]:

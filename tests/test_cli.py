@@ -64,10 +64,35 @@ def test_run_check_task(aa, tmp_path):
 
 
 def test_unexpected_failure_is_exit_1(aa, tmp_path):
-    # a valid spec whose model cannot be built: a 1-cell lattice has faces, but a face of
-    # zero cells is impossible, so use an adapter width that overflows memory instead
+    """A plugin whose factory has a bug: exit 1 with the traceback (it is not the user's input)."""
+    (tmp_path / "buggy_cell.py").write_text(
+        "import attrs\nfrom aa_core import Component, hookimpl\n\n"
+        "@attrs.define\nclass Cfg:\n    channels: int = 4\n\n"
+        "def build(config, ctx):\n    return 1 / 0\n\n"
+        "@hookimpl\ndef aa_components():\n    return [Component('cell', 'buggy', Cfg, build)]\n"
+    )
+    info = tmp_path / "buggy_cell-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buggy-cell\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[aa.plugins]\nbuggy = buggy_cell\n\n[aa.components]\ncell.buggy = buggy_cell\n")
     spec = tmp_path / "s.toml"
-    spec.write_text("[geometry]\nsize = [3, 3, 3]\n[pipeline]\nembedding_dim = 4000000000000\n")
+    spec.write_text('[geometry]\nsize = [3, 3, 3]\n[cell]\nname = "buggy"\n')
+    r = aa("check", str(spec), env={"PYTHONPATH": str(tmp_path)})
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "ZeroDivisionError" in r.stderr and "unexpected failure" in r.stderr
+
+
+def test_check_of_a_huge_architecture_runs_on_the_meta_device(aa, tmp_path):
+    spec = tmp_path / "broca.toml"
+    spec.write_text('architecture = "broca@1.0"\n')
     r = aa("check", str(spec))
-    assert r.returncode == 1
-    assert "unexpected failure" in r.stderr
+    assert r.returncode == 0, r.stderr
+    assert "1,364,407,392" in r.stdout and "meta device" in r.stdout
+
+
+def test_check_builds_components_that_cannot_live_on_meta(aa, tmp_path):
+    spec = tmp_path / "ret.toml"  # int8 quantisation at build needs real tensors
+    spec.write_text('[geometry]\nsize = [3, 3, 3]\n[cell]\nname = "ret"\npreset = "reduced"\nint8 = true\n')
+    r = aa("check", str(spec))
+    assert r.returncode == 0, r.stderr
+    assert "meta device" not in r.stdout

@@ -10,13 +10,27 @@ def add_parser(sub):
     return p
 
 
+REAL_BUILD_LIMIT = 100_000_000  # parameters; larger models are checked on the meta device
+
+
 def describe(spec) -> str:
-    """Build the model of a validated spec and describe each component."""
+    """Build the model of a validated spec and describe each component.
+
+    The model is first built on torch's meta device (no weights allocated); unless it has more
+    than ``REAL_BUILD_LIMIT`` parameters it is then built for real, so that construction
+    itself is checked too.
+    """
     from .._build import build_model, count_params
     from .._memory import forward_bytes, human_bytes
     from .._table import table
 
-    model, ctx = build_model(spec)
+    try:
+        model, ctx = build_model(spec, meta=True)
+        on_meta = count_params(model) > REAL_BUILD_LIMIT
+    except Exception:  # noqa: BLE001 - a component that cannot live on meta is checked for real
+        on_meta = False
+    if not on_meta:
+        model, ctx = build_model(spec)
     rows = []
     counted = set()
     for slot, obj in ctx.built.items():
@@ -36,6 +50,8 @@ def describe(spec) -> str:
         out.append(f"architecture: {spec.architecture}")
     out.append(table(["component", "name", "distribution", "version", "params", "detail"], rows))
     out.append(f"estimated memory for one forward pass (batch 1, fp32): {human_bytes(forward_bytes(model, ctx))}")
+    if on_meta:
+        out.append(f"(built on the meta device only: {total:,} parameters would take {human_bytes(4 * total)} in fp32)")
     return "\n".join(out)
 
 
