@@ -8,6 +8,13 @@ import time
 
 import aa_core
 
+def check_spec(aa, tmp_path, text: str, name: str = "s.toml", **kw):
+    """Write ``text`` as a spec file and run `aa check` on it in a subprocess."""
+    spec = tmp_path / name
+    spec.write_text(text)
+    return aa("check", str(spec), **kw)
+
+
 FIRST_PARTY = ["aa-gmlp", "aa-cct", "aa-ret", "aa-mamba", "aa-phrase-bank", "aa-universal-adapter"]
 
 
@@ -46,9 +53,7 @@ def test_plugins_is_fast_and_imports_no_torch_or_plugin():
 
 
 def test_check_prints_components_params_and_memory(aa, tmp_path):
-    spec = tmp_path / "s.toml"
-    spec.write_text("[geometry]\nsize = [4, 4, 4]\n[cell]\nchannels = 4\nhidden = 8\n")
-    r = aa("check", str(spec))
+    r = check_spec(aa, tmp_path, "[geometry]\nsize = [4, 4, 4]\n[cell]\nchannels = 4\nhidden = 8\n", "s.toml")
     assert r.returncode == 0, r.stderr
     # mlp cell: (K·C + 1)·H + (H + 1)·C = (27·4 + 1)·8 + 9·4
     assert f"{(27 * 4 + 1) * 8 + 9 * 4:,}" in r.stdout
@@ -75,24 +80,19 @@ def test_unexpected_failure_is_exit_1(aa, tmp_path):
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buggy-cell\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[aa.plugins]\nbuggy = buggy_cell\n\n[aa.components]\ncell.buggy = buggy_cell\n")
-    spec = tmp_path / "s.toml"
-    spec.write_text('[geometry]\nsize = [3, 3, 3]\n[cell]\nname = "buggy"\n')
-    r = aa("check", str(spec), env={"PYTHONPATH": str(tmp_path)})
+    r = check_spec(aa, tmp_path, '[geometry]\nsize = [3, 3, 3]\n[cell]\nname = "buggy"\n', "s.toml", env={"PYTHONPATH": str(tmp_path)})
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert "ZeroDivisionError" in r.stderr and "unexpected failure" in r.stderr
 
 
 def test_check_of_a_huge_architecture_runs_on_the_meta_device(aa, tmp_path):
-    spec = tmp_path / "broca.toml"
-    spec.write_text('architecture = "broca@1.0"\n')
-    r = aa("check", str(spec))
+    r = check_spec(aa, tmp_path, 'architecture = "broca@1.0"\n', "broca.toml")
     assert r.returncode == 0, r.stderr
     assert "1,364,407,392" in r.stdout and "meta device" in r.stdout
 
 
 def test_check_builds_components_that_cannot_live_on_meta(aa, tmp_path):
-    spec = tmp_path / "ret.toml"  # int8 quantisation at build needs real tensors
-    spec.write_text('[geometry]\nsize = [3, 3, 3]\n[cell]\nname = "ret"\npreset = "reduced"\nint8 = true\n')
-    r = aa("check", str(spec))
+    # int8 quantisation at build needs real tensors
+    r = check_spec(aa, tmp_path, '[geometry]\nsize = [3, 3, 3]\n[cell]\nname = "ret"\npreset = "reduced"\nint8 = true\n', "ret.toml")
     assert r.returncode == 0, r.stderr
     assert "meta device" not in r.stdout
