@@ -52,11 +52,3 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def files_hash(paths: Iterable[str | Path]) -> str:
-    """One sha256 over several files (name-independent, order as given): a dataset's identity."""
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(file_sha256(p).encode())
-    return h.hexdigest()

@@ -19,16 +19,6 @@ from ..lattice.stencil import neighbourhood_kernel, pointwise, stencil_conv
 _ACT = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
 
 
-def stencil_weight(linear_weight: torch.Tensor, offsets, channels: int) -> torch.Tensor:
-    """A ``[H, K·C]`` weight over gathered neighbourhoods as a ``[H, C, 3, 3, 3]`` conv kernel."""
-    H = linear_weight.shape[0]
-    w = linear_weight.view(H, len(offsets), channels)
-    kernel = linear_weight.new_zeros(H, channels, 3, 3, 3)
-    for k, (dx, dy, dz) in enumerate(offsets):
-        kernel[:, :, dx + 1, dy + 1, dz + 1] = w[:, k, :]
-    return kernel
-
-
 class MLPCell(nn.Module):
     def __init__(self, config: MLPCellConfig, geometry):
         super().__init__()
