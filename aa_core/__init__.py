@@ -1,41 +1,54 @@
-"""AA core: protocols, plugin host, specs, registry and CLI for 3D cellular neural networks.
+"""AA core: protocols, plugin host, specs, architecture registry, checkpoints and CLI for 3D
+cellular neural networks.
 
-Importing this package is cheap (no torch); torch-backed pieces load on first use.
+Importing this package is cheap (no torch); the names below load their modules on first use.
+Plugin authors import from :mod:`aa_core.plugin` (the plugin API), :mod:`aa_core.protocols`
+(the contract) and :mod:`aa_core.conformance` (the test kit).
 """
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._component import KINDS, Component
 from ._errors import PluginError, Problem, SpecError, UserError
-from ._hookspecs import hookimpl, hookspec
 from ._version import __version__
+from .host import KINDS, Component, hookimpl, hookspec
+
+if TYPE_CHECKING:
+    from .architectures import registry
+    from .assemble import BuildContext, build_model, count_params
+    from .host import host
+    from .spec import Spec, load_spec, validate
 
 __all__ = [
     "KINDS",
+    "BuildContext",
     "Component",
     "PluginError",
     "Problem",
+    "Spec",
     "SpecError",
     "UserError",
     "__version__",
+    "build_model",
+    "count_params",
     "hookimpl",
     "hookspec",
+    "host",
     "load_spec",
-    "build_model",
-    "BuildContext",
+    "registry",
+    "validate",
 ]
 
 _LAZY = {
-    "load_spec": "._spec",
-    "validate": "._spec",
-    "Spec": "._spec",
-    "build_model": "._build",
-    "BuildContext": "._build",
-    "count_params": "._build",
-    "registry": "._registry",
-    "host": "._plugin_manager",
+    "load_spec": ".spec",
+    "validate": ".spec",
+    "Spec": ".spec",
+    "build_model": ".assemble",
+    "BuildContext": ".assemble",
+    "count_params": ".assemble",
+    "registry": ".architectures",
+    "host": ".host",
 }
 
 

@@ -1,31 +1,54 @@
-"""The protocols every component implements, with their shape contracts.
+"""The contract: every kind of component, its shapes and its semantics.
 
 Batch-first, channels-last. N = number of cells, K = neighbourhood size including the cell
 itself (7, 19 or 27), C = state channels, D = embedding width, L = token length.
-The conformance kit (:mod:`aa_core.conformance`) checks these contracts for every
-registered component, so a plugin is tested by being installed.
+
+This module is what the core is typed with and what the conformance kit
+(:mod:`aa_core.conformance`) checks first (``isinstance(obj, Protocol)``) before testing the
+behaviour. A component written against these protocols alone passes the kit. Optional
+capabilities are separate protocols (``LatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
+``RetrievalDecoder``, ``LocalPropagator``): implement them to opt in.
+
+Update semantics (the ``nca`` propagator, and any engine that evaluates cells): a cell's
+output is a **residual update**. One step is::
+
+    grid ← grid + fire ⊙ cell(neighbourhood(grid))      # fire: all ones in eval mode
+    grid ← alive-mask(grid)                             # only when alive_threshold is set
+    grid ← cell.post_update(grid)                       # only when the cell has post_update
+
+so a cell that wants "the new state is f(neighbourhood)" returns ``f(...) − own state``, and a
+Lenia-style cell that needs its state clamped implements ``post_update``.
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 
 @runtime_checkable
 class Geometry(Protocol):
-    """Lattice size, neighbourhood, boundary and the input/output faces.
+    """Lattice size, neighbourhood, boundary, the input/output faces and the layouts of the state.
 
-    - ``size``: (X, Y, Z); ``num_cells`` = X·Y·Z; cell id = (x·Y + y)·Z + z.
-    - ``offsets``: the K (dx, dy, dz) neighbour offsets in raster order, the cell itself
-      at ``center_index``.
+    - ``size`` (X, Y, Z); ``num_cells`` = X·Y·Z; cell id = (x·Y + y)·Z + z (raster order).
+    - ``offsets``: the K (dx, dy, dz) neighbour offsets in raster order over the 3×3×3 cube,
+      the cell itself at ``center_index``; ``k`` = K; ``stencil_positions`` ``[K]`` their flat
+      positions (0..26) in the cube, ``stencil_mask()`` the ``[3, 3, 3]`` 0/1 mask.
     - ``neighbour_index()``: long ``[N, K]``; out-of-lattice neighbours (zero boundary) are ``N``.
+    - ``gather(state [B, N, C])`` → ``[B, N, K, C]`` (zeros outside): the reference neighbourhood.
+    - ``to_grid`` / ``to_cells``: ``[B, N, C]`` ↔ ``[B, X, Y, Z, C]`` (views of the same memory).
+    - ``pad(grid [B, C, X, Y, Z], width)``: channels-first padding by the boundary rule;
+      ``periodic_axes`` the rule per axis, ``all_zero_boundary`` when no axis wraps.
+    - ``slab(planes)``: the same geometry cut to ``planes`` x-planes with a zero boundary in x
+      (chunked evaluation with halos).
+    - ``hop_distance(cell)`` ``[N]``: hops from ``cell`` under the neighbourhood (light cones).
     - ``input_cells`` / ``output_cells``: long index sets of the input and output faces.
     """
 
     size: tuple[int, int, int]
     neighbourhood: int
     boundary: str
+    periodic_axes: tuple[bool, bool, bool]
 
     @property
     def num_cells(self) -> int: ...
@@ -33,7 +56,17 @@ class Geometry(Protocol):
     @property
     def offsets(self) -> list[tuple[int, int, int]]: ...
 
-    def neighbour_index(self) -> torch.Tensor: ...
+    @property
+    def k(self) -> int: ...
+
+    @property
+    def center_index(self) -> int: ...
+
+    @property
+    def stencil_positions(self) -> torch.Tensor: ...
+
+    @property
+    def all_zero_boundary(self) -> bool: ...
 
     @property
     def input_cells(self) -> torch.Tensor: ...
@@ -41,36 +74,75 @@ class Geometry(Protocol):
     @property
     def output_cells(self) -> torch.Tensor: ...
 
+    def stencil_mask(self) -> torch.Tensor: ...
+
+    def neighbour_index(self) -> torch.Tensor: ...
+
+    def gather(self, state: torch.Tensor) -> torch.Tensor: ...
+
+    def to_grid(self, state: torch.Tensor) -> torch.Tensor: ...
+
+    def to_cells(self, grid: torch.Tensor) -> torch.Tensor: ...
+
+    def pad(self, grid_cf: torch.Tensor, width: int = 1) -> torch.Tensor: ...
+
+    def slab(self, planes: int) -> Geometry: ...
+
+    def hop_distance(self, cell: int) -> torch.Tensor: ...
+
 
 @runtime_checkable
 class Cell(Protocol):
-    """One shared update rule: neighbourhood states ``[B, N, K, C]`` → update ``[B, N, C]``.
+    """One shared update rule: neighbourhood states ``[B, N, K, C]`` → residual update ``[B, N, C]``.
 
     The same weights serve every cell, and cell i's output depends only on row i of the
-    input (its own neighbourhood). Optionally a cell offers ``lattice_forward(state, geometry)``
-    with state ``[B, X, Y, Z, C]`` → update ``[B, X, Y, Z, C]``: a faster lattice-wide form
-    that must agree with the reference ``forward`` (the conformance kit checks it).
+    input (its own neighbourhood, in ``geometry.offsets`` order). See the module docstring for
+    how the update is applied.
     """
 
     channels: int
 
-    def forward(self, neighbourhood: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, neighbourhood: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class LatticeCell(Cell, Protocol):
+    """A cell with a faster lattice-wide form: ``grid [B, X, Y, Z, C]`` → update ``[B, X, Y, Z, C]``.
+
+    It must agree with the reference ``forward`` on ``geometry.gather`` (the kit checks it, and
+    that the ``nca`` propagator's fast and reference paths agree). Build it from
+    :func:`aa_core.plugin.stencil_conv` and :func:`aa_core.plugin.neighbour_kernel`.
+    """
+
+    def lattice_forward(self, grid: torch.Tensor, geometry: Geometry) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class PostUpdateCell(Cell, Protocol):
+    """A cell that post-processes the state after each update (e.g. a clamp to [0, 1])."""
+
+    def post_update(self, grid: torch.Tensor) -> torch.Tensor: ...
 
 
 @runtime_checkable
 class Propagator(Protocol):
-    """Moves signal across the lattice: state ``[B, N, C]`` → ``[B, N, C]``.
+    """Moves signal across the lattice: state ``[B, N, C]`` → ``[B, N, C]``."""
 
-    A local propagator declares ``light_cone = True`` and its ``steps``: after T steps a
-    change at one cell reaches only cells within T hops (in the neighbourhood's metric).
-    """
+    def __call__(self, state: torch.Tensor) -> torch.Tensor: ...
 
-    def forward(self, state: torch.Tensor) -> torch.Tensor: ...
+
+@runtime_checkable
+class LocalPropagator(Propagator, Protocol):
+    """A propagator with a light cone: after ``steps`` steps a change at one cell reaches only
+    cells within ``steps`` hops (``geometry.hop_distance``). Declares ``light_cone = True``."""
+
+    light_cone: bool
+    steps: int
 
 
 @runtime_checkable
 class Tokenizer(Protocol):
-    """Text → model input: ``list[str]`` → embeddings ``[B, D]`` (teacher) or ids ``[B, L]`` + mask."""
+    """Text → model input: ``list[str]`` → embeddings ``[B, D]`` (float32; D = ``embedding_dim``)."""
 
     embedding_dim: int
 
@@ -79,28 +151,74 @@ class Tokenizer(Protocol):
 
 @runtime_checkable
 class Adapter(Protocol):
-    """Maps a width to another: ``[B, in_dim]`` → ``[B, out_dim]`` (onto or off the lattice faces)."""
+    """Maps a width to another: ``[B, in_dim]`` → ``[B, out_dim]`` (onto or off the lattice faces).
+
+    Built as ``factory(config, ctx, in_dim=..., out_dim=...)``.
+    """
 
     in_dim: int
     out_dim: int
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 @runtime_checkable
 class Decoder(Protocol):
-    """Model output → text: ``[B, D]`` (or token logits) → ``list[str]``."""
+    """Model output → text: ``fit`` on (texts, their embeddings ``[M, D]``), then ``decode([B, D])``."""
+
+    def fit(self, texts: list[str], embeddings: torch.Tensor) -> Any: ...
 
     def decode(self, outputs: torch.Tensor) -> list[str]: ...
 
 
 @runtime_checkable
-class Pipeline(Protocol):
-    """Composes geometry, cell, propagator and adapters into a model.
+class RetrievalDecoder(Decoder, Protocol):
+    """A decoder that returns stored texts: ``indices([B, D])`` into ``texts`` / ``embeddings [M, D]``."""
 
-    ``direct_embedding``: question embedding ``[B, D]`` → predicted answer embedding ``[B, D]``.
+    texts: list[str]
+
+    @property
+    def embeddings(self) -> torch.Tensor: ...
+
+    def indices(self, outputs: torch.Tensor) -> list[int]: ...
+
+
+@runtime_checkable
+class StatefulComponent(Protocol):
+    """A component with state outside its parameters (a fitted phrase bank), saved in checkpoints.
+
+    ``to_extra()`` → (JSON-able dict, ``{name: tensor}``); ``load_extra`` restores it in place.
     """
 
-    embedding_dim: int
+    def to_extra(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]: ...
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor: ...
+    def load_extra(self, extra_json: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Any: ...
+
+
+@runtime_checkable
+class Pipeline(Protocol):
+    """Composes the components into a trainable model and says how a batch becomes a loss.
+
+    - ``forward(inputs)`` → predictions (``direct_embedding``: ``[B, D]`` → ``[B, D]``).
+    - ``training_loss(batch, settings)`` → scalar loss; ``batch`` maps names to tensors (at least
+      ``inputs`` and ``targets``, first dimension B), ``settings`` is the application's training
+      config (read with ``getattr`` and defaults).
+    - ``example_batch(size, generator)`` → a valid random batch (the kit trains one step on it).
+    """
+
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+    def training_loss(self, batch: dict[str, torch.Tensor], settings: Any) -> torch.Tensor: ...
+
+    def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]: ...
+
+
+PROTOCOLS: dict[str, type] = {
+    "geometry": Geometry,
+    "cell": Cell,
+    "propagator": Propagator,
+    "tokenizer": Tokenizer,
+    "adapter": Adapter,
+    "decoder": Decoder,
+    "pipeline": Pipeline,
+}

@@ -19,8 +19,8 @@ import time
 
 import torch
 
-from aa_core._build import BuildContext
-from aa_core._spec import validate
+from aa_core.assemble import BuildContext
+from aa_core.spec import validate
 
 LATTICES = {"16x16x4": ([16, 16, 4], 2), "32x32x32": ([32, 32, 32], 1)}  # size, steps T
 CELLS = {

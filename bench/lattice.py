@@ -46,8 +46,8 @@ THREADS = 2
 torch.set_num_threads(THREADS)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from aa_core.cells.mlp import MLPCell  # noqa: E402
-from aa_core.configs import LatticeConfig, MLPCellConfig, NCAConfig  # noqa: E402
+from aa_core.builtins.mlp import MLPCell  # noqa: E402
+from aa_core.builtins.configs import LatticeConfig, MLPCellConfig, NCAConfig  # noqa: E402
 from aa_core.lattice import _fused  # noqa: E402
 from aa_core.lattice.depthwise import DepthwiseNCACell  # noqa: E402
 from aa_core.lattice.geometry import Lattice  # noqa: E402

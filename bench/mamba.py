@@ -20,7 +20,7 @@ import time
 import torch
 from torch import nn
 
-from aa_core.configs import LatticeConfig
+from aa_core.builtins.configs import LatticeConfig
 from aa_core.lattice.geometry import Lattice
 from aa_mamba.block import MambaBlock
 from aa_mamba.configs import MambaPropagatorConfig

@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from aa_core import UserError
-from aa_core._build import build_model
-from aa_core._spec import validate
+from aa_core.assemble import build_model
+from aa_core.spec import validate
 from aa_core.checkpoint import (
     CheckpointWarning,
     build_from_checkpoint,

@@ -39,7 +39,7 @@ def test_plugins_lists_all_distributions_and_builtins(aa):
 
 def test_plugins_is_fast_and_imports_no_torch_or_plugin():
     code = (
-        "import sys, time; t = time.perf_counter(); from aa_core._cli import main; main(['plugins']);"
+        "import sys, time; t = time.perf_counter(); from aa_core.cli import main; main(['plugins']);"
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('aa_') and not m.startswith('aa_core')];"
         "print('IMPORTED', bad); print('SECONDS', time.perf_counter() - t)"
     )

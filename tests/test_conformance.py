@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from aa_core._plugin_manager import PluginHost
+from aa_core.host import PluginHost
 from aa_core.conformance import build_registered, check_component
 
 COMPONENTS = [(r.component.kind, r.component.name) for r in PluginHost().all_components()]

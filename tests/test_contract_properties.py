@@ -6,7 +6,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aa_core._plugin_manager import PluginHost
+from aa_core.host import PluginHost
 from aa_core.conformance import build_registered, check_cell, check_geometry, check_propagator
 from aa_core.conformance.strategies import lattice_configs
 

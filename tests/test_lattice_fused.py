@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aa_core.configs import LatticeConfig, NCAConfig
+from aa_core.builtins.configs import LatticeConfig, NCAConfig
 from aa_core.lattice import _fused
 from aa_core.lattice.depthwise import DepthwiseNCACell
 from aa_core.lattice.geometry import Lattice

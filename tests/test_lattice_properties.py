@@ -12,8 +12,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aa_core.cells.mlp import MLPCell
-from aa_core.configs import LatticeConfig, MLPCellConfig, NCAConfig
+from aa_core.builtins.mlp import MLPCell
+from aa_core.builtins.configs import LatticeConfig, MLPCellConfig, NCAConfig
 from aa_core.conformance import strategies as S
 from aa_core.lattice.depthwise import DepthwiseNCACell
 from aa_core.lattice.geometry import Lattice

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from aa_core import SpecError, UserError
-from aa_core._spec import apply_overrides, validate
+from aa_core.spec import apply_overrides, validate
 
 BAD = sorted((Path(__file__).parent / "specs" / "bad").glob("*.toml"))
 

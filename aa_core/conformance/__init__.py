@@ -1,7 +1,8 @@
 """Conformance kit: contract checks and hypothesis strategies for plugin authors.
 
 Every check takes a built component and raises ``AssertionError`` with a precise message
-when a contract of :mod:`aa_core.protocols` is broken. ``tests/test_conformance.py`` runs
+when a contract of :mod:`aa_core.protocols` is broken; each starts by checking the runtime
+protocol itself. ``tests/test_conformance.py`` runs
 them over every registered component, so an installed plugin is covered automatically;
 plugin authors call them from their own tests too::
 
@@ -19,6 +20,7 @@ from .checks import (
     check_nca_paths,
     check_pipeline,
     check_propagator,
+    check_protocol,
     check_tokenizer,
 )
 
@@ -33,5 +35,6 @@ __all__ = [
     "check_nca_paths",
     "check_pipeline",
     "check_propagator",
+    "check_protocol",
     "check_tokenizer",
 ]

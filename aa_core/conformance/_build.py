@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._build import BuildContext
-from .._spec import validate
+from ..assemble import BuildContext
+from ..spec import validate
 
 SMALL_DEFAULTS: dict[str, dict[str, Any]] = {
     "geometry": {"name": "lattice", "size": [4, 4, 3]},
@@ -22,7 +22,8 @@ def small_spec(kind: str, name: str, config: dict[str, Any] | None = None, base:
     return raw
 
 
-def build_registered(kind: str, name: str, config: dict[str, Any] | None = None, base: dict[str, Any] | None = None, **kw: Any):
+def build_registered(kind: str, name: str, config: dict[str, Any] | None = None, base: dict[str, Any] | None = None,
+                     **kw: Any) -> tuple[Any, BuildContext]:
     """(component, ctx) for kind.name built with its defaults (plus ``config``) on a small lattice.
 
     Adapters are built as 12 → 20 unless ``in_dim``/``out_dim`` are given.

@@ -1,10 +1,13 @@
-"""Contract checks, one per protocol."""
+"""Contract checks, one per protocol; each starts with the runtime protocol check."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
+
+from .. import protocols as P
 
 TOL = 1e-4  # fast lattice forms vs the reference gather, fp32
 
@@ -20,13 +23,24 @@ def _randomised(module: nn.Module, seed: int = 0) -> nn.Module:
     return m.eval()
 
 
+def check_protocol(obj: Any, protocol: type, what: str) -> None:
+    """``obj`` has every member of ``protocol`` (names the missing ones)."""
+    if isinstance(obj, protocol):
+        return
+    members = sorted(m for m in getattr(protocol, "__protocol_attrs__", dir(protocol)) if not m.startswith("_") or m == "__call__")
+    missing = [m for m in members if not hasattr(obj, m)]
+    raise AssertionError(f"{what} {type(obj).__name__} does not implement aa_core.protocols.{protocol.__name__}: missing {', '.join(missing) or '?'}")
+
+
 def _close(a: torch.Tensor, b: torch.Tensor, what: str, tol: float = TOL) -> None:
     err = (a - b).abs().max().item() if a.numel() else 0.0
     scale = max(1.0, b.abs().max().item() if b.numel() else 1.0)
     assert err <= tol * scale, f"{what}: max abs difference {err:.3g} exceeds {tol:g}·{scale:.3g}"
 
 
-def check_geometry(geometry) -> None:
+def check_geometry(geometry: Any) -> None:
+    """Protocol, neighbour index, centre, faces, and gather / to_grid / to_cells agree with each other."""
+    check_protocol(geometry, P.Geometry, "geometry")
     N, K = geometry.num_cells, geometry.k
     idx = geometry.neighbour_index()
     assert idx.shape == (N, K), f"neighbour_index shape {tuple(idx.shape)} != ({N}, {K})"
@@ -35,10 +49,21 @@ def check_geometry(geometry) -> None:
     assert torch.equal(idx[:, geometry.center_index], torch.arange(N)), "the centre offset must point at the cell itself"
     for face in (geometry.input_cells, geometry.output_cells):
         assert face.ndim == 1 and len(face) > 0 and int(face.max()) < N, "face index sets must be non-empty cell ids"
+    assert len(geometry.offsets) == K and geometry.offsets[geometry.center_index] == (0, 0, 0), "offsets[center_index] must be (0, 0, 0)"
+    state = torch.randn(2, N, 3, generator=torch.Generator().manual_seed(0))
+    grid = geometry.to_grid(state)
+    assert grid.shape == (2, *geometry.size, 3), f"to_grid shape {tuple(grid.shape)} != {(2, *geometry.size, 3)}"
+    assert torch.equal(geometry.to_cells(grid), state), "to_cells(to_grid(s)) != s"
+    gathered = geometry.gather(state)
+    assert gathered.shape == (2, N, K, 3), f"gather shape {tuple(gathered.shape)} != {(2, N, K, 3)}"
+    padded = torch.cat([state, state.new_zeros(2, 1, 3)], 1)[:, idx]
+    assert torch.equal(gathered, padded), "gather disagrees with neighbour_index"
+    assert geometry.hop_distance(0).shape == (N,), "hop_distance must return [N]"
 
 
-def check_cell(cell: nn.Module, geometry, batch: int = 2) -> None:
+def check_cell(cell: nn.Module, geometry: Any, batch: int = 2) -> None:
     """Shapes, dtype, eval determinism, locality, batch independence, lattice_forward == forward."""
+    check_protocol(cell, P.Cell, "cell")
     cell = _randomised(cell)
     N, K, C = geometry.num_cells, geometry.k, cell.channels
     g = torch.Generator().manual_seed(1)
@@ -70,8 +95,11 @@ def check_cell(cell: nn.Module, geometry, batch: int = 2) -> None:
         assert y64.dtype == torch.float64, "cell does not preserve float64"
 
 
-def check_propagator(propagator: nn.Module, geometry, channels: int, batch: int = 2) -> None:
+def check_propagator(propagator: nn.Module, geometry: Any, channels: int, batch: int = 2) -> None:
     """Shapes, dtype, eval determinism and (for local propagators) the light cone."""
+    check_protocol(propagator, P.Propagator, "propagator")
+    if getattr(propagator, "light_cone", False):
+        check_protocol(propagator, P.LocalPropagator, "local propagator")
     prop = _randomised(propagator)
     N = geometry.num_cells
     g = torch.Generator().manual_seed(2)
@@ -92,11 +120,12 @@ def check_propagator(propagator: nn.Module, geometry, channels: int, batch: int 
             assert not outside.any(), f"change at cell {c} reached cells beyond {steps} hops: {outside.nonzero().flatten().tolist()[:5]}"
 
 
-def check_nca_paths(cell: str, config: dict | None = None, neighbourhood: int = 26, boundary: str = "zero", size=(4, 4, 4), steps: int = 2) -> None:
+def check_nca_paths(cell: str, config: dict[str, Any] | None = None, neighbourhood: int = 26, boundary: str = "zero",
+                    size: tuple[int, int, int] = (4, 4, 4), steps: int = 2) -> None:
     """The ``nca`` propagator with registered cell ``cell`` gives the same states on its fast and
     reference paths, and each path passes :func:`check_propagator`."""
-    from .._build import BuildContext
-    from .._spec import validate
+    from ..assemble import BuildContext
+    from ..spec import validate
 
     outs = {}
     for path in ("reference", "fast"):
@@ -116,6 +145,8 @@ def check_nca_paths(cell: str, config: dict | None = None, neighbourhood: int = 
 
 
 def check_adapter(adapter: nn.Module, batch: int = 3) -> None:
+    """Protocol, ``[B, in_dim]`` → ``[B, out_dim]``, determinism, batch independence."""
+    check_protocol(adapter, P.Adapter, "adapter")
     ad = _randomised(adapter)
     x = torch.randn(batch, ad.in_dim, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
@@ -126,7 +157,9 @@ def check_adapter(adapter: nn.Module, batch: int = 3) -> None:
         _close(ad(x[:1]), y[:1], "adapter output depends on other batch items", 1e-5)
 
 
-def check_tokenizer(tok) -> None:
+def check_tokenizer(tok: Any) -> None:
+    """Protocol, ``list[str]`` → float32 ``[B, D]``, determinism, batch independence, empty input."""
+    check_protocol(tok, P.Tokenizer, "tokenizer")
     texts = ["What is a cellular automaton?", "Gradient descent follows the negative gradient."]
     e = tok.encode(texts)
     assert e.shape == (2, tok.embedding_dim), f"tokenizer output {tuple(e.shape)} != (2, {tok.embedding_dim})"
@@ -136,30 +169,42 @@ def check_tokenizer(tok) -> None:
     assert tok.encode([]).shape == (0, tok.embedding_dim)
 
 
-def check_decoder(decoder) -> None:
+def check_decoder(decoder: Any) -> None:
+    """Protocol; a fitted vector decodes to its own text; saved state restores to the same decoder."""
+    check_protocol(decoder, P.Decoder, "decoder")
     texts = [f"answer number {i}" for i in range(6)]
     bank = torch.nn.functional.normalize(torch.randn(6, 16, generator=torch.Generator().manual_seed(4)), dim=-1)
     decoder.fit(texts, bank)
     out = decoder.decode(bank)
     assert isinstance(out, list) and all(isinstance(t, str) for t in out), "decode must return list[str]"
     assert out == texts, f"decoding a bank vector must return its own text, got {out}"
+    if isinstance(decoder, P.StatefulComponent):
+        j, t = decoder.to_extra()
+        fresh = copy.copy(decoder)
+        fresh.load_extra(j, t)
+        assert fresh.decode(bank) == texts, "a decoder restored from to_extra() decodes differently"
 
 
 def check_pipeline(model: nn.Module, batch: int = 2) -> None:
-    D = model.embedding_dim
-    x = torch.randn(batch, D, generator=torch.Generator().manual_seed(5))
+    """Protocol; a training step on ``example_batch`` gives a finite scalar loss and gradients; eval determinism."""
+    check_protocol(model, P.Pipeline, "pipeline")
+    g = torch.Generator().manual_seed(5)
+    example = model.example_batch(batch, g)  # type: ignore[operator]
+    assert {"inputs", "targets"} <= set(example), f"example_batch must hold 'inputs' and 'targets', got {sorted(example)}"
     model.train()
-    y = model(x)
-    assert y.shape == (batch, D), f"pipeline output {tuple(y.shape)} != {(batch, D)}"
-    y.square().sum().backward()
+    loss = model.training_loss(example, None)  # type: ignore[operator]
+    assert loss.ndim == 0 and torch.isfinite(loss), f"training_loss must be a finite scalar, got {loss}"
+    loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert any(g is not None and g.abs().sum() > 0 for g in grads), "no parameter receives a gradient"
+    assert any(gr is not None and gr.abs().sum() > 0 for gr in grads), "no parameter receives a gradient"
     model.eval()
     with torch.no_grad():
-        assert torch.equal(model(x), model(x)), "pipeline is not deterministic in eval mode"
+        out = model(example["inputs"])
+        assert out.shape[0] == batch, f"pipeline output has {out.shape[0]} rows for a batch of {batch}"
+        assert torch.equal(out, model(example["inputs"])), "pipeline is not deterministic in eval mode"
 
 
-def check_component(kind: str, obj, ctx) -> None:
+def check_component(kind: str, obj: Any, ctx: Any) -> None:
     """Run the check that matches ``kind`` on a component built by :func:`build_registered`."""
     if kind == "geometry":
         check_geometry(obj)

@@ -16,7 +16,7 @@ from functools import cached_property
 import torch
 import torch.nn.functional as F
 
-from ..configs import LatticeConfig
+from .config import LatticeConfig
 
 _MAX_L1 = {6: 1, 18: 2, 26: 3}
 

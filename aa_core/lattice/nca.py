@@ -1,6 +1,7 @@
 """The built-in ``nca`` propagator: T residual cell updates, as in neural cellular automata.
 
-``s ← s + fire ⊙ cell(neighbourhood(s))`` for T steps. During training a random fraction
+``s ← s + fire ⊙ cell(neighbourhood(s))`` for T steps, then the cell's ``post_update`` if it has
+one (the update semantics of :mod:`aa_core.protocols`). During training a random fraction
 ``fire_rate`` of cells updates each step (eval: all cells, deterministic). With
 ``alive_threshold`` set, cells whose 3×3×3 max of ``alive_channel`` is below it are zeroed
 before and after each update (Mordvintsev et al. 2020).
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..configs import NCAConfig
+from .config import NCAConfig
 
 AUTO_CHUNK_CELLS = 1 << 22  # no-grad calls above this many batch·cells are chunked automatically
 AUTO_SLAB_CELLS = 1 << 20  # target batch·cells per slab when chunking automatically
@@ -80,14 +81,19 @@ class NCAPropagator(nn.Module):
             delta = delta * fire.to(delta.dtype)
         return grid + delta
 
+    def _post(self, grid: torch.Tensor) -> torch.Tensor:
+        """The cell's ``post_update`` (e.g. a clamp), when it has one (see :mod:`aa_core.protocols`)."""
+        post = getattr(self.cell, "post_update", None)
+        return grid if post is None else post(grid)
+
     def step_grid(self, grid: torch.Tensor) -> torch.Tensor:
         """One full step on the whole lattice, ``[B, X, Y, Z, C]``."""
         g = self.geometry
         if self.config.alive_threshold is None:
-            return self._stepped(grid, g)
+            return self._post(self._stepped(grid, g))
         pre = self._alive(grid, g)
         new = self._stepped(grid, g)
-        return new * (pre & self._alive(new, g)).to(new.dtype)
+        return self._post(new * (pre & self._alive(new, g)).to(new.dtype))
 
     def step(self, state: torch.Tensor) -> torch.Tensor:
         """One step on ``[B, N, C]``."""
@@ -152,6 +158,8 @@ class NCAPropagator(nn.Module):
             if alive:
                 post = torch.cat(self._slab_pass(grid, planes, self._alive, in_place=False), 1)
                 grid.mul_((pre & post).to(grid.dtype))
+            if hasattr(self.cell, "post_update"):
+                grid.copy_(self._post(grid))
         return grid
 
     # ---- T steps ---------------------------------------------------------------------------

@@ -13,7 +13,13 @@ slow non-oneDNN kernel (~20 GFLOP/s measured here) while oneDNN on channels-last
   neighbourhood (so it equals the gather-based reference).
 - :func:`neighbourhood_kernel` — a ``[H, K·C]`` weight over the gathered neighbourhood
   (the reference's flattened ``(k c)`` order) as that 3×3×3 kernel.
+- :func:`per_neighbour_kernel` — a ``[K, C]`` weight (one per neighbour and channel) as the
+  depthwise kernel ``[C, 1, 3, 3, 3]`` (use with ``groups=C``).
 - :func:`pointwise` — per-cell linear map over the channels-last grid.
+
+Orientation: the kernel is a cross-correlation, so kernel position ``(dx+1, dy+1, dz+1)`` multiplies
+the neighbour at offset ``(dx, dy, dz)`` — the same neighbour ``geometry.gather`` puts at that
+offset's index.
 """
 from __future__ import annotations
 
@@ -37,6 +43,14 @@ def neighbourhood_kernel(weight: torch.Tensor, geometry, channels: int) -> torch
         full = weight.new_zeros(H, 27, channels)
         full = full.index_copy(1, geometry.stencil_positions.to(weight.device), w)
     return full.transpose(1, 2).reshape(H, channels, 3, 3, 3)
+
+
+def per_neighbour_kernel(weight: torch.Tensor, geometry) -> torch.Tensor:
+    """A per-neighbour, per-channel weight ``[K, C]`` (``geometry.offsets`` order) → depthwise kernel
+    ``[C, 1, 3, 3, 3]`` for :func:`stencil_conv` with ``groups=C``: out[c] = Σ_k w[k, c] · x[neighbour k, c]."""
+    K, C = weight.shape
+    full = weight.new_zeros(27, C).index_copy(0, geometry.stencil_positions.to(weight.device), weight)
+    return full.T.reshape(C, 1, 3, 3, 3)
 
 
 def mask_kernel(weight: torch.Tensor, geometry) -> torch.Tensor:

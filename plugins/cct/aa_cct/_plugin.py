@@ -1,6 +1,4 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
-from pathlib import Path
-
 from aa_core import Component, hookimpl
 
 from .config import CCTCellConfig
@@ -18,7 +16,3 @@ def aa_components():
         )
     ]
 
-
-@hookimpl
-def aa_architectures():
-    return [Path(__file__).parent / "registry"]

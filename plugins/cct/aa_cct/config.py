@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import attrs
 
-from aa_core._validators import one_of, positive
+from aa_core.plugin import one_of, positive
 
 #: Named sizes; with a 26-neighbourhood (K = 27) and tokenizer_kernel 3 they give 9,905 and
 #: 23,889 parameters (formula in the README). Explicit keys override them.

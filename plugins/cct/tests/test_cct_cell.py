@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from aa_core.conformance import build_registered, check_cell, check_nca_paths
-from aa_core.configs import LatticeConfig
+from aa_core.builtins.configs import LatticeConfig
 from aa_core.lattice.geometry import Lattice
 from aa_cct.cell import CCTCell
 from aa_cct.config import CCTCellConfig, param_count

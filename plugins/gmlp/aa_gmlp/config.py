@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import attrs
 
-from aa_core._validators import one_of, positive
+from aa_core.plugin import one_of, positive
 
 #: Named sizes; with C = 32 and a 26-neighbourhood (K = 27) and the shared gate kernel they
 #: give 9,724 and 25,724 parameters (formula in the README). Explicit keys override them.

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from aa_core import UserError
-from aa_core._build import build_model
-from aa_core._spec import load_spec, validate
-from aa_core.configs import LatticeConfig
+from aa_core.assemble import build_model
+from aa_core.spec import load_spec, validate
+from aa_core.builtins.configs import LatticeConfig
 from aa_core.conformance import build_registered, check_component
 from aa_core.lattice.geometry import Lattice
 from aa_mamba.configs import MambaPropagatorConfig

@@ -1,6 +1,4 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
-from pathlib import Path
-
 from aa_core import Component, hookimpl
 
 from .config import PhraseBankConfig
@@ -12,7 +10,3 @@ def aa_components():
         Component("decoder", "phrase_bank", PhraseBankConfig, "aa_phrase_bank.bank:build", "nearest whole phrase by cosine (training answers)"),
     ]
 
-
-@hookimpl
-def aa_architectures():
-    return [Path(__file__).parent / "registry"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import attrs
 
-from aa_core._validators import one_of, positive
+from aa_core.plugin import one_of, positive
 
 
 @attrs.define

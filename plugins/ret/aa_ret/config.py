@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import attrs
 
-from aa_core._validators import in_range, one_of, positive
+from aa_core.plugin import in_range, one_of, positive
 
 SIZE_KEYS = ("channels", "dim", "heads", "layers", "mlp_ratio", "share_layers")
 DEFAULTS: dict = {"channels": 8, "dim": 16, "heads": 2, "layers": 2, "mlp_ratio": 2.0, "share_layers": True}

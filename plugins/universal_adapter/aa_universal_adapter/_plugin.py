@@ -1,6 +1,4 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
-from pathlib import Path
-
 from aa_core import Component, hookimpl
 
 from .config import STRATEGIES
@@ -20,7 +18,3 @@ def aa_components():
         for name, cfg in STRATEGIES.items()
     ]
 
-
-@hookimpl
-def aa_architectures():
-    return [Path(__file__).parent / "registry"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import attrs
 
-from aa_core._validators import non_negative, positive
+from aa_core.plugin import non_negative, positive
 
 
 @attrs.define

@@ -1,0 +1,38 @@
+"""The core's own components and its ``check`` task, registered through the same hooks as any plugin."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..plugin import Component, Task, hookimpl
+from .configs import DepthwiseCellConfig, DirectEmbeddingConfig, LatticeConfig, LinearAdapterConfig, MLPCellConfig, NCAConfig
+
+
+@hookimpl
+def aa_components() -> list[Component]:
+    return [
+        Component("geometry", "lattice", LatticeConfig, "aa_core.lattice.geometry:build", "X×Y×Z lattice, 6/18/26 neighbours"),
+        Component("cell", "mlp", MLPCellConfig, "aa_core.builtins.mlp:build", "two-layer MLP over the neighbourhood"),
+        Component("cell", "depthwise", DepthwiseCellConfig, "aa_core.builtins._plugin:build_depthwise", "depthwise 3×3×3 perception + MLP (3D NCA)"),
+        Component("propagator", "nca", NCAConfig, "aa_core.lattice.nca:build", "T residual local updates (neural CA)"),
+        Component("adapter", "linear", LinearAdapterConfig, "aa_core.builtins.linear:build", "one affine map"),
+        Component("pipeline", "direct_embedding", DirectEmbeddingConfig, "aa_core.builtins.direct_embedding:build", "embedding → lattice → embedding"),
+    ]
+
+
+def build_depthwise(config: DepthwiseCellConfig, ctx: Any) -> Any:
+    from ..lattice.depthwise import DepthwiseNCACell
+
+    return DepthwiseNCACell(ctx.geometry, config.channels, config.multiplier, config.hidden)
+
+
+@hookimpl
+def aa_tasks() -> list[Task]:
+    return [Task("check", "aa_core.tasks:describe_task", "build the model and describe every component (reads no data)")]
+
+
+@hookimpl
+def aa_architectures() -> list[Path]:
+    from ..architectures import core_dir
+
+    return [core_dir()]

@@ -1,0 +1,92 @@
+"""The ``direct_embedding`` pipeline: question embedding → lattice → answer embedding.
+
+``[B, D]`` →(write adapter)→ input face ``[B, F_in, C]`` on a zero lattice ``[B, N, C]``
+→ propagator → output face ``[B, F_out·C]`` →(read adapter)→ ``[B, D]``.
+With ``residual = true`` the input embedding is added to the output (the lattice learns a
+correction to the identity map).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .configs import DirectEmbeddingConfig
+
+
+def embedding_loss(pred: torch.Tensor, target: torch.Tensor, settings: Any, candidates: torch.Tensor | None = None,
+                   positions: torch.Tensor | None = None) -> torch.Tensor:
+    """``cosine_weight`` · mean(1 − cos) + ``contrastive_weight`` · InfoNCE(``temperature``).
+
+    InfoNCE candidates: the in-batch targets, or ``candidates [M, D]`` (e.g. all training answers)
+    with the true ones at ``positions [B]``. Weights come from ``settings`` (a training config).
+    """
+    cosine_weight = getattr(settings, "cosine_weight", 1.0)
+    contrastive_weight = getattr(settings, "contrastive_weight", 0.0)
+    loss = cosine_weight * (1 - F.cosine_similarity(pred, target, dim=-1)).mean()
+    if contrastive_weight > 0 and (len(pred) > 1 or candidates is not None):
+        cands = F.normalize(target if candidates is None else candidates, dim=-1)
+        logits = F.normalize(pred, dim=-1) @ cands.T / getattr(settings, "temperature", 0.05)  # [B, B] or [B, M]
+        labels = torch.arange(len(pred), device=pred.device) if candidates is None else positions
+        loss = loss + contrastive_weight * F.cross_entropy(logits, labels)
+    return loss
+
+
+def aux_losses(model: nn.Module) -> torch.Tensor | float:
+    """Sum of the auxiliary losses components set during a training forward (e.g. autoencoder adapters)."""
+    total: torch.Tensor | float = 0.0
+    for m in model.modules():
+        aux = getattr(m, "aux_loss", None)
+        if isinstance(aux, torch.Tensor):
+            total = total + aux
+            m.aux_loss = None
+    return total
+
+
+class EmbeddingLoss:
+    """Mixin: the Pipeline contract's ``training_loss`` and ``example_batch`` for embedding → embedding models.
+
+    Batch: ``inputs [B, D]``, ``targets [B, D]``; optional ``candidates [M, D]`` and ``positions [B]``.
+    """
+
+    embedding_dim: int
+
+    def training_loss(self, batch: dict[str, torch.Tensor], settings: Any) -> torch.Tensor:
+        pred = self(batch["inputs"])  # type: ignore[operator]
+        loss = embedding_loss(pred, batch["targets"], settings, batch.get("candidates"), batch.get("positions"))
+        return loss + aux_losses(self)  # type: ignore[arg-type]
+
+    def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        x = torch.randn(size, self.embedding_dim, generator=generator)
+        y = torch.randn(size, self.embedding_dim, generator=generator)
+        return {"inputs": F.normalize(x, dim=-1), "targets": F.normalize(y, dim=-1)}
+
+
+class DirectEmbedding(EmbeddingLoss, nn.Module):
+    def __init__(self, config: DirectEmbeddingConfig, ctx: Any):
+        super().__init__()
+        self.geometry = ctx.geometry
+        self.cell = ctx.cell
+        self.propagator = ctx.propagator
+        self.residual = config.residual
+        self.channels = self.cell.channels
+        self.embedding_dim = config.embedding_dim or ctx.embedding_dim
+        self.register_buffer("input_cells", self.geometry.input_cells.clone(), persistent=False)
+        self.register_buffer("output_cells", self.geometry.output_cells.clone(), persistent=False)
+        C, D = self.channels, self.embedding_dim
+        self.write = ctx.build("adapter", key="write", in_dim=D, out_dim=len(self.input_cells) * C)
+        self.read = ctx.build("adapter", key="read", in_dim=len(self.output_cells) * C, out_dim=D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C = x.shape[0], self.channels
+        face = self.write(x).view(B, -1, C)  # [B, F_in, C]
+        state = x.new_zeros(B, self.geometry.num_cells, C).index_copy(1, self.input_cells, face)
+        state = self.propagator(state)  # [B, N, C]
+        out = self.read(state.index_select(1, self.output_cells).reshape(B, -1))  # [B, D]
+        return out + x if self.residual else out
+
+
+def build(config: DirectEmbeddingConfig, ctx: Any) -> DirectEmbedding:
+    return DirectEmbedding(config, ctx)

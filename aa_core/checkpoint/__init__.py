@@ -1,0 +1,34 @@
+"""Checkpoints: safetensors weights + JSON metadata, written atomically, verified on load.
+
+A checkpoint is a directory (format: checkpoints/README.md)::
+
+    model.safetensors   model.state_dict() plus extra tensors under "extra/<name>"
+    metadata.json       resolved spec, architecture name@version + hash, model hash,
+                        plugin versions, code revision, weights sha256, caller's training
+                        metadata (dataset hash, hyper-parameters, metrics, history ...)
+    extra.json          components' non-parameter state (e.g. the phrase bank's texts)
+
+Weights are never pickled: loading a checkpoint from a stranger cannot run code.
+:func:`restore` is the one way back to a working model.
+"""
+from ._format import (
+    EXTRA_JSON,
+    FORMAT,
+    FORMAT_VERSION,
+    METADATA,
+    WEIGHTS,
+    Checkpoint,
+    CheckpointWarning,
+    architecture_info,
+    check_weights_file,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
+from ._restore import Restored, build_from_checkpoint, component_state, load_weights, restore
+
+__all__ = [
+    "EXTRA_JSON", "FORMAT", "FORMAT_VERSION", "METADATA", "WEIGHTS", "Checkpoint", "CheckpointWarning", "Restored",
+    "architecture_info", "build_from_checkpoint", "check_weights_file", "component_state", "load_checkpoint",
+    "load_weights", "read_metadata", "restore", "save_checkpoint",
+]

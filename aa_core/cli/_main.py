@@ -1,0 +1,79 @@
+"""The `aa` command line: dispatch, error reporting and exit codes (0 ok, 2 bad input, 1 failure)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from importlib import import_module
+from typing import Any
+
+from .._errors import UserError
+from .._version import __version__
+
+CORE_COMMANDS = {
+    "run": "aa_core.cli.run",
+    "check": "aa_core.cli.check",
+    "plugins": "aa_core.cli.plugins",
+    "registry": "aa_core.cli.registry",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]  # argparse's exit code 2, one paragraph
+        self.print_usage(sys.stderr)
+        print(f"aa: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _plugin_commands() -> dict[str, str]:
+    """name → module of every subcommand that installed plugins add (imports their hook modules)."""
+    from ..host import host
+
+    try:
+        return {name: cmd.module for name, (cmd, _) in host().commands().items() if name not in CORE_COMMANDS}
+    except UserError as exc:
+        print(f"aa: warning: {exc.render()}", file=sys.stderr)
+        return {}
+
+
+def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; plugin subcommands are loaded unless ``argv`` names a core command."""
+    parser = _Parser(prog="aa", description="AA: 3D cellular neural networks, assembled from TOML specs and plugins.")
+    parser.add_argument("--version", action="version", version=f"aa-core {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    first = next((a for a in (argv or []) if not a.startswith("-")), None)
+    commands = dict(CORE_COMMANDS)
+    if first not in CORE_COMMANDS:
+        commands.update(_plugin_commands())
+    for name, module_name in commands.items():
+        module = import_module(module_name)
+        p = module.add_parser(sub)
+        p.set_defaults(_main=module.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = make_parser(argv)
+    args: Any = parser.parse_args(argv)
+    if not getattr(args, "_main", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._main(args) or 0)
+    except UserError as exc:
+        print(f"aa {args.command}: {exc.render()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:  # noqa: BLE001 - unexpected: keep the traceback for a bug report
+        traceback.print_exc()
+        print("aa: unexpected failure (the traceback above is a bug; please report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

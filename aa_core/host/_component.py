@@ -1,0 +1,73 @@
+"""What a plugin contributes: components, tasks, spec sections and subcommands (descriptors)."""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+import attrs
+
+KINDS = ("geometry", "cell", "propagator", "tokenizer", "adapter", "decoder", "pipeline")
+
+
+def resolve(ref: str | Callable[..., Any]) -> Any:
+    """A ``"module:attr.path"`` reference imported on demand (callables pass through)."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split(".") if attr else []:
+        obj = getattr(obj, part)
+    return obj
+
+
+@attrs.frozen
+class Component:
+    """A buildable component: its (kind, name), attrs config class and a factory.
+
+    ``build`` is ``"module:attr"`` (imported only when the component is built, so that a
+    plugin's hook module stays free of torch) or a callable ``build(config, ctx, **kw)``.
+    """
+
+    kind: str = attrs.field(validator=attrs.validators.in_(KINDS))
+    name: str
+    config: type
+    build: str | Callable[..., Any]
+    description: str = ""
+
+    def factory(self) -> Callable[..., Any]:
+        return resolve(self.build)  # type: ignore[no-any-return]
+
+
+@attrs.frozen
+class Task:
+    """A step of ``aa run`` (``[run] tasks = [...]``): ``run(spec, state)`` with a shared state dict.
+
+    ``needs`` names spec sections that must be present (e.g. ``("data",)``).
+    """
+
+    name: str
+    run: str | Callable[..., Any]
+    description: str = ""
+    needs: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Section:
+    """A spec section that is not a component, e.g. ``[train]``: its table is structured into ``config``.
+
+    An ``optional`` section is validated only when present; the others get their defaults.
+    """
+
+    name: str
+    config: type
+    description: str = ""
+    optional: bool = False
+
+
+@attrs.frozen
+class Command:
+    """An ``aa`` subcommand: ``module`` defines ``add_parser(subparsers)`` and ``main(args) -> int``."""
+
+    name: str
+    module: str
+    help: str = ""

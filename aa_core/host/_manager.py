@@ -1,0 +1,236 @@
+"""The plugin host: lazy loading of plugin modules through pluggy, with their contributions checked.
+
+Listing reads entry-point metadata only. A plugin's hook module is imported when one of its
+components, tasks, sections or commands is needed; loading validates it (every ``@hookimpl``
+names a known hook, undecorated ``aa_*`` functions are flagged, the components its hook returns
+match the ones its metadata declares, its architecture folders exist). A plugin that fails is
+recorded with its error and the others keep working; a (kind, name) claimed by two
+distributions fails only the specs that use it.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any, Iterable
+
+import attrs
+import pluggy
+
+from .._errors import PluginError, Problem
+from .._text import did_you_mean
+from . import _hookspecs
+from ._component import Command, Component, Section, Task
+from ._discovery import FIRST_PARTY, PluginInfo, first_party_provider, scan
+
+HOOK_NAMES = tuple(n for n in dir(_hookspecs) if n.startswith("aa_"))
+
+
+@attrs.frozen
+class Registered:
+    """A component together with the plugin distribution that registered it."""
+
+    component: Component
+    plugin: PluginInfo
+
+
+@attrs.frozen
+class Loaded:
+    """What one plugin module contributed."""
+
+    components: tuple[Component, ...] = ()
+    architectures: tuple[Path, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    sections: tuple[Section, ...] = ()
+    commands: tuple[Command, ...] = ()
+
+
+def _key(plugin: PluginInfo) -> str:
+    return f"{plugin.distribution}:{plugin.name}"
+
+
+class PluginHost:
+    """Knows every installed plugin from metadata; imports one only when it is needed."""
+
+    def __init__(self, plugins: Iterable[PluginInfo] | None = None):
+        self.plugins = list(scan() if plugins is None else plugins)
+        self.pm = pluggy.PluginManager(_hookspecs.PROJECT)
+        self.pm.add_hookspecs(_hookspecs)
+        self.load_errors: dict[str, str] = {}
+        self._loaded: dict[str, Loaded] = {}
+
+    # -- metadata only -------------------------------------------------------------
+    def declared(self) -> dict[tuple[str, str], list[PluginInfo]]:
+        """(kind, name) → the plugins declaring it, from metadata alone."""
+        out: dict[tuple[str, str], list[PluginInfo]] = {}
+        for p in self.plugins:
+            for comp in p.components:
+                out.setdefault(comp, []).append(p)
+        return out
+
+    def names(self, kind: str) -> list[str]:
+        return sorted({n for (k, n) in self.declared() if k == kind})
+
+    def conflicts(self) -> dict[tuple[str, str], list[str]]:
+        """(kind, name) → the distributions declaring it, where there is more than one."""
+        out = {}
+        for comp, plugins in self.declared().items():
+            dists = sorted({p.distribution for p in plugins})
+            if len(dists) > 1:
+                out[comp] = dists
+        return out
+
+    # -- loading ---------------------------------------------------------------------
+    def load(self, plugin: PluginInfo) -> bool:
+        """Import, validate and register one plugin; a failure is recorded, not raised."""
+        key = _key(plugin)
+        if key in self._loaded:
+            return True
+        if key in self.load_errors:
+            return False
+        try:
+            module = importlib.import_module(plugin.module)
+            _check_undecorated(module)
+            self.pm.register(module, name=key)
+            try:
+                self.pm.check_pending()
+            except pluggy.PluginValidationError:
+                self.pm.unregister(name=key)
+                raise
+            loaded = Loaded(
+                components=tuple(self._call(key, "aa_components")),
+                architectures=tuple(Path(d) for d in self._call(key, "aa_architectures")),
+                tasks=tuple(self._call(key, "aa_tasks")),
+                sections=tuple(self._call(key, "aa_spec_sections")),
+                commands=tuple(self._call(key, "aa_cli_commands")),
+            )
+            _check_declared(plugin, loaded.components)
+            missing = [str(d) for d in loaded.architectures if not Path(d).is_dir()]
+            if missing:
+                raise PluginError(
+                    f"aa_architectures returns {', '.join(missing)}, which does not exist; ship the folder in the wheel "
+                    "([tool.setuptools.package-data] \"*\" = [\"architectures/*.toml\", \"architectures/registry.lock\"]) "
+                    "or stop returning it"
+                )
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
+            self.load_errors[key] = f"{type(exc).__name__}: {exc}"
+            return False
+        self._loaded[key] = loaded
+        return True
+
+    def _call(self, key: str, hook: str) -> list[Any]:
+        impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin_name == key]
+        return [item for impl in impls for item in (impl.function() or [])]
+
+    def load_all(self) -> dict[str, str]:
+        """Load every plugin; returns the load errors (plugin key → message)."""
+        for plugin in self.plugins:
+            self.load(plugin)
+        return dict(self.load_errors)
+
+    def _contributions(self, field: str) -> list[tuple[Any, PluginInfo]]:
+        self.load_all()
+        return [(item, p) for p in self.plugins if _key(p) in self._loaded for item in getattr(self._loaded[_key(p)], field)]
+
+    # -- components --------------------------------------------------------------------
+    def get(self, kind: str, name: str, path: str = "") -> Registered:
+        """The registered component kind.name, loading only the plugins that declare it."""
+        declared = self.declared().get((kind, name), [])
+        dists = sorted({p.distribution for p in declared})
+        if len(dists) > 1:
+            raise PluginError("conflicting plugins", [Problem(path, (
+                f"{kind} '{name}' is registered by two distributions: {' and '.join(repr(d) for d in dists)}. "
+                "Uninstall one of them (pip uninstall <distribution>)."))])
+        for plugin in declared:
+            if self.load(plugin):
+                for comp in self._loaded[_key(plugin)].components:
+                    if (comp.kind, comp.name) == (kind, name):
+                        return Registered(comp, plugin)
+        raise PluginError("cannot build component", [self.missing_problem(kind, name, path)])
+
+    def missing_problem(self, kind: str, name: str, path: str) -> Problem:
+        declared = self.declared().get((kind, name), [])
+        if declared:
+            errs = [self.load_errors.get(_key(p)) for p in declared]
+            why = "; ".join(f"plugin '{p.distribution}' failed to load: {e}" for p, e in zip(declared, errs) if e)
+            return Problem(path, f"{kind} '{name}' is declared but could not be loaded ({why or 'the plugin did not register it'})")
+        installed = self.names(kind)
+        known = installed + [c.split(".", 1)[1] for _, comps in FIRST_PARTY.values() for c in comps if c.startswith(kind + ".")]
+        hint = did_you_mean(name, known) if name not in known else ""
+        msg = f"unknown {kind} '{name}'{hint}; installed {kind} components: {', '.join(installed) or 'none'}"
+        provider = first_party_provider(kind, name)
+        if provider:
+            msg += f". It is provided by the first-party distribution {provider[0]}: install it with `pip install {provider[1]}` from the AA repository"
+        return Problem(path, msg)
+
+    def all_components(self) -> list[Registered]:
+        """Every registered component of every plugin that loads (used by the conformance tests)."""
+        out = [Registered(c, p) for c, p in self._contributions("components")]
+        return sorted(out, key=lambda r: (r.component.kind, r.component.name, r.plugin.distribution))
+
+    # -- architectures, tasks, sections, commands ----------------------------------------
+    def architecture_dirs(self) -> list[tuple[PluginInfo, list[Path]]]:
+        """Folders of architecture TOMLs contributed by each plugin that loads."""
+        out: dict[str, tuple[PluginInfo, list[Path]]] = {}
+        for d, p in self._contributions("architectures"):
+            out.setdefault(_key(p), (p, []))[1].append(Path(d))
+        return list(out.values())
+
+    def _by_name(self, field: str, what: str) -> dict[str, tuple[Any, PluginInfo]]:
+        out: dict[str, tuple[Any, PluginInfo]] = {}
+        for item, p in self._contributions(field):
+            if item.name in out and out[item.name][1].distribution != p.distribution:
+                raise PluginError(f"two plugins provide the {what} '{item.name}': '{out[item.name][1].distribution}' and '{p.distribution}'; uninstall one of them")
+            out[item.name] = (item, p)
+        return out
+
+    def tasks(self) -> dict[str, tuple[Task, PluginInfo]]:
+        return self._by_name("tasks", "task")
+
+    def sections(self) -> dict[str, tuple[Section, PluginInfo]]:
+        return self._by_name("sections", "spec section")
+
+    def commands(self) -> dict[str, tuple[Command, PluginInfo]]:
+        return self._by_name("commands", "command")
+
+
+def _check_undecorated(module: Any) -> None:
+    """Functions named like hooks (``aa_*``) but not marked ``@hookimpl`` would be ignored silently."""
+    marker = f"{_hookspecs.PROJECT}_impl"
+    for name, obj in vars(module).items():
+        if name.startswith("aa_") and inspect.isfunction(obj) and obj.__module__ == module.__name__ and not hasattr(obj, marker):
+            hint = "" if name in HOOK_NAMES else did_you_mean(name, HOOK_NAMES)
+            raise PluginError(f"{module.__name__}.{name} looks like a hook but is not decorated with @hookimpl{hint}")
+
+
+def _check_declared(plugin: PluginInfo, components: Iterable[Component]) -> None:
+    """The components a hook returns must be exactly those the entry-point metadata declares."""
+    returned = {(c.kind, c.name) for c in components}
+    declared = set(plugin.components)
+    if returned == declared:
+        return
+    problems = []
+    for kind, name in sorted(declared - returned):
+        others = [n for k, n in returned - declared if k == kind]
+        problems.append(f"declares {kind}.{name} in its aa.components entry points but aa_components does not return it{did_you_mean(name, others)}")
+    for kind, name in sorted(returned - declared):
+        problems.append(f"aa_components returns {kind}.{name} but the aa.components entry points do not declare it "
+                        f"(add \"{kind}.{name}\" = \"{plugin.module}\" to [project.entry-points.\"aa.components\"])")
+    raise PluginError(f"distribution '{plugin.distribution}': " + "; ".join(problems))
+
+
+_host: PluginHost | None = None
+
+
+def host() -> PluginHost:
+    """The process-wide plugin host."""
+    global _host
+    if _host is None:
+        _host = PluginHost()
+    return _host
+
+
+def reset_host() -> None:
+    """Forget the process-wide host (after installing or removing a plugin in-process)."""
+    global _host
+    _host = None

@@ -1,0 +1,57 @@
+"""The public plugin API: everything a plugin imports from the core, and nothing else.
+
+Torch-free names (safe in a hook module)::
+
+    Component, Task, Section, Command, hookimpl      what a plugin contributes, and the hook marker
+    BuildContext                                    what a factory receives
+    positive, non_negative, finite, in_range,       attrs validators for config fields
+    one_of, length
+    UserError, Problem, did_you_mean                errors the CLI reports without a traceback
+    atomic_path, write_text, write_json             atomic file writing
+    table                                           plain-text tables for terminal output
+
+Lattice helpers for a cell's ``lattice_forward`` (import torch on first use)::
+
+    stencil_conv, neighbourhood_kernel, per_neighbour_kernel, pointwise, mask_kernel
+
+The contracts themselves are in :mod:`aa_core.protocols`; the test kit is :mod:`aa_core.conformance`.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ._errors import Problem, UserError
+from ._fs import atomic_path, write_json, write_text
+from ._table import table
+from ._text import did_you_mean
+from .host import Command, Component, Section, Task, hookimpl
+from .validators import finite, in_range, length, non_negative, one_of, positive
+
+if TYPE_CHECKING:
+    from .assemble import BuildContext
+    from .builtins.direct_embedding import EmbeddingLoss, embedding_loss
+    from .lattice.stencil import mask_kernel, neighbourhood_kernel, per_neighbour_kernel, pointwise, stencil_conv
+
+_LAZY = {
+    "BuildContext": "aa_core.assemble",
+    "stencil_conv": "aa_core.lattice.stencil",
+    "neighbourhood_kernel": "aa_core.lattice.stencil",
+    "per_neighbour_kernel": "aa_core.lattice.stencil",
+    "pointwise": "aa_core.lattice.stencil",
+    "mask_kernel": "aa_core.lattice.stencil",
+    "embedding_loss": "aa_core.builtins.direct_embedding",
+    "EmbeddingLoss": "aa_core.builtins.direct_embedding",
+}
+
+__all__ = [
+    "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
+    "embedding_loss", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
+    "one_of", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aa_core.plugin' has no attribute {name!r}")

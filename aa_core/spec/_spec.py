@@ -1,0 +1,222 @@
+"""Spec files: TOML → validated, typed configs, with every problem reported at once."""
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .._errors import Problem, SpecError, UserError
+from .._hashing import content_hash
+from .._text import did_you_mean
+from ..architectures import registry
+from ..host import KINDS, PluginHost, Registered, first_party_provider, host
+from ._convert import structure_config, unstructure
+from ._sections import CORE_SECTIONS
+
+# A kind whose table is absent gets this component, when it is installed. The pipeline default
+# applies only when a tokenizer resolved (a lattice-only spec builds the propagator alone).
+DEFAULT_NAMES = {
+    "geometry": "lattice",
+    "cell": "mlp",
+    "propagator": "nca",
+    "tokenizer": "teacher",
+    "adapter": "linear",
+    "pipeline": "direct_embedding",
+}
+TOP_LEVEL_KEYS = ("architecture", "description")
+
+
+@attrs.define
+class Spec:
+    """A validated spec: typed configs per section and the resolved raw tables they came from."""
+
+    source: str
+    raw: dict[str, Any]
+    architecture: str | None
+    components: dict[str, tuple[Registered, Any]]
+    sections: dict[str, Any]
+
+    def config(self, kind: str) -> Any:
+        return self.components[kind][1] if kind in self.components else self.sections.get(kind)
+
+    def resolved(self) -> dict[str, Any]:
+        """The fully resolved spec (defaults filled in) as plain TOML-able data."""
+        out: dict[str, Any] = {}
+        if self.architecture:
+            out["architecture"] = self.architecture
+        for kind, (reg, cfg) in self.components.items():
+            out[kind] = {"name": reg.component.name, **unstructure(cfg)}
+        for name, cfg in self.sections.items():
+            out[name] = unstructure(cfg)
+        return out
+
+    def model_hash(self) -> str:
+        """Content hash of the model-defining part of the spec (components only)."""
+        model = {k: v for k, v in self.resolved().items() if k in KINDS}
+        return content_hash(model)
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; syntax errors and missing files become a UserError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"spec file not found: {p} (check the path; run from the directory the path is relative to)")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError([Problem("", f"invalid TOML: {exc}")], source=str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem("", f"not UTF-8 text: {exc}")], source=str(p)) from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``key.path=value`` → (["key", "path"], value); the value is read as TOML, else as a string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise UserError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set cell.hidden=64")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return key.split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = out
+        for k in keys[:-1]:
+            if not isinstance(node.get(k, {}), dict):
+                raise UserError(f"--set {text!r}: '{k}' is a value, not a table")
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def merge_over_architecture(base: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec's tables override its architecture's; a section naming another component replaces it."""
+    out = copy.deepcopy(base)
+    for key, value in spec.items():
+        if key == "architecture":
+            continue
+        prior = out.get(key)
+        if isinstance(value, dict) and isinstance(prior, dict) and value.get("name", prior.get("name")) == prior.get("name"):
+            out[key] = deep_merge(prior, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _sections(plugins: PluginHost) -> dict[str, tuple[type, bool, str]]:
+    """section name → (config class, optional, providing distribution): the core's and the plugins'."""
+    out = {name: (cls, False, "aa-core") for name, cls in CORE_SECTIONS.items()}
+    for name, (section, plugin) in plugins.sections().items():
+        out[name] = (section.config, section.optional, plugin.distribution)
+    return out
+
+
+def _unknown_section(key: str, known: list[str]) -> Problem:
+    provider = first_party_provider("section", key)
+    hint = f"; it is provided by {provider[0]}: `pip install {provider[1]}` from the AA repository" if provider else ""
+    return Problem(key, f"unknown section{did_you_mean(key, known)}; known sections: {', '.join(known)}{hint}")
+
+
+def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | None = None) -> Spec:
+    """Check a raw spec dict and build its typed configs, or raise SpecError listing every problem."""
+    plugins = plugins or host()
+    problems: list[Problem] = []
+    architecture = raw.get("architecture")
+    if architecture is not None:
+        if not isinstance(architecture, str):
+            problems.append(Problem("architecture", f"expected string 'name@version', got {architecture!r}"))
+        else:
+            try:
+                base = registry().get(architecture).spec
+                raw = merge_over_architecture(base, raw)
+            except UserError as exc:
+                problems.extend(exc.problems or [Problem("architecture", str(exc))])
+    section_types = _sections(plugins)
+    known = list(KINDS) + list(section_types) + list(TOP_LEVEL_KEYS)
+    for key, value in raw.items():
+        if key not in known:
+            problems.append(_unknown_section(key, known))
+        elif key not in TOP_LEVEL_KEYS and not isinstance(value, dict):
+            problems.append(Problem(key, f"expected a table [{key}], got {type(value).__name__}"))
+    components: dict[str, tuple[Registered, Any]] = {}
+    for kind in KINDS:
+        table = raw.get(kind)
+        if not isinstance(table, dict):
+            default = DEFAULT_NAMES.get(kind)
+            if default is None or not plugins.declared().get((kind, default)):
+                continue
+            if kind == "pipeline" and "tokenizer" not in components:
+                continue
+            table = {}
+        table = dict(table)
+        name = table.pop("name", DEFAULT_NAMES.get(kind))
+        if not isinstance(name, str):
+            problems.append(Problem(f"{kind}.name", f"expected string, got {name!r}"))
+            continue
+        try:
+            reg = plugins.get(kind, name, f"{kind}.name")
+        except UserError as exc:
+            problems.extend(exc.problems or [Problem(f"{kind}.name", str(exc))])
+            continue
+        cfg, errs = structure_config(reg.component.config, table, kind)
+        problems.extend(errs)
+        if cfg is not None:
+            components[kind] = (reg, cfg)
+    sections: dict[str, Any] = {}
+    for name, (cls, optional, _dist) in section_types.items():
+        table = raw.get(name)
+        if optional and table is None:
+            continue
+        cfg, errs = structure_config(cls, table if isinstance(table, dict) else {}, name)
+        problems.extend(errs)
+        if cfg is not None:
+            sections[name] = cfg
+    problems.extend(_task_problems(raw, sections, plugins))
+    if problems:
+        raise SpecError(problems, source=source)
+    return Spec(source, raw, architecture, components, sections)
+
+
+def _task_problems(raw: dict[str, Any], sections: dict[str, Any], plugins: PluginHost) -> list[Problem]:
+    """Every run.tasks entry names an installed task, and the sections it needs are present."""
+    run = sections.get("run")
+    if run is None:
+        return []
+    tasks = plugins.tasks()
+    out = []
+    for i, name in enumerate(run.tasks):
+        if name not in tasks:
+            provider = first_party_provider("task", name)
+            hint = f"; it is provided by {provider[0]}: `pip install {provider[1]}` from the AA repository" if provider else ""
+            out.append(Problem(f"run.tasks[{i}]", f"unknown task {name!r}{did_you_mean(name, tasks)}; installed tasks: {', '.join(sorted(tasks))}{hint}"))
+            continue
+        for need in tasks[name][0].needs:
+            if need not in raw and need not in sections:
+                out.append(Problem(need, f"run.tasks {run.tasks} need a [{need}] section (task {name!r})"))
+    return list({(p.path, p.message): p for p in out}.values())
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None, plugins: PluginHost | None = None) -> Spec:
+    """Read, override and validate a spec file. Relative data paths stay relative to the CWD."""
+    raw = read_toml(path)
+    raw = apply_overrides(raw, overrides or [])
+    return validate(raw, str(path), plugins)

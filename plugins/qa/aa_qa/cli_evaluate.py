@@ -1,0 +1,18 @@
+"""`aa evaluate --checkpoint DIR`: re-evaluate a saved model on its held-out split."""
+from __future__ import annotations
+
+
+def add_parser(sub):
+    p = sub.add_parser("evaluate", help="re-evaluate a saved checkpoint (report: JSON + Markdown + PNG)")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="checkpoint directory (metadata.json + model.safetensors)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a data/evaluate/run value of the saved spec, e.g. --set evaluate.split=validation")
+    return p
+
+
+def main(args) -> int:
+    from .cli_ask import load_verified
+    from .evaluate import evaluate_checkpoint
+
+    evaluate_checkpoint(load_verified(args.checkpoint), list(args.overrides))  # prints the table and where the report went
+    return 0

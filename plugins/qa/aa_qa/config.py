@@ -1,0 +1,94 @@
+"""Config classes of the Q→A application: the ``[data]``, ``[train]`` and ``[evaluate]`` spec
+sections and the ``teacher`` tokenizer (torch-free: the hook module imports them)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import attrs
+
+from aa_core.plugin import did_you_mean, non_negative, one_of, positive
+
+DEFAULT_TEACHER = "all-MiniLM-L6-v2"
+BASELINES = ("random", "mean_answer", "identity", "ridge", "nearest_neighbour", "mlp_same_params")
+
+
+@attrs.define
+class DataConfig:
+    """Where question→answer pairs come from: one file split by fractions, or separate files."""
+
+    path: str | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    split: list[float] = attrs.field(factory=lambda: [0.8, 0.1, 0.1])
+    seed: int = 0
+    limit: int | None = attrs.field(default=None, validator=positive)
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        if self.path is None and self.train is None:
+            yield "path", "give either data.path (split by data.split) or data.train (with optional data.validation / data.test)"
+        if self.path is not None and self.train is not None:
+            yield "train", "give data.path or data.train, not both"
+        if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1.0) > 1e-6:
+            yield "split", f"must be three non-negative fractions [train, validation, test] summing to 1, got {self.split}"
+
+
+@attrs.define
+class TrainConfig:
+    """Optimisation settings for `aa run` training.
+
+    Loss = cosine_weight · mean(1 − cos) + contrastive_weight · InfoNCE(temperature) whose negatives
+    are the other answers of the batch (``negatives = "batch"``) or all training answers (``"all"``).
+    The best epoch by ``select_on`` (on validation) is kept; ``patience`` epochs without
+    improvement stop training. ``seed`` fixes initialisation and shuffling.
+    """
+
+    epochs: int = attrs.field(default=20, validator=positive)
+    batch_size: int = attrs.field(default=32, validator=positive)
+    lr: float = attrs.field(default=3e-3, validator=positive)
+    weight_decay: float = attrs.field(default=0.01, validator=non_negative)
+    cosine_weight: float = attrs.field(default=1.0, validator=non_negative)
+    contrastive_weight: float = attrs.field(default=0.0, validator=non_negative)
+    temperature: float = attrs.field(default=0.05, validator=positive)
+    negatives: str = attrs.field(default="batch", validator=one_of(["batch", "all"]))
+    patience: int = attrs.field(default=5, validator=positive)
+    grad_clip: float = attrs.field(default=1.0, validator=non_negative)
+    schedule: str = attrs.field(default="cosine", validator=one_of(["cosine", "constant"]))
+    select_on: str = attrs.field(default="val_cosine", validator=one_of(["val_cosine", "val_mrr", "val_recall_at_1", "val_loss"]))
+    seed: int = 0
+    threads: int | None = attrs.field(default=None, validator=positive)
+
+
+@attrs.define
+class EvaluateConfig:
+    """What the held-out report contains."""
+
+    baselines: list[str] = attrs.field(factory=lambda: list(BASELINES))
+    bootstrap: int = attrs.field(default=1000, validator=positive)
+    ridge_lambdas: list[float] = attrs.field(factory=lambda: [0.001, 0.01, 0.1, 1.0, 10.0, 100.0])
+    split: str = attrs.field(default="test", validator=one_of(["test", "validation"]))
+    seed: int = 0
+    plot: bool = True
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        for i, b in enumerate(self.baselines):
+            if b not in BASELINES:
+                yield f"baselines[{i}]", f"unknown baseline {b!r}{did_you_mean(b, BASELINES)}; known: {', '.join(BASELINES)}"
+
+
+@attrs.define
+class TeacherConfig:
+    model: str = DEFAULT_TEACHER
+    batch_size: int = attrs.field(default=64, validator=positive)
+    max_length: int = attrs.field(default=128, validator=positive)
+    cache_dir: str | None = ".aa_cache/teacher"
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        if self.model != DEFAULT_TEACHER and not (Path(self.model) / "config.json").is_file():
+            yield "model", (
+                f"'{self.model}' is neither '{DEFAULT_TEACHER}' nor a local transformers model folder "
+                "(no config.json there); models are never downloaded at run time"
+            )
+
+
