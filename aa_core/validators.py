@@ -6,7 +6,8 @@ optional fields), and lists are checked item by item. NaN fails every numeric ch
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ._text import did_you_mean
 

@@ -71,7 +71,7 @@ def cell_rates(reps: int, budget: float, lattices) -> dict:
                     entry["params"] = sum(p.numel() for p in build({"name": name, **plain}, size, steps)[1].cell.parameters())
                 state = torch.randn(1, ctx.geometry.num_cells, ctx.cell.channels)
                 with torch.no_grad():
-                    sec = timed(lambda: prop(state), reps, budget)
+                    sec = timed(lambda prop=prop, state=state: prop(state), reps, budget)
                 entry["cell_updates_per_s"][label] = round(ctx.geometry.num_cells * steps / sec)
                 print(f"{name:5s} {preset:20s} params {entry['params']:>7,}  {label:9s} T={steps}: "
                       f"{sec * 1e3:9.1f} ms  {entry['cell_updates_per_s'][label]:>12,} cell-updates/s", flush=True)
@@ -85,7 +85,7 @@ def gmlp_fast_vs_reference(reps: int) -> float:
         prop, ctx = build({"name": "gmlp", "preset": "10k"}, [16, 16, 4], 2, path)
         state = torch.randn(1, ctx.geometry.num_cells, ctx.cell.channels)
         with torch.no_grad():
-            secs[path] = timed(lambda: prop(state), reps, 10.0)
+            secs[path] = timed(lambda prop=prop, state=state: prop(state), reps, 10.0)
     print(f"gmlp 10k 16x16x4: reference {secs['reference'] * 1e3:.1f} ms, fast {secs['fast'] * 1e3:.1f} ms", flush=True)
     return secs["reference"] / secs["fast"]
 

@@ -46,8 +46,8 @@ THREADS = 2
 torch.set_num_threads(THREADS)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from aa_core.builtins.mlp import MLPCell  # noqa: E402
 from aa_core.builtins.configs import LatticeConfig, MLPCellConfig, NCAConfig  # noqa: E402
+from aa_core.builtins.mlp import MLPCell  # noqa: E402
 from aa_core.lattice import _fused  # noqa: E402
 from aa_core.lattice.depthwise import DepthwiseNCACell  # noqa: E402
 from aa_core.lattice.geometry import Lattice  # noqa: E402
@@ -74,7 +74,7 @@ class Race:
 
     def run(self) -> dict[str, float]:
         times: dict[str, list[float]] = {k: [] for k in self.entries}
-        for name, (fn, _, warmup) in self.entries.items():
+        for fn, _, warmup in self.entries.values():
             for _ in range(warmup):
                 fn()
         for r in range(self.rounds):

@@ -14,13 +14,13 @@ from safetensors.torch import load_file, save_file
 
 from aa_core import UserError
 from aa_core.assemble import build_model
-from aa_core.spec import validate
 from aa_core.checkpoint import (
     CheckpointWarning,
     build_from_checkpoint,
     load_checkpoint,
     save_checkpoint,
 )
+from aa_core.spec import validate
 
 SPEC = {"architecture": "3d_cellular@1.0", "geometry": {"size": [4, 4, 4]}, "cell": {"hidden": 16}, "propagator": {"steps": 3}}
 

@@ -8,6 +8,7 @@ import time
 
 import aa_core
 
+
 def check_spec(aa, tmp_path, text: str, name: str = "s.toml", **kw):
     """Write ``text`` as a spec file and run `aa check` on it in a subprocess."""
     spec = tmp_path / name

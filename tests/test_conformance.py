@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from aa_core.host import PluginHost
 from aa_core.conformance import build_registered, check_component
+from aa_core.host import PluginHost
 
 COMPONENTS = [(r.component.kind, r.component.name) for r in PluginHost().all_components()]
 

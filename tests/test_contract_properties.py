@@ -6,9 +6,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aa_core.host import PluginHost
 from aa_core.conformance import build_registered, check_cell, check_geometry, check_propagator
 from aa_core.conformance.strategies import lattice_configs
+from aa_core.host import PluginHost
 
 CELLS = sorted(r.component.name for r in PluginHost().all_components() if r.component.kind == "cell")
 LOCAL_PROPAGATORS = ["nca"]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-
 SOURCE = Path(__file__).parent / "external_plugin"
 
 

@@ -12,8 +12,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aa_core.builtins.mlp import MLPCell
 from aa_core.builtins.configs import LatticeConfig, MLPCellConfig, NCAConfig
+from aa_core.builtins.mlp import MLPCell
 from aa_core.conformance import strategies as S
 from aa_core.lattice.depthwise import DepthwiseNCACell
 from aa_core.lattice.geometry import Lattice
@@ -81,11 +81,11 @@ def test_neighbour_index_matches_coordinates(size, nb, boundary):
     for cell in {0, g.num_cells // 2, g.num_cells - 1}:
         x, y, z = coords[cell].tolist()
         for k, (dx, dy, dz) in enumerate(g.offsets):
-            i, j, l = x + dx, y + dy, z + dz
+            i, j, m = x + dx, y + dy, z + dz
             if boundary == "periodic":
-                expect = ((i % X) * Y + j % Y) * Z + l % Z
-            elif 0 <= i < X and 0 <= j < Y and 0 <= l < Z:
-                expect = (i * Y + j) * Z + l
+                expect = ((i % X) * Y + j % Y) * Z + m % Z
+            elif 0 <= i < X and 0 <= j < Y and 0 <= m < Z:
+                expect = (i * Y + j) * Z + m
             else:
                 expect = g.num_cells
             assert idx[cell, k] == expect

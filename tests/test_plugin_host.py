@@ -6,8 +6,7 @@ import sys
 import pytest
 
 from aa_core import PluginError
-from aa_core.host import PluginInfo
-from aa_core.host import PluginHost
+from aa_core.host import PluginHost, PluginInfo
 
 GOOD = '''
 import attrs

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from aa_core.assemble import architecture_spec, count_architecture_params
 from aa_core.architectures import (
     ArchitectureDeprecationWarning,
     folders,
@@ -18,6 +17,7 @@ from aa_core.architectures import (
     registry,
     write_lock,
 )
+from aa_core.assemble import architecture_spec, count_architecture_params
 from aa_core.spec import validate
 
 KEYS = sorted(registry().items)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import tomllib
 import warnings
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import attrs
 
@@ -23,7 +24,6 @@ from .._fs import write_text
 from .._hashing import content_hash
 from .._text import did_you_mean
 from ..host import host
-
 
 LOCK_NAME = "registry.lock"
 LOCK_HEADER = (

@@ -12,9 +12,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from .configs import MLPCellConfig
 from ..plugin import neighbourhood_kernel, pointwise, stencil_conv
-
+from .configs import MLPCellConfig
 
 _ACT = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
 

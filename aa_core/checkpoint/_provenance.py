@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 
 def code_revision() -> dict[str, Any] | None:

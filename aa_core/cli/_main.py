@@ -45,7 +45,7 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     commands = dict(CORE_COMMANDS)
     if first not in CORE_COMMANDS:
         commands.update(_plugin_commands())
-    for name, module_name in commands.items():
+    for module_name in commands.values():
         module = import_module(module_name)
         p = module.add_parser(sub)
         p.set_defaults(_main=module.main)

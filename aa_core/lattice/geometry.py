@@ -57,7 +57,7 @@ class Lattice:
         X, Y, Z = self.size
         return f"Lattice({X}×{Y}×{Z}, {self.neighbourhood} neighbours, {self.boundary} boundary)"
 
-    def slab(self, planes: int) -> "Lattice":
+    def slab(self, planes: int) -> Lattice:
         """The same lattice cut to ``planes`` x-planes, zero boundary in x (for chunking with halos)."""
         s = object.__new__(Lattice)
         s.config = self.config
