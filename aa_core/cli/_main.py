@@ -7,7 +7,7 @@ import traceback
 from importlib import import_module
 from typing import Any
 
-from .._errors import UserError
+from .._errors import RunInterrupted, UserError
 from .._version import __version__
 
 CORE_COMMANDS = {
@@ -15,6 +15,7 @@ CORE_COMMANDS = {
     "check": "aa_core.cli.check",
     "plugins": "aa_core.cli.plugins",
     "registry": "aa_core.cli.registry",
+    "plugin": "aa_core.cli.plugin_new",
 }
 
 
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"aa {args.command}: {exc.render()}", file=sys.stderr)
         return 2
+    except RunInterrupted as exc:
+        print(f"aa {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("aa: interrupted", file=sys.stderr)
         return 130
