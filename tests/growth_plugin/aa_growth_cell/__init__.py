@@ -1,0 +1,1 @@
+"""A Lenia-like growth cell: depthwise neighbourhood potential, bell-shaped growth, state clamped to [0, 1]."""
