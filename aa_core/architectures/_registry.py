@@ -234,7 +234,7 @@ def write_lock(folder: Path, source: str, params_of: Callable[[Architecture], in
         raise UserError(
             f"{folder / LOCK_NAME}: released architectures changed since they were locked (a released version is immutable; "
             "restore the file or give the change a new version)",
-            [Problem(a.key, f"{a.path}: hash {a.locked_hash[:12]}… in the lock, {a.hash[:12]}… now") for a in changed],
+            [Problem(a.key, f"{a.path}: hash {(a.locked_hash or '')[:12]}… in the lock, {a.hash[:12]}… now") for a in changed],
         )
     added = []
     for a in archs:

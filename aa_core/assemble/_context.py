@@ -45,19 +45,19 @@ class BuildContext:
 
     @property
     def geometry(self) -> Geometry:
-        return self.build("geometry")  # type: ignore[no-any-return]
+        return self.build("geometry")
 
     @property
     def cell(self) -> Cell:
-        return self.build("cell")  # type: ignore[no-any-return]
+        return self.build("cell")
 
     @property
     def propagator(self) -> Propagator:
-        return self.build("propagator")  # type: ignore[no-any-return]
+        return self.build("propagator")
 
     @property
     def tokenizer(self) -> Tokenizer:
-        return self.build("tokenizer")  # type: ignore[no-any-return]
+        return self.build("tokenizer")
 
     @property
     def embedding_dim(self) -> int:

@@ -29,7 +29,12 @@ def embedding_loss(pred: torch.Tensor, target: torch.Tensor, settings: Any, cand
     if contrastive_weight > 0 and (len(pred) > 1 or candidates is not None):
         cands = F.normalize(target if candidates is None else candidates, dim=-1)
         logits = F.normalize(pred, dim=-1) @ cands.T / getattr(settings, "temperature", 0.05)  # [B, B] or [B, M]
-        labels = torch.arange(len(pred), device=pred.device) if candidates is None else positions
+        if candidates is None:
+            labels = torch.arange(len(pred), device=pred.device)
+        elif positions is None:
+            raise ValueError("embedding_loss: `candidates` needs `positions` (the index of each true answer)")
+        else:
+            labels = positions
         loss = loss + contrastive_weight * F.cross_entropy(logits, labels)
     return loss
 
@@ -41,7 +46,7 @@ def aux_losses(model: nn.Module) -> torch.Tensor | float:
         aux = getattr(m, "aux_loss", None)
         if isinstance(aux, torch.Tensor):
             total = total + aux
-            m.aux_loss = None
+            m.aux_loss = None  # type: ignore[assignment]  # a plain attribute (reset after reading), not a submodule
     return total
 
 
@@ -65,6 +70,9 @@ class EmbeddingLoss:
 
 
 class DirectEmbedding(EmbeddingLoss, nn.Module):
+    input_cells: torch.Tensor  # buffers (registered in __init__)
+    output_cells: torch.Tensor
+
     def __init__(self, config: DirectEmbeddingConfig, ctx: Any):
         super().__init__()
         self.geometry = ctx.geometry

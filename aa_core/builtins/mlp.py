@@ -7,6 +7,8 @@ Parameters: (K·C + 1)·H + (H + 1)·C.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -15,7 +17,7 @@ from torch import nn
 from ..plugin import neighbourhood_kernel, pointwise, stencil_conv
 from .configs import MLPCellConfig
 
-_ACT = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
+_ACT: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
 
 
 class MLPCell(nn.Module):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -12,7 +12,7 @@ from .. import protocols as P
 TOL = 1e-4  # fast lattice forms vs the reference gather, fp32
 
 
-def _randomised(module: nn.Module, seed: int = 0) -> nn.Module:
+def _randomised(module: nn.Module, seed: int = 0) -> Any:  # Any: components are checked against the protocols, not by class
     """A copy with all floating parameters redrawn, so zero-initialised layers cannot hide bugs."""
     m = copy.deepcopy(module)
     g = torch.Generator().manual_seed(seed)
@@ -64,34 +64,34 @@ def check_geometry(geometry: Any) -> None:
 def check_cell(cell: nn.Module, geometry: Any, batch: int = 2) -> None:
     """Shapes, dtype, eval determinism, locality, batch independence, lattice_forward == forward."""
     check_protocol(cell, P.Cell, "cell")
-    cell = _randomised(cell)
-    N, K, C = geometry.num_cells, geometry.k, cell.channels
+    c = _randomised(cell)
+    N, K, C = geometry.num_cells, geometry.k, c.channels
     g = torch.Generator().manual_seed(1)
     x = torch.randn(batch, N, K, C, generator=g)
     with torch.no_grad():
-        y = cell(x)
+        y = c(x)
         assert y.shape == (batch, N, C), f"cell output shape {tuple(y.shape)} != {(batch, N, C)}"
         assert y.dtype == x.dtype, f"cell changed dtype {x.dtype} → {y.dtype}"
         assert torch.isfinite(y).all(), "cell output has non-finite values"
-        assert torch.equal(y, cell(x)), "cell is not deterministic in eval mode"
+        assert torch.equal(y, c(x)), "cell is not deterministic in eval mode"
         # locality: changing cell j's neighbourhood changes only output j
         j = N // 2
         x2 = x.clone()
         x2[:, j] += torch.randn(batch, K, C, generator=g)
-        y2 = cell(x2)
+        y2 = c(x2)
         changed = (y2 - y).abs().amax(dim=(0, 2)) > 1e-6
         others = changed.clone()
         others[j] = False
         assert not others.any(), f"cell output of cells {others.nonzero().flatten().tolist()[:5]} depends on cell {j}'s neighbourhood"
         # batch independence
-        _close(cell(x[:1]), y[:1], "cell output depends on other batch items", 1e-5)
+        _close(c(x[:1]), y[:1], "cell output depends on other batch items", 1e-5)
         if hasattr(cell, "lattice_forward"):
             state = torch.randn(batch, N, C, generator=g)
-            ref = cell(geometry.gather(state))
-            fast = geometry.to_cells(cell.lattice_forward(geometry.to_grid(state), geometry))
+            ref = c(geometry.gather(state))
+            fast = geometry.to_cells(c.lattice_forward(geometry.to_grid(state), geometry))
             _close(fast, ref, "lattice_forward disagrees with forward on the gathered neighbourhood")
         x64 = x.double()
-        y64 = cell.double()(x64)
+        y64 = c.double()(x64)
         assert y64.dtype == torch.float64, "cell does not preserve float64"
 
 
@@ -136,7 +136,7 @@ def check_nca_paths(cell: str, config: dict[str, Any] | None = None, neighbourho
         }
         ctx = BuildContext(validate(raw, source=f"<conformance nca paths, cell {cell}>"))
         torch.manual_seed(3)  # the same initial weights on both paths
-        prop = ctx.propagator.eval()
+        prop = cast(nn.Module, ctx.propagator).eval()
         check_propagator(prop, ctx.geometry, ctx.cell.channels)
         s = torch.randn(2, ctx.geometry.num_cells, ctx.cell.channels, generator=torch.Generator().manual_seed(4))
         with torch.no_grad():
@@ -180,7 +180,7 @@ def check_decoder(decoder: Any) -> None:
     assert out == texts, f"decoding a bank vector must return its own text, got {out}"
     if isinstance(decoder, P.StatefulComponent):
         j, t = decoder.to_extra()
-        fresh = copy.copy(decoder)
+        fresh: Any = copy.copy(decoder)
         fresh.load_extra(j, t)
         assert fresh.decode(bank) == texts, "a decoder restored from to_extra() decodes differently"
 

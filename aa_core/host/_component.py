@@ -36,7 +36,7 @@ class Component:
     description: str = ""
 
     def factory(self) -> Callable[..., Any]:
-        return resolve(self.build)  # type: ignore[no-any-return]
+        return resolve(self.build)
 
 
 @attrs.frozen

@@ -135,6 +135,8 @@ def depthwise_forward(grid: torch.Tensor, wp: torch.Tensor, w1: torch.Tensor, b1
     """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]`` with packed fp32 contiguous weights:
     perception ``wp [27, M, C]``, ``w1 [M·C, H]`` (row ``j·C + c``), ``b1 [H]``, ``w2 [H, C]``, ``b2 [C]``."""
     lib = load()
+    if lib is None:
+        raise RuntimeError(f"fused depthwise: kernel unavailable ({_state.get('error')})")
     grid = grid.contiguous()
     B, X, Y, Z, C = grid.shape
     M, H = wp.shape[1], w1.shape[1]

@@ -48,7 +48,7 @@ class DepthwiseNCACell(nn.Module):
         w = torch.einsum("hcm,cmk->hck", self.fc1.weight.view(H, C, m), self.perceive.view(C, m, 27))
         return w.reshape(H, C, 3, 3, 3).contiguous()
 
-    def fused_weights(self, geometry) -> tuple[torch.Tensor, ...]:
+    def fused_weights(self, geometry) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Weights packed for the fused kernel: perception ``[27, M, C]`` (masked to the
         neighbourhood), fc1 ``[M·C, H]`` (row ``j·C + c`` = perception channel ``c·M + j``),
         b1 ``[H]``, fc2 ``[H, C]``, b2 ``[C]``. Cached until a parameter changes (its version)."""

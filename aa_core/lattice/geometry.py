@@ -36,9 +36,10 @@ def neighbour_offsets(neighbourhood: int) -> list[tuple[int, int, int]]:
 def scaled_size(size, scale_factor: float) -> tuple[int, int, int]:
     """Each side × ``scale_factor``, rounded half up, at least 1 (identity at 1.0)."""
     if scale_factor == 1.0:
-        return tuple(int(v) for v in size)
-    # the epsilon absorbs float error such as 0.35 * 10 = 3.4999999999999996
-    return tuple(max(1, math.floor(v * scale_factor + 0.5 + 1e-9)) for v in size)
+        x, y, z = (int(v) for v in size)
+    else:  # the epsilon absorbs float error such as 0.35 * 10 = 3.4999999999999996
+        x, y, z = (max(1, math.floor(v * scale_factor + 0.5 + 1e-9)) for v in size)
+    return x, y, z
 
 
 class Lattice:

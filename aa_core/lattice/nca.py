@@ -26,6 +26,8 @@ Paths:
 """
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,16 +59,17 @@ class NCAPropagator(nn.Module):
     def _delta(self, grid: torch.Tensor, geometry) -> torch.Tensor:
         """Cell update ``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]`` on ``geometry``."""
         if self.uses_fast_path:
-            return self.cell.lattice_forward(grid, geometry)
+            return cast(Any, self.cell).lattice_forward(grid, geometry)  # checked by uses_fast_path
         cells = geometry.to_cells(grid)  # [B, N, C]
         return geometry.to_grid(self.cell(geometry.gather(cells)).contiguous())
 
     def _alive(self, grid: torch.Tensor, geometry) -> torch.Tensor:
         """``[B, X, Y, Z, 1]`` bool: 3×3×3 max of the alive channel above the threshold."""
-        c = self.config.alive_channel
+        c, threshold = self.config.alive_channel, self.config.alive_threshold
+        assert threshold is not None  # only called when set
         a = grid[..., c : c + 1].permute(0, 4, 1, 2, 3)  # [B, 1, X, Y, Z]
         pooled = F.max_pool3d(geometry.pad(a.float()), 3, stride=1)
-        return (pooled > self.config.alive_threshold).permute(0, 2, 3, 4, 1)
+        return (pooled > threshold).permute(0, 2, 3, 4, 1)
 
     def _fire(self, grid: torch.Tensor) -> torch.Tensor | None:
         if self.training and self.config.fire_rate < 1.0:
