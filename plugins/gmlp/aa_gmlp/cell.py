@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aa_core.lattice.stencil import stencil_conv
+from aa_core.plugin import stencil_conv
 
 from .config import GMLPCellConfig
 

@@ -1,9 +1,9 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
 from pathlib import Path
 
-from aa_core import Component, hookimpl
+from aa_core.plugin import Component, hookimpl
 
-from .configs import MambaPropagatorConfig, ScheduleConfig
+from .config import MambaPropagatorConfig, ScheduleConfig
 
 
 @hookimpl
@@ -18,4 +18,4 @@ def aa_components():
 
 @hookimpl
 def aa_architectures():
-    return [Path(__file__).parent / "registry"]
+    return [Path(__file__).parent / "architectures"]

@@ -24,7 +24,7 @@ from einops import rearrange
 from torch import nn
 
 from .block import MambaBlock, mamba_param_count
-from .configs import MambaPropagatorConfig
+from .config import MambaPropagatorConfig
 from .orders import inverse, scan_orders
 
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from aa_core.lattice.nca import NCAPropagator
 
-from .configs import ScheduleConfig, parse_step
+from .config import ScheduleConfig, parse_step
 from .propagator import MambaPropagator
 
 

@@ -10,7 +10,7 @@ from aa_core.spec import load_spec, validate
 from aa_core.builtins.configs import LatticeConfig
 from aa_core.conformance import build_registered, check_component
 from aa_core.lattice.geometry import Lattice
-from aa_mamba.configs import MambaPropagatorConfig
+from aa_mamba.config import MambaPropagatorConfig
 from aa_mamba.orders import hilbert_2d, hilbert_order, inverse, scan_orders
 from aa_mamba.propagator import MambaPropagator, propagator_param_count
 from aa_mamba.schedule import SchedulePropagator
@@ -153,3 +153,15 @@ def test_example_spec_forward_backward():
     for p in list(ctx.cell.parameters()) + list(mamba.parameters()):
         assert p.grad is not None and torch.isfinite(p.grad).all()
     assert mamba.blocks[0][0].A_log.grad.abs().sum() > 0 and ctx.cell.fc1.weight.grad.abs().sum() > 0
+
+
+def test_configs_module_is_a_deprecated_alias():
+    import importlib
+    import sys
+
+    sys.modules.pop("aa_mamba.configs", None)
+    with pytest.warns(DeprecationWarning, match="aa_mamba.config"):
+        old = importlib.import_module("aa_mamba.configs")
+    from aa_mamba.config import MambaPropagatorConfig as New
+
+    assert old.MambaPropagatorConfig is New

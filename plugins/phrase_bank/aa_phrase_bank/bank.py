@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from aa_core import UserError
+from aa_core.plugin import UserError
 
 from .config import PhraseBankConfig
 

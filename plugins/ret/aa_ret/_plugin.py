@@ -1,7 +1,7 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
 from pathlib import Path
 
-from aa_core import Component, hookimpl
+from aa_core.plugin import Component, hookimpl
 
 from .config import RETCellConfig
 
@@ -21,4 +21,4 @@ def aa_components():
 
 @hookimpl
 def aa_architectures():
-    return [Path(__file__).parent / "registry"]
+    return [Path(__file__).parent / "architectures"]

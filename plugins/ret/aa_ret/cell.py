@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from aa_core import UserError
+from aa_core.plugin import UserError
 
 from .config import RETCellConfig
 

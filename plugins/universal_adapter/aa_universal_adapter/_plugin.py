@@ -1,5 +1,5 @@
 """Hook implementations of this plugin (kept free of torch: factories load lazily)."""
-from aa_core import Component, hookimpl
+from aa_core.plugin import Component, hookimpl
 
 from .config import STRATEGIES
 
