@@ -44,3 +44,11 @@ class SpecError(UserError):
 
 class PluginError(UserError):
     """A plugin that cannot be loaded or that conflicts with another one."""
+
+
+class RunInterrupted(Exception):
+    """A run stopped on request (SIGINT/SIGTERM) after saving its state: no traceback, exit ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -6,8 +6,9 @@ Torch-free names (safe in a hook module)::
     BuildContext                                    what a factory receives
     positive, non_negative, finite, in_range,       attrs validators for config fields
     one_of, length
-    UserError, Problem, did_you_mean                errors the CLI reports without a traceback
-    atomic_path, write_text, write_json             atomic file writing
+    UserError, Problem, did_you_mean                errors the CLI reports without a traceback (exit 2)
+    RunInterrupted                                  a run stopped on request after saving (exit 130/143)
+    atomic_path, write_text, write_json             atomic file writing; file_sha256
     table                                           plain-text tables for terminal output
 
 Lattice helpers for a cell's ``lattice_forward`` (import torch on first use)::
@@ -21,8 +22,9 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from ._errors import Problem, UserError
+from ._errors import Problem, RunInterrupted, UserError
 from ._fs import atomic_path, write_json, write_text
+from ._hashing import file_sha256
 from ._table import table
 from ._text import did_you_mean
 from .host import Command, Component, Section, Task, hookimpl
@@ -45,8 +47,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
-    "embedding_loss", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
+    "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
+    "embedding_loss", "file_sha256", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
     "one_of", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]
 

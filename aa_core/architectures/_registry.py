@@ -13,7 +13,6 @@ from __future__ import annotations
 import tomllib
 import warnings
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +108,12 @@ def read_architecture_dir(folder: Path, source: str) -> list[Architecture]:
 
 
 def core_dir() -> Path:
-    """The core's ``registry/`` folder: packaged as ``aa_core.architectures`` in a wheel, the
-    repository folder in an editable install (setuptools' editable finder maps top-level
-    packages only)."""
+    """The core's ``registry/`` folder: packaged as ``aa_core/architectures/shipped`` in a wheel, the
+    repository folder in an editable install (setuptools' editable finder maps top-level packages only)."""
     source_tree = Path(__file__).resolve().parent.parent.parent / "registry"
     if source_tree.is_dir():
         return source_tree
-    return Path(str(resources.files("aa_core.architectures.shipped")))
+    return Path(__file__).resolve().parent / "shipped"
 
 
 class Registry:

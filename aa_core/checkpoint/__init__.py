@@ -26,9 +26,11 @@ from ._format import (
     save_checkpoint,
 )
 from ._restore import Restored, build_from_checkpoint, component_state, load_weights, restore
+from ._runs import create_run_dir, is_run_dir, pointer, prune, resolve_checkpoint, set_pointer
 
 __all__ = [
     "EXTRA_JSON", "FORMAT", "FORMAT_VERSION", "METADATA", "WEIGHTS", "Checkpoint", "CheckpointWarning", "Restored",
     "architecture_info", "build_from_checkpoint", "check_weights_file", "component_state", "load_checkpoint",
-    "load_weights", "read_metadata", "restore", "save_checkpoint",
+    "load_weights", "read_metadata", "restore", "save_checkpoint", "create_run_dir", "is_run_dir", "pointer", "prune",
+    "resolve_checkpoint", "set_pointer",
 ]

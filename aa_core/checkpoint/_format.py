@@ -25,6 +25,7 @@ from ..architectures import registry
 from ..host import KINDS
 from ..spec import Spec, diff_specs, validate
 from ._provenance import code_revision, installed_versions, spec_plugins
+from ._runs import resolve_checkpoint
 
 FORMAT = "aa-checkpoint"
 FORMAT_VERSION = 1
@@ -92,13 +93,16 @@ def save_checkpoint(
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
         # clone: safetensors refuses tensors that share storage (tied weights, views).
         tensors[k] = v.detach().to("cpu").contiguous().clone()
     for k, v in (extra_tensors or {}).items():
         tensors[EXTRA_PREFIX + k] = torch.as_tensor(v).detach().to("cpu").contiguous().clone()
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise UserError(f"refusing to write checkpoint {directory}: non-finite values (NaN/inf) in {', '.join(bad[:5])}")
+    directory.mkdir(parents=True, exist_ok=True)
     resolved = spec.resolved()
     model_hash = spec.model_hash()
 
@@ -135,8 +139,8 @@ def _refuse(directory: Path, message: str, problems: list[Problem] | None = None
 
 
 def read_metadata(directory: str | Path) -> dict[str, Any]:
-    """metadata.json of a checkpoint, checked for format (torch-free)."""
-    directory = Path(directory)
+    """metadata.json of a checkpoint (or of a run folder's best one), checked for format (torch-free)."""
+    directory = resolve_checkpoint(directory)
     if not directory.is_dir():
         raise UserError(f"checkpoint {directory}: no such directory (give the folder that holds {METADATA} and {WEIGHTS})")
     path = directory / METADATA
@@ -267,7 +271,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    directory = Path(directory)
+    directory = resolve_checkpoint(directory)
     meta = read_metadata(directory)
     check_weights_file(directory, meta)
     _check_architecture(directory, meta)

@@ -14,7 +14,9 @@ class RunConfig:
     ask: list[str] = attrs.field(factory=list)
     output_dir: str = "runs"
     checkpoint_dir: str = "checkpoints"
-    resume: str | None = None
+    resume: str | None = None  # a run folder (or checkpoint) to continue exactly where it stopped
+    allow_change: list[str] = attrs.field(factory=list)  # spec keys a resume may change, e.g. ["train.epochs"]
+    force: bool = False  # run even when the memory estimate exceeds the memory available
     seed: int = 0
     threads: int | None = attrs.field(default=None, validator=positive)
     progress: bool = True

@@ -2,8 +2,8 @@
 sections and the ``teacher`` tokenizer (torch-free: the hook module imports them)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import attrs
 
@@ -58,6 +58,7 @@ class TrainConfig:
     select_on: str = attrs.field(default="val_cosine", validator=one_of(["val_cosine", "val_mrr", "val_recall_at_1", "val_loss"]))
     seed: int = 0
     threads: int | None = attrs.field(default=None, validator=positive)
+    nonfinite: str = attrs.field(default="stop", validator=one_of(["stop", "skip"]))  # NaN/inf loss: stop, or skip + halve lr
 
 
 @attrs.define

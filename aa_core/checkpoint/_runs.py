@@ -1,0 +1,79 @@
+"""Run folders: one per run, created exclusively, holding epoch checkpoints and ``best`` / ``last``
+pointer files that are switched atomically (a reader never sees a half-written checkpoint).
+
+::
+
+    checkpoints/<run-id>/
+        best              text: the name of the best checkpoint folder
+        last              text: the name of the newest checkpoint folder (resume from here)
+        epoch-0007/       a complete checkpoint (metadata.json, model.safetensors, ...)
+        step-0008-0003/   a checkpoint saved mid-epoch on SIGINT/SIGTERM
+"""
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+from .._errors import UserError
+from .._fs import write_text
+
+POINTERS = ("best", "last")
+
+
+def create_run_dir(parent: str | Path, run_id: str) -> Path:
+    """A new folder ``parent/run_id[-N]`` created exclusively: never an existing one, even when
+    several runs start at the same moment."""
+    parent = Path(parent)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the checkpoint folder {parent} ({exc.strerror}); fix run.checkpoint_dir") from None
+    for attempt in range(1000):
+        path = parent / (run_id if attempt == 0 else f"{run_id}-{attempt}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise UserError(f"cannot create {path} ({exc.strerror}); fix run.checkpoint_dir") from None
+    return create_run_dir(parent, f"{run_id}-{secrets.token_hex(3)}")
+
+
+def set_pointer(run_dir: str | Path, name: str, target: str) -> None:
+    """Atomically point ``run_dir/name`` (``best`` or ``last``) at the checkpoint folder ``target``."""
+    write_text(Path(run_dir) / name, target + "\n")
+
+
+def pointer(run_dir: str | Path, name: str) -> Path | None:
+    """The checkpoint folder ``run_dir/name`` points at, if the pointer and the folder exist."""
+    p = Path(run_dir) / name
+    if not p.is_file():
+        return None
+    target = Path(run_dir) / p.read_text(encoding="utf-8").strip()
+    return target if target.is_dir() else None
+
+
+def resolve_checkpoint(directory: str | Path, which: str = "best") -> Path:
+    """A checkpoint folder itself, or the one a run folder's ``which`` pointer names."""
+    directory = Path(directory)
+    if (directory / "metadata.json").is_file():
+        return directory
+    return pointer(directory, which) or directory
+
+
+def prune(run_dir: str | Path) -> None:
+    """Remove checkpoint folders that neither pointer names (older epochs)."""
+    run_dir = Path(run_dir)
+    keep = {p.name for p in (pointer(run_dir, n) for n in POINTERS) if p is not None}
+    for child in run_dir.iterdir():
+        if child.is_dir() and child.name not in keep and (child.name.startswith(("epoch-", "step-"))):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def is_run_dir(directory: str | Path) -> bool:
+    return any((Path(directory) / n).is_file() for n in POINTERS)
+
+
+__all__ = ["create_run_dir", "is_run_dir", "pointer", "prune", "resolve_checkpoint", "set_pointer"]
