@@ -6,10 +6,10 @@ import torch
 
 from aa_core import UserError
 from aa_core.assemble import build_model
-from aa_core.spec import load_spec, validate
 from aa_core.builtins.configs import LatticeConfig
 from aa_core.conformance import build_registered, check_component
 from aa_core.lattice.geometry import Lattice
+from aa_core.spec import load_spec, validate
 from aa_mamba.config import MambaPropagatorConfig
 from aa_mamba.orders import hilbert_2d, hilbert_order, inverse, scan_orders
 from aa_mamba.propagator import MambaPropagator, propagator_param_count

@@ -56,7 +56,7 @@ class PhraseBank:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def fit(self, texts: list[str], embeddings: torch.Tensor, *, oracle: bool = False) -> "PhraseBank":
+    def fit(self, texts: list[str], embeddings: torch.Tensor, *, oracle: bool = False) -> PhraseBank:
         """Fill the bank; duplicate texts are kept once. ``embeddings``: ``[M, D]``."""
         if len(texts) != embeddings.shape[0]:
             raise ValueError(f"{len(texts)} texts but {embeddings.shape[0]} embeddings")
@@ -71,7 +71,7 @@ class PhraseBank:
         self._cache.clear()
         return self
 
-    def fit_from_file(self, tokenizer=None) -> "PhraseBank":
+    def fit_from_file(self, tokenizer=None) -> PhraseBank:
         """Fill the bank from ``config.phrases``, embedding them with the tokenizer (the teacher)."""
         tok = tokenizer or self.tokenizer
         if tok is None:
@@ -137,7 +137,7 @@ class PhraseBank:
     def to_extra(self) -> tuple[dict, dict[str, torch.Tensor]]:
         return {"texts": self.texts, "oracle": self.oracle}, {"embeddings": self.embeddings.contiguous()}
 
-    def load_extra(self, extra_json: dict, tensors: dict[str, torch.Tensor]) -> "PhraseBank":
+    def load_extra(self, extra_json: dict, tensors: dict[str, torch.Tensor]) -> PhraseBank:
         """Restore a bank saved by :meth:`to_extra` exactly (no re-normalisation)."""
         texts, emb = list(extra_json["texts"]), tensors["embeddings"].float()
         if len(texts) != emb.shape[0]:

@@ -48,7 +48,7 @@ def ridge(x, y, xv, yv, xt, lambdas: list[float]) -> tuple[torch.Tensor, dict]:
     for lam in lambdas:
         pv = ridge_predict(ridge_fit(x, y, lam), xv)
         scores[lam] = float(F.cosine_similarity(pv, yv, dim=-1).mean())
-    best = max(lambdas, key=lambda l: (scores[l], -l))
+    best = max(lambdas, key=lambda v: (scores[v], -v))
     return ridge_predict(ridge_fit(x, y, best), xt), {"lambda": best, "val_cosine_by_lambda": {str(k): v for k, v in scores.items()}}
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from aa_core.plugin import UserError
 from aa_core.protocols import RetrievalDecoder
+
 from . import baselines as B
 from . import report as R
 from .ask import restore_for_answers

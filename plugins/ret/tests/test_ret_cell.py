@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from aa_core import UserError
-from aa_core.conformance import build_registered, check_cell, check_nca_paths
 from aa_core.builtins.configs import LatticeConfig
+from aa_core.conformance import build_registered, check_cell, check_nca_paths
 from aa_core.lattice.geometry import Lattice
 from aa_ret.cell import RETCell
 from aa_ret.config import PRESETS, RETCellConfig, param_count, reduce_sizes, reduced_config
