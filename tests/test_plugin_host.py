@@ -98,3 +98,84 @@ def test_missing_first_party_cell_names_its_distribution(dist, cell):
         validate({"cell": {"name": cell}}, "spec.toml", plugins=host)
     text = e.value.render()
     assert "cell.name" in text and dist in text and f"pip install plugins/{cell}" in text
+
+
+MISSPELT = '''
+import attrs
+from aa_core.plugin import Component, hookimpl
+
+@attrs.define
+class Cfg:
+    channels: int = 4
+
+@hookimpl
+def aa_component():
+    return [Component("cell", "spelt", Cfg, "aa_core.builtins.mlp:build")]
+'''
+
+UNDECORATED = '''
+def aa_components():
+    return []
+'''
+
+NO_FOLDER = '''
+from pathlib import Path
+from aa_core.plugin import hookimpl
+
+@hookimpl
+def aa_architectures():
+    return [Path(__file__).parent / "architectures"]
+'''
+
+
+def test_misspelt_hook_is_a_load_error(modules):
+    name = modules("plug_misspelt", MISSPELT)
+    host = PluginHost([info(name, "dist-misspelt", [("cell", "spelt")])])
+    assert not host.load(host.plugins[0])
+    assert "aa_component" in host.load_errors[f"dist-misspelt:{name}"]
+
+
+def test_undecorated_hook_is_a_load_error(modules):
+    name = modules("plug_undecorated", UNDECORATED)
+    host = PluginHost([info(name, "dist-undecorated", [])])
+    assert not host.load(host.plugins[0])
+    assert "not decorated with @hookimpl" in host.load_errors[f"dist-undecorated:{name}"]
+
+
+def test_entry_point_and_hook_names_must_match(modules):
+    name = modules("plug_lenia", GOOD.format(name="lenia"))
+    host = PluginHost([info(name, "dist-lenia", [("cell", "lenya")])])
+    assert not host.load(host.plugins[0])
+    err = host.load_errors[f"dist-lenia:{name}"]
+    assert "dist-lenia" in err and "cell.lenya" in err and "did you mean 'lenia'" in err
+
+
+def test_missing_architecture_folder_is_a_load_error(modules):
+    name = modules("plug_nofolder", NO_FOLDER)
+    host = PluginHost([info(name, "dist-nofolder", [])])
+    assert not host.load(host.plugins[0])
+    assert "does not exist" in host.load_errors[f"dist-nofolder:{name}"] and "package-data" in host.load_errors[f"dist-nofolder:{name}"]
+
+
+def test_plugins_load_exits_2_naming_a_broken_plugin(tmp_path, aa):
+    """`aa plugins --load` with a real installed distribution whose entry point names a cell its hook does not return."""
+    import subprocess
+
+    src = tmp_path / "src"
+    (src / "aa_broken_ep").mkdir(parents=True)
+    (src / "aa_broken_ep" / "__init__.py").write_text(GOOD.format(name="lenia"))
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "aa-broken-ep"\nversion = "0.1"\n'
+        '[project.entry-points."aa.plugins"]\nbroken = "aa_broken_ep"\n'
+        '[project.entry-points."aa.components"]\n"cell.lenya" = "aa_broken_ep"\n'
+    )
+    site = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(src)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    import os
+
+    r = aa("plugins", "--load", env={"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])})
+    assert r.returncode == 2
+    assert "aa-broken-ep" in r.stderr and "cell.lenya" in r.stderr and "Traceback" not in r.stderr

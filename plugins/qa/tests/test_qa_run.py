@@ -83,9 +83,11 @@ def test_aa_run_subprocess_writes_report_checkpoint_and_answers(tmp_path, cache_
     assert "| lattice |" in Path(m.group(2)).read_text()
     assert "Q: What is overfitting?" in out and "similarity" in out
     assert "nearest_neighbour" in out and "BLEU signature: nrefs:1" in out
-    ckpt = next((tmp_path / "ckpt").iterdir())
-    assert (ckpt / "model.safetensors").is_file() and (ckpt / "metadata.json").is_file()
-    meta = json.loads((ckpt / "metadata.json").read_text())
+    run_dir = next((tmp_path / "ckpt").iterdir())
+    best = run_dir / (run_dir / "best").read_text().strip()  # the run folder's best checkpoint (after training: final/)
+    assert best.name == "final" and (best / "model.safetensors").is_file() and (best / "metadata.json").is_file()
+    ckpt = run_dir  # commands take the run folder and follow its best pointer
+    meta = json.loads((best / "metadata.json").read_text())
     assert meta["dataset_hash"] == report["meta"]["dataset_hash"]
 
     # The checkpoint answers again after a fresh load (the API `aa ask --checkpoint` uses).
