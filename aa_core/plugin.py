@@ -5,7 +5,7 @@ Torch-free names (safe in a hook module)::
     Component, Task, Section, Command, hookimpl      what a plugin contributes, and the hook marker
     BuildContext                                    what a factory receives
     positive, non_negative, finite, in_range,       attrs validators for config fields
-    one_of, length
+    one_of, length, path_field                      (path_field: an input path, relative to the spec file)
     UserError, Problem, did_you_mean                errors the CLI reports without a traceback (exit 2)
     RunInterrupted                                  a run stopped on request after saving (exit 130/143)
     atomic_path, write_text, write_json             atomic file writing; file_sha256
@@ -30,6 +30,14 @@ from ._text import did_you_mean
 from .host import Command, Component, Section, Task, hookimpl
 from .validators import finite, in_range, length, non_negative, one_of, positive
 
+
+def path_field(default: str | None = None, **kw: Any) -> Any:
+    """An attrs field holding an input path: relative values resolve against the spec file's folder
+    (``--set`` values against the current folder) when the spec is loaded."""
+    import attrs
+
+    return attrs.field(default=default, metadata={"aa_path": True}, **kw)
+
 if TYPE_CHECKING:
     from .assemble import BuildContext
     from .builtins.direct_embedding import EmbeddingLoss, embedding_loss
@@ -49,7 +57,7 @@ _LAZY = {
 __all__ = [
     "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
     "embedding_loss", "file_sha256", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
-    "one_of", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
+    "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]
 
 

@@ -216,7 +216,29 @@ def _task_problems(raw: dict[str, Any], sections: dict[str, Any], plugins: Plugi
 
 
 def load_spec(path: str | Path, overrides: list[str] | None = None, plugins: PluginHost | None = None) -> Spec:
-    """Read, override and validate a spec file. Relative data paths stay relative to the CWD."""
+    """Read, override and validate a spec file.
+
+    Relative input paths (config fields marked with :func:`aa_core.plugin.path_field`) are resolved
+    against the spec file's folder; those given with ``--set`` against the current folder.
+    """
     raw = read_toml(path)
+    overridden = {".".join(parse_override(o)[0]) for o in overrides or []}
     raw = apply_overrides(raw, overrides or [])
-    return validate(raw, str(path), plugins)
+    spec = validate(raw, str(path), plugins)
+    _resolve_paths(spec, Path(path).resolve().parent, overridden)
+    return spec
+
+
+PATH_METADATA = "aa_path"
+
+
+def _resolve_paths(spec: Spec, base: Path, overridden: set[str]) -> None:
+    """Make every relative path field absolute: spec-file folder, or the CWD for ``--set`` keys."""
+    configs = [(kind, cfg) for kind, (_reg, cfg) in spec.components.items()] + list(spec.sections.items())
+    for table, cfg in configs:
+        for field in attrs.fields(type(cfg)):
+            value = getattr(cfg, field.name)
+            if not field.metadata.get(PATH_METADATA) or not isinstance(value, str) or Path(value).is_absolute():
+                continue
+            root = Path.cwd() if f"{table}.{field.name}" in overridden else base
+            setattr(cfg, field.name, str((root / value).resolve()))

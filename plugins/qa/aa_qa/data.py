@@ -83,7 +83,7 @@ def load_pairs(path: str | Path) -> list[Pair]:
     """Read every pair of one file; the format follows the extension (.jsonl, .json, .csv, .tsv)."""
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"data file not found: {p} (relative paths are relative to the current directory; fix data.path / data.train or pass --set data.path=FILE)")
+        raise UserError(f"data file not found: {p} (relative paths in a spec are relative to the spec file's folder, --set paths to the current directory; fix data.path / data.train or pass --set data.path=FILE)")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
