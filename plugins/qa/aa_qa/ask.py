@@ -1,6 +1,7 @@
 """The ``ask`` task: question → teacher embedding → model → phrase-bank answer and its similarity."""
 from __future__ import annotations
 
+import attrs
 import torch
 import torch.nn.functional as F
 
@@ -8,13 +9,21 @@ from aa_core.plugin import UserError
 from aa_core.protocols import RetrievalDecoder
 
 
-@torch.no_grad()
-def answer(model, ctx, decoder, questions: list[str]) -> list[tuple[str, str, float]]:
-    """(question, decoded answer, cosine of the predicted embedding to the decoded answer's embedding)."""
-    if not questions:
-        return []
-    model.eval()
-    pred = model(ctx.tokenizer.encode(list(questions)))  # [B, D]
+@attrs.frozen
+class Answer:
+    """One answered question: the decoded answer, its confidence (cosine of the predicted embedding to
+    the answer's embedding), the next best candidates with their cosines, and whether it falls below
+    the checkpoint's abstention threshold (the best guess is still given)."""
+
+    question: str
+    text: str
+    score: float
+    alternatives: list[tuple[str, float]]
+    abstained: bool
+
+
+def decode_scored(pred: torch.Tensor, ctx, decoder) -> tuple[list[str], torch.Tensor]:
+    """Decoded texts of predicted embeddings ``[B, D]`` and the cosine of each to its text's embedding."""
     if isinstance(decoder, RetrievalDecoder):
         idx = decoder.indices(pred)
         texts = [decoder.texts[i] for i in idx]
@@ -22,8 +31,35 @@ def answer(model, ctx, decoder, questions: list[str]) -> list[tuple[str, str, fl
     else:
         texts = decoder.decode(pred)
         emb = ctx.tokenizer.encode(texts)
-    sims = F.cosine_similarity(pred.float(), emb.float(), dim=-1)
-    return [(q, t, float(s)) for q, t, s in zip(questions, texts, sims)]
+    return texts, F.cosine_similarity(pred.float(), emb.float(), dim=-1)
+
+
+def _alternatives(pred: torch.Tensor, decoder, chosen: list[str], k: int) -> list[list[tuple[str, float]]]:
+    if k <= 0 or not isinstance(decoder, RetrievalDecoder):
+        return [[] for _ in range(len(pred))]
+    sims = F.normalize(pred.float(), dim=-1) @ F.normalize(decoder.embeddings.float(), dim=-1).T  # [B, M]
+    top_s, top_i = sims.topk(min(k + 1, sims.shape[1]), dim=-1)
+    out = []
+    for row_s, row_i, text in zip(top_s.tolist(), top_i.tolist(), chosen):
+        out.append([(decoder.texts[i], float(s)) for s, i in zip(row_s, row_i) if decoder.texts[i] != text][:k])
+    return out
+
+
+@torch.no_grad()
+def answer_details(model, ctx, decoder, questions: list[str], *, top_k: int = 0, threshold: float | None = None) -> list[Answer]:
+    """Answer a batch in one forward pass; ``top_k`` alternatives (retrieval decoders), abstention below ``threshold``."""
+    if not questions:
+        return []
+    model.eval()
+    pred = model(ctx.tokenizer.encode(list(questions)))  # [B, D]
+    texts, sims = decode_scored(pred, ctx, decoder)
+    alts = _alternatives(pred, decoder, texts, top_k)
+    return [Answer(q, t, float(s), a, threshold is not None and float(s) < threshold) for q, t, s, a in zip(questions, texts, sims, alts)]
+
+
+def answer(model, ctx, decoder, questions: list[str]) -> list[tuple[str, str, float]]:
+    """(question, decoded answer, cosine of the predicted embedding to the decoded answer's embedding)."""
+    return [(a.question, a.text, a.score) for a in answer_details(model, ctx, decoder, questions)]
 
 
 def restore_for_answers(checkpoint) -> tuple:

@@ -30,7 +30,8 @@ def load_verified(directory):
 def main(args) -> int:
     from aa_core.plugin import UserError
 
-    from .ask import answer, restore_for_answers
+    from .abstain import threshold
+    from .ask import answer_details, restore_for_answers
 
     questions = []
     for q in args.questions:
@@ -38,10 +39,13 @@ def main(args) -> int:
     questions = [q for q in questions if q.strip()]
     if not questions:
         raise UserError('no question given (or only empty ones): aa ask --checkpoint DIR "your question" ...')
-    model, ctx, decoder = restore_for_answers(load_verified(args.checkpoint))
-    for question, text, score in answer(model, ctx, decoder, questions):
+    ckpt = load_verified(args.checkpoint)
+    limit = threshold(ckpt.metadata)  # None: a checkpoint from before abstention; nothing is marked
+    model, ctx, decoder = restore_for_answers(ckpt)
+    for a in answer_details(model, ctx, decoder, questions, threshold=limit):
         if args.json:
-            print(json.dumps({"question": question, "answer": text, "cosine": float(score)}, ensure_ascii=False))
+            print(json.dumps({"question": a.question, "answer": a.text, "cosine": a.score, "abstained": a.abstained}, ensure_ascii=False))
         else:
-            print(f"Q: {question}\nA: {text}   (cosine {float(score):.3f})\n")
+            note = f"; abstained: below the calibrated threshold {limit:.3f}, best guess shown" if a.abstained else ""
+            print(f"Q: {a.question}\nA: {a.text}   (cosine {a.score:.3f}{note})\n")
     return 0

@@ -335,9 +335,12 @@ def run_task(spec, state: dict) -> None:
     b = result["best"]
     print(f"best epoch {result['best_epoch']}/{len(result['history'])}: val cosine {b.get('val_cosine', float('nan')):.4f}, "
           f"val recall@1 {b.get('val_recall_at_1', float('nan')):.4f} ({result['time_s']:.1f} s)", flush=True)
+    from . import abstain
+
+    abstention = abstain.calibrate_model(model, ctx, decoder, xv, yv)  # the threshold aa ask / aa serve use
     save_checkpoint(run_dir / "final", model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
                     metadata={**base_meta, "training_time_s": result["time_s"], "metrics": result["best"],
-                              "best_epoch": result["best_epoch"], "history": result["history"]})
+                              "best_epoch": result["best_epoch"], "history": result["history"], abstain.KEY: abstention})
     set_pointer(run_dir, "best", "final")
     prune(run_dir)
     print(f"checkpoint: {run_dir}", flush=True)

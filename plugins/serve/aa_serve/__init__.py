@@ -1,0 +1,1 @@
+"""aa-serve: `aa serve`, a REST service for trained checkpoints."""

@@ -1,0 +1,32 @@
+"""`aa serve --checkpoint [NAME=]DIR ...`: serve checkpoints over HTTP until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser("serve", help="serve checkpoints over HTTP (REST API, batching, metrics, demo page)")
+    p.add_argument("--checkpoint", action="append", required=True, metavar="[NAME=]DIR",
+                   help="a checkpoint or run folder (its best checkpoint); repeat for more models, the first is the default")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs an API key)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--api-key-file", metavar="FILE", help="file holding the API key (else the AA_SERVE_API_KEY environment variable)")
+    p.add_argument("--max-batch", type=int, default=32, help="most questions per forward pass (1 turns dynamic batching off)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a forward pass waits for more questions to join")
+    p.add_argument("--max-questions", type=int, default=64, help="most questions in one batch request")
+    p.add_argument("--max-question-chars", type=int, default=1000, help="longest question accepted")
+    p.add_argument("--max-body-bytes", type=int, default=256 * 1024, help="largest request body accepted")
+    p.add_argument("--timeout-s", type=float, default=30.0, help="a request not answered in this time gets 504")
+    p.add_argument("--top-k", type=int, default=3, help="alternatives returned when a request does not say (at most 20)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads for the model (0: torch's default)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow cross-origin requests from ORIGIN (repeatable; none by default)")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"], help="uvicorn log level")
+    return p
+
+
+def main(args: argparse.Namespace) -> int:
+    from .server import serve
+    from .settings import settings_from_args
+
+    return serve(settings_from_args(args))

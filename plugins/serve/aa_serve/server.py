@@ -1,0 +1,53 @@
+"""Run the service with uvicorn: SIGTERM/SIGINT stop accepting, drain in-flight requests, exit 0."""
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+import uvicorn
+
+from .settings import Settings
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the stop signal after a clean drain (which would end the
+    process with 143 instead of 0), plus one line on stderr once the socket listens."""
+
+    def __init__(self, config: uvicorn.Config, state: dict):
+        super().__init__(config)
+        self.state, self.exit_code = state, 0
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
+        self.state["draining"] = True
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            c = self.config
+            print(f"aa serve: listening on http://{c.host}:{c.port} (models loading; GET /health/ready says when they are ready)",
+                  file=sys.stderr, flush=True)
+
+    def fatal(self, _message: str) -> None:
+        self.exit_code, self.should_exit = 2, True
+
+
+def serve(settings: Settings) -> int:
+    """Serve until stopped; 0 after a clean drain, 2 when a model fails to load."""
+    from .app import create_app
+    from .models import ModelPool
+
+    pool = ModelPool(settings.checkpoints)  # checkpoints are checked (torch-free) before binding
+    holder: dict = {}
+    app = create_app(settings, pool, on_fatal=lambda msg: holder["server"].fatal(msg))
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
+                            timeout_keep_alive=5, timeout_graceful_shutdown=int(settings.timeout_s) + 5, lifespan="on")
+    server = _Server(config, app.state.service_state)
+    holder["server"] = server
+    server.run()
+    if not server.started and server.exit_code == 0:
+        return 1
+    return server.exit_code
