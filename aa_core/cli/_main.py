@@ -53,6 +53,13 @@ def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _out_of_memory(command: str, detail: str) -> int:
+    from ..assemble import ADVICE
+
+    print(f"aa {command}: out of memory{' (' + detail + ')' if detail else ''}; {ADVICE}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = make_parser(argv)
@@ -68,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     except RunInterrupted as exc:
         print(f"aa {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except MemoryError:
+        return _out_of_memory(args.command, "")
+    except RuntimeError as exc:  # torch's CPU/CUDA allocators raise RuntimeError subclasses
+        if "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower():
+            return _out_of_memory(args.command, str(exc).splitlines()[0])
+        traceback.print_exc()
+        print("aa: unexpected failure (the traceback above is a bug; please report it)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("aa: interrupted", file=sys.stderr)
         return 130

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-KINDS = ("geometry", "cell", "propagator", "tokenizer", "adapter", "decoder", "pipeline")
+KINDS = ("geometry", "cell", "propagator", "tokenizer", "subword", "encoder", "adapter", "decoder", "pipeline")
 
 
 def resolve(ref: str | Callable[..., Any]) -> Any:
@@ -43,13 +43,17 @@ class Component:
 class Task:
     """A step of ``aa run`` (``[run] tasks = [...]``): ``run(spec, state)`` with a shared state dict.
 
-    ``needs`` names spec sections that must be present (e.g. ``("data",)``).
+    ``needs`` names spec sections that must be present (e.g. ``("data",)``). ``memory`` (optional,
+    ``"module:attr"`` or callable) is ``memory(spec, model, ctx) -> bytes``: the task's peak-memory
+    estimate, given the model built on the meta device; ``aa check`` shows it and ``aa run`` refuses a
+    task whose estimate exceeds the memory available (unless ``--force``), before allocating anything.
     """
 
     name: str
     run: str | Callable[..., Any]
     description: str = ""
     needs: tuple[str, ...] = ()
+    memory: str | Callable[..., Any] | None = None
 
 
 @attrs.frozen

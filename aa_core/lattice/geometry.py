@@ -116,7 +116,11 @@ class Lattice:
         """Ids of the cells on one face (``x0`` = the x = 0 plane, ``x1`` = x = X-1, ...), ascending."""
         axis = "xyz".index(face[0])
         value = 0 if face[1] == "0" else self.size[axis] - 1
-        return torch.nonzero(self.coords()[:, axis] == value).flatten()
+        X, Y, Z = self.size
+        ranges = [torch.arange(n) for n in self.size]
+        ranges[axis] = torch.tensor([value])
+        x, y, z = torch.meshgrid(*ranges, indexing="ij")  # only the face's cells: O(face), any lattice size
+        return ((x * Y + y) * Z + z).flatten()
 
     def face_shape(self, face: str) -> tuple[int, int]:
         """The face's 2-D shape (the two other sides, in x, y, z order); its cells are in raster order."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from .._table import table
-from ..assemble import build_model, count_params, forward_bytes, human_bytes, model_kind
+from .._errors import UserError
+from ..assemble import available_bytes, build_model, count_params, forward_bytes, human_bytes, model_kind
 from ..spec import Spec
+from ._preflight import describe_memory, memory_estimates, memory_problems
 
 REAL_BUILD_LIMIT = 100_000_000  # parameters; larger models are checked on the meta device
 
@@ -25,6 +27,8 @@ def describe(spec: Spec) -> str:
     if not on_meta:
         model, ctx = build_model(spec)
     top = model_kind(spec)
+    if "decoder" in spec.components and "decoder" not in ctx.built:
+        ctx.build("decoder")  # not part of the model, but listed (with its parameters, if any)
     rows = []
     counted: set[int] = set()
     for slot, obj in ctx.built.items():
@@ -34,17 +38,26 @@ def describe(spec: Spec) -> str:
         if hasattr(obj, "parameters"):
             own = sum(p.numel() for p in obj.parameters() if id(p) not in counted and not counted.add(id(p)))  # type: ignore[func-returns-value]
         if slot != top:
-            rows.append([slot, reg.component.name, reg.plugin.distribution, reg.plugin.version, f"{own:,}", _detail(obj)])
+            rows.append([slot, reg.component.name, reg.plugin.distribution, reg.plugin.version, own, _detail(obj)])
     reg, _ = spec.components[top]
     total = count_params(model)
+    rows = [r[:4] + [f"{r[4]:,} ({100 * r[4] / max(total, 1):.1f} %)"] + r[5:] for r in rows]
     rows.append([top, reg.component.name, reg.plugin.distribution, reg.plugin.version, f"{total:,} total", _detail(model) if top != "pipeline" else ""])
     out = [f"spec: {spec.source}  (model hash {spec.model_hash()[:12]})"]
     if spec.architecture:
         out.append(f"architecture: {spec.architecture}")
     out.append(table(["component", "name", "distribution", "version", "params", "detail"], rows))
-    out.append(f"estimated memory for one forward pass (batch 1, fp32): {human_bytes(forward_bytes(model, ctx))}")
+    forward = forward_bytes(model, ctx)
+    out.append(f"estimated memory for one forward pass (batch 1, fp32): {human_bytes(forward)}")
+    out.extend(describe_memory(spec, model, ctx))
     if on_meta:
         out.append(f"(built on the meta device only: {total:,} parameters would take {human_bytes(4 * total)} in fp32)")
+    run = spec.sections.get("run")
+    if run is not None and not run.force:
+        estimates = {"one forward pass": forward, **memory_estimates(spec, [t for t in run.tasks if t != "check"])}
+        problems = memory_problems(estimates, available_bytes())
+        if problems:
+            raise UserError("\n".join(out) + f"\n{spec.source}: the model does not fit in memory", problems)
     return "\n".join(out)
 
 
@@ -53,6 +66,8 @@ def _detail(obj: Any) -> str:
         return f"{repr(obj)}, {obj.num_cells:,} cells"
     if hasattr(obj, "in_dim") and hasattr(obj, "out_dim"):
         return f"{obj.in_dim} → {obj.out_dim}"
+    if hasattr(obj, "texts") and hasattr(obj, "__len__"):
+        return f"{len(obj):,} phrases (fitted on training answers at run time)"
     if hasattr(obj, "embedding_dim") and not hasattr(obj, "parameters"):
         return f"{obj.embedding_dim}-d"
     if hasattr(obj, "steps"):

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..host import host, resolve
 from ..spec import Spec
+from ._preflight import preflight
 
 
 def seed_everything(seed: int) -> None:
@@ -25,6 +26,7 @@ def run_spec(spec: Spec, state: dict[str, Any] | None = None) -> int:
     import torch
 
     run = spec.sections["run"]
+    preflight(spec)
     if run.threads:
         torch.set_num_threads(run.threads)
     seed_everything(run.seed)

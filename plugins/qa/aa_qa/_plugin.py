@@ -15,9 +15,11 @@ def aa_components() -> list[Component]:
 @hookimpl
 def aa_tasks() -> list[Task]:
     return [
-        Task("train", "aa_qa.train:run_task", "train the model on [data] (checkpoint per epoch)", needs=("data",)),
-        Task("evaluate", "aa_qa.evaluate:run_task", "the model and the baselines on the held-out split: a report", needs=("data",)),
-        Task("ask", "aa_qa.ask:run_task", "answer run.ask with the trained model"),
+        Task("train", "aa_qa.train:run_task", "train the model on [data] (checkpoint per epoch)", needs=("data",),
+             memory="aa_qa.estimates:train_bytes"),
+        Task("evaluate", "aa_qa.evaluate:run_task", "the model and the baselines on the held-out split: a report", needs=("data",),
+             memory="aa_qa.estimates:inference_bytes"),
+        Task("ask", "aa_qa.ask:run_task", "answer run.ask with the trained model", memory="aa_qa.estimates:inference_bytes"),
     ]
 
 
