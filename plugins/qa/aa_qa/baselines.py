@@ -2,9 +2,11 @@
 
 Each returns test predictions ``[n, D]`` in the teacher space:
 random (another test answer), mean_answer (mean training answer), identity (the question
-itself), ridge (closed-form E(q)→E(a), λ chosen on validation), nearest_neighbour (the
-answer of the closest training question) and mlp_same_params (a one-hidden-layer MLP with
-the lattice's parameter count, trained by the same loop and settings).
+itself), identity_offset (the question plus the mean training offset ``mean(y − x)``),
+ridge (closed-form E(q)→E(a), λ chosen on validation), nearest_neighbour (the answer of the
+closest training question), mlp_same_params (a one-hidden-layer MLP with the lattice's
+parameter count, trained by the same loop and settings) and adapters_only (the spec's own
+pipeline with the propagator replaced by :class:`FaceBypass`, same training).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aa_core.plugin import EmbeddingLoss
+from aa_core.plugin import EmbeddingLoss, UserError
 
 
 def random_pairs(a_test: torch.Tensor, seed: int) -> torch.Tensor:
@@ -27,6 +29,11 @@ def random_pairs(a_test: torch.Tensor, seed: int) -> torch.Tensor:
 
 def mean_answer(a_train: torch.Tensor, n: int) -> torch.Tensor:
     return a_train.mean(0, keepdim=True).expand(n, -1).clone()
+
+
+def identity_offset(q_train: torch.Tensor, a_train: torch.Tensor, q_test: torch.Tensor) -> torch.Tensor:
+    """``x + mean(y − x)`` with the mean offset taken on the training split (nothing learned)."""
+    return q_test + (a_train - q_train).mean(0, keepdim=True)
 
 
 def ridge_fit(x: torch.Tensor, y: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -76,3 +83,51 @@ class SameParamsMLP(EmbeddingLoss, nn.Module):
 def hidden_for_params(dim: int, params: int) -> int:
     """H with H·(2D + 1) + D ≈ params (at least 1)."""
     return max(1, round((params - dim) / (2 * dim + 1)))
+
+
+class FaceBypass(nn.Module):
+    """A propagator without a lattice: copies the input face's states onto the output face.
+
+    With equal face sizes cell i of the input face goes to cell i of the output face; otherwise
+    output cell j takes input cell ``j · F_in // F_out``. No parameters, no cell, no steps: a
+    pipeline with this propagator is its adapters alone.
+    """
+
+    def __init__(self, input_cells: torch.Tensor, output_cells: torch.Tensor):
+        super().__init__()
+        f_in, f_out = len(input_cells), len(output_cells)
+        src = input_cells[torch.arange(f_out) * f_in // f_out]
+        self.register_buffer("src", src.clone(), persistent=False)
+        self.register_buffer("dst", output_cells.clone(), persistent=False)
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:  # [B, N, C]
+        return state.index_copy(1, self.dst, state.index_select(1, self.src))
+
+
+def adapters_only(spec, seed: int) -> nn.Module:
+    """The spec's pipeline built afresh (seed ``seed``) with its propagator replaced by :class:`FaceBypass`."""
+    from aa_core.assemble import build_model
+
+    torch.manual_seed(seed)
+    model, _ = build_model(spec)
+    if not all(hasattr(model, a) for a in ("propagator", "input_cells", "output_cells")):
+        raise UserError(f"evaluate.baselines: 'adapters_only' needs a pipeline with a propagator and input/output faces "
+                        f"(like direct_embedding); {type(model).__name__} has none. Remove 'adapters_only' from evaluate.baselines")
+    model.propagator = FaceBypass(model.input_cells, model.output_cells)
+    if hasattr(model, "cell"):
+        model.cell = None  # the bypass uses no cell: its parameters must not be counted or trained
+    return model
+
+
+def param_breakdown(model: nn.Module) -> dict[str, int]:
+    """Parameters per top-level component (``write``, ``cell``, ``propagator`` …), each counted once."""
+    seen: set[int] = set()
+    out: dict[str, int] = {}
+    children = sorted(model.named_children(), key=lambda kv: kv[0] != "cell")  # a shared cell counts as the cell
+    for name, child in children:
+        n = sum(p.numel() for p in child.parameters() if id(p) not in seen and not seen.add(id(p)))  # type: ignore[func-returns-value]
+        out[name] = n
+    rest = sum(p.numel() for p in model.parameters() if id(p) not in seen)
+    if rest:
+        out["other"] = rest
+    return out

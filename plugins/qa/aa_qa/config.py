@@ -10,7 +10,7 @@ import attrs
 from aa_core.plugin import did_you_mean, non_negative, one_of, positive
 
 DEFAULT_TEACHER = "all-MiniLM-L6-v2"
-BASELINES = ("random", "mean_answer", "identity", "ridge", "nearest_neighbour", "mlp_same_params")
+BASELINES = ("random", "mean_answer", "identity", "identity_offset", "ridge", "nearest_neighbour", "mlp_same_params", "adapters_only")
 
 
 @attrs.define
@@ -63,7 +63,12 @@ class TrainConfig:
 
 @attrs.define
 class EvaluateConfig:
-    """What the held-out report contains."""
+    """What the held-out report contains.
+
+    ``folds = k > 1`` pools every pair, holds out each of k folds in turn (the rest split into
+    train and validation in the ratio of ``data.split``), retrains the model and the trained
+    baselines per fold, and reports the mean and 95 % interval of the paired differences across folds.
+    """
 
     baselines: list[str] = attrs.field(factory=lambda: list(BASELINES))
     bootstrap: int = attrs.field(default=1000, validator=positive)
@@ -71,8 +76,11 @@ class EvaluateConfig:
     split: str = attrs.field(default="test", validator=one_of(["test", "validation"]))
     seed: int = 0
     plot: bool = True
+    folds: int = attrs.field(default=1, validator=positive)  # k > 1: k-fold over all pairs, the model retrained per fold
 
     def check(self) -> Iterator[tuple[str, str]]:
+        if self.folds == 2 or self.folds > 50:
+            yield "folds", f"must be 1 (one held-out split) or 3…50 (k-fold cross-validation), got {self.folds}"
         for i, b in enumerate(self.baselines):
             if b not in BASELINES:
                 yield f"baselines[{i}]", f"unknown baseline {b!r}{did_you_mean(b, BASELINES)}; known: {', '.join(BASELINES)}"

@@ -1,16 +1,24 @@
-"""Evaluation metrics on embeddings and decoded text.
+"""Evaluation metrics on embeddings and decoded text, per item and in total.
 
 Embedding metrics compare predictions ``[n, D]`` with the true answer embeddings ``[n, D]``
-(same frozen teacher on both sides). Ranking counts an item as correct when its answer
-text equals the true one (after normalisation), so duplicate answers are not penalised.
+(same frozen teacher on both sides). Ranking: the rank of the best correct candidate among all
+test answers, where a candidate is correct when its answer text equals (after normalisation) one
+of the item's accepted answers; ties count against the model (a wrong candidate scoring equal
+to the best correct one ranks above it). Text metrics use every accepted answer as a reference;
+exact match and token F1 use the SQuAD / NQ-open answer normalisation.
 """
 from __future__ import annotations
+
+import re
+import string
+from collections import Counter
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .data import normalise
+from .stats import interval, resample_indices
 
 
 def cosines(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -20,17 +28,11 @@ def cosines(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, len(values), size=(n, len(values)))].mean(1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return (float(lo), float(hi))
+    return interval(values, resample_indices(len(values), n, seed), level) if len(values) else (float("nan"), float("nan"))
 
 
 def ranks(pred: torch.Tensor, candidates: torch.Tensor, gold: list[list[int]]) -> np.ndarray:
-    """1-based rank of the best gold candidate for each prediction: 1 + #non-gold scoring higher."""
+    """1-based rank of the best gold candidate for each prediction: 1 + #non-gold scoring at least as high."""
     scores = F.normalize(pred.double(), dim=-1) @ F.normalize(candidates.double(), dim=-1).T  # [n, M]
     out = np.empty(len(gold), dtype=np.int64)
     for i, g in enumerate(gold):
@@ -38,42 +40,110 @@ def ranks(pred: torch.Tensor, candidates: torch.Tensor, gold: list[list[int]]) -
         best = s[g].max()
         mask = torch.ones_like(s, dtype=torch.bool)
         mask[g] = False
-        out[i] = 1 + int((s[mask] > best).sum())
+        out[i] = 1 + int((s[mask] >= best).sum())
     return out
 
 
-def gold_sets(answers: list[str]) -> list[list[int]]:
-    """For each item, the indices of all items with the same normalised answer text."""
+def gold_sets(answers: list[str], aliases: list[list[str]] | None = None) -> list[list[int]]:
+    """For each item i, the indices j whose reference answer equals (normalised) one of item i's accepted answers."""
+    key = [normalise(a) or a for a in answers]
     groups: dict[str, list[int]] = {}
-    for i, a in enumerate(answers):
-        groups.setdefault(normalise(a) or a, []).append(i)
-    return [groups[normalise(a) or a] for a in answers]
+    for j, k in enumerate(key):
+        groups.setdefault(k, []).append(j)
+    out = []
+    for i, k in enumerate(key):
+        accepted = {k} | {normalise(a) or a for a in (aliases[i] if aliases else ())}
+        out.append(sorted({j for a in accepted for j in groups.get(a, ())}))
+    return out
+
+
+def ranking_items(r: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-item recall@1, recall@10 and reciprocal rank."""
+    r = np.asarray(r)
+    return {"recall_at_1": (r <= 1).astype(np.float64), "recall_at_10": (r <= 10).astype(np.float64), "mrr": 1.0 / r}
 
 
 def ranking_metrics(r: np.ndarray) -> dict[str, float]:
-    return {
-        "recall_at_1": float((r <= 1).mean()),
-        "recall_at_10": float((r <= 10).mean()),
-        "mrr": float((1.0 / r).mean()),
-    }
+    return {k: float(v.mean()) for k, v in ranking_items(r).items()}
 
 
-def text_metrics(hyps: list[str], refs: list[str]) -> dict[str, float | str]:
-    """Corpus BLEU (sacrebleu, default 13a tokenisation) and mean ROUGE-L F1 (target first), both 0–100."""
+def squad_normalise(text: str) -> str:
+    """SQuAD / NQ-open answer normalisation: lower case, punctuation and articles removed, whitespace collapsed."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(hyp: str, refs: list[str]) -> float:
+    """1.0 when the normalised hypothesis equals one normalised reference."""
+    h = squad_normalise(hyp)
+    return float(any(h == squad_normalise(r) for r in refs))
+
+
+def token_f1(hyp: str, refs: list[str]) -> float:
+    """Best token-overlap F1 (SQuAD) of the hypothesis against any reference."""
+    h = squad_normalise(hyp).split()
+    best = 0.0
+    for ref in refs:
+        r = squad_normalise(ref).split()
+        if not h or not r:
+            best = max(best, float(h == r))
+            continue
+        common = sum((Counter(h) & Counter(r)).values())
+        if common:
+            p, rec = common / len(h), common / len(r)
+            best = max(best, 2 * p * rec / (p + rec))
+    return best
+
+
+def text_metrics(hyps: list[str], refs: list[list[str]]) -> tuple[dict[str, float | str], dict[str, np.ndarray]]:
+    """Totals and per-item values, all 0–100, against every reference of each item.
+
+    Totals: corpus BLEU and corpus chrF (sacrebleu defaults, multi-reference), mean ROUGE-L F1
+    (rouge_score, best reference), exact match and token F1 (SQuAD normalisation, best reference).
+    Per item: sentence chrF, ROUGE-L, exact match, token F1 (BLEU is a corpus statistic only).
+    """
     from rouge_score import rouge_scorer
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics import BLEU, CHRF
 
-    bleu = BLEU()
-    b = bleu.corpus_score(hyps, [refs])
+    width = max((len(r) for r in refs), default=1)
+    streams = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
+    bleu, chrf = BLEU(), CHRF()
+    b = bleu.corpus_score(hyps, streams)
+    c = chrf.corpus_score(hyps, streams)
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    rl = [scorer.score(ref, hyp)["rougeL"].fmeasure for hyp, ref in zip(hyps, refs)]
-    return {"bleu": float(b.score), "rouge_l": 100.0 * float(np.mean(rl)) if rl else 0.0, "bleu_signature": str(bleu.get_signature())}
+    items = {
+        "rouge_l": np.array([100.0 * scorer.score_multi(r, h)["rougeL"].fmeasure for h, r in zip(hyps, refs)]),
+        "chrf": np.array([chrf.sentence_score(h, r).score for h, r in zip(hyps, refs)]),
+        "exact_match": np.array([100.0 * exact_match(h, r) for h, r in zip(hyps, refs)]),
+        "token_f1": np.array([100.0 * token_f1(h, r) for h, r in zip(hyps, refs)]),
+    }
+    totals: dict[str, float | str] = {"bleu": float(b.score), "chrf": float(c.score)}
+    totals.update({k: float(v.mean()) if len(v) else 0.0 for k, v in items.items() if k != "chrf"})
+    totals["bleu_signature"] = str(bleu.get_signature())
+    return totals, items
+
+
+def embedding_items(pred: torch.Tensor, target: torch.Tensor, train_mean: torch.Tensor, gold: list[list[int]]) -> dict[str, np.ndarray]:
+    """Per-item cosine, train-mean-centred cosine, recall@1, recall@10 and reciprocal rank."""
+    out = {"cosine": cosines(pred, target).numpy(), "centred_cosine": cosines(pred - train_mean, target - train_mean).numpy()}
+    out.update(ranking_items(ranks(pred, target, gold)))
+    return out
+
+
+INTERVAL_KEYS = ("cosine", "recall_at_1", "recall_at_10", "mrr", "exact_match", "token_f1")
+
+
+def summarise(items: dict[str, np.ndarray], idx: np.ndarray) -> dict:
+    """Means of per-item metrics, with ``KEY_ci95`` bootstrap intervals for the headline ones."""
+    out: dict = {k: float(v.mean()) for k, v in items.items()}
+    for k in INTERVAL_KEYS:
+        if k in items:
+            out[f"{k}_ci95"] = list(interval(items[k], idx))
+    return out
 
 
 def embedding_metrics(pred: torch.Tensor, target: torch.Tensor, train_mean: torch.Tensor, gold: list[list[int]], *, bootstrap: int = 1000, seed: int = 0) -> dict:
-    """cosine (+ bootstrap CI), train-mean-centred cosine, recall@1/@10 and MRR among ``target``."""
-    c = cosines(pred, target).numpy()
-    cc = cosines(pred - train_mean, target - train_mean).numpy()
-    out = {"cosine": float(c.mean()), "cosine_ci95": list(bootstrap_ci(c, bootstrap, seed)), "centred_cosine": float(cc.mean())}
-    out.update(ranking_metrics(ranks(pred, target, gold)))
-    return out
+    """cosine, centred cosine, recall@1/@10 and MRR (means), with bootstrap intervals."""
+    return summarise(embedding_items(pred, target, train_mean, gold), resample_indices(len(pred), bootstrap, seed))

@@ -3,36 +3,48 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
-from aa_core.plugin import table
+from aa_core.plugin import atomic_path, table
 
 COLUMNS = [("cosine", "cosine"), ("centred_cosine", "centred"), ("recall_at_1", "R@1"), ("recall_at_10", "R@10"),
-           ("mrr", "MRR"), ("bleu", "BLEU"), ("rouge_l", "ROUGE-L"), ("decoded_cosine", "decoded cos")]
+           ("mrr", "MRR"), ("exact_match", "EM"), ("token_f1", "F1"), ("bleu", "BLEU"), ("chrf", "chrF"),
+           ("rouge_l", "ROUGE-L"), ("decoded_cosine", "decoded cos")]
+WITH_CI = ("cosine", "recall_at_1", "mrr")
+PAIRED_KEYS = [("cosine", "cosine"), ("recall_at_1", "R@1"), ("recall_at_10", "R@10"), ("mrr", "MRR"),
+               ("exact_match", "EM"), ("token_f1", "F1"), ("chrf", "chrF"), ("rouge_l", "ROUGE-L")]
+HEADLINE = ("cosine", "recall_at_1", "mrr")
 
 DESCRIPTIONS = {
     "lattice": "the spec's model (lattice pipeline)",
     "random": "a different test item's true answer (random pairing)",
     "mean_answer": "constant: mean training-answer embedding",
     "identity": "the question's own embedding",
+    "identity_offset": "the question plus the mean training offset mean(answer − question); nothing learned",
     "ridge": "ridge regression E(q)→E(a), λ chosen on validation",
     "nearest_neighbour": "answer of the most similar training question",
     "mlp_same_params": "one-hidden-layer MLP with the lattice's parameter count, same training",
+    "adapters_only": "the same pipeline and adapters with the lattice bypassed (input face copied to output face), same training",
 }
 
 
 def _fmt(v) -> str:
-    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}" if abs(v) < 1.5 else f"{v:.2f}"
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{v:.4f}" if abs(v) < 1.5 else f"{v:.2f}"
+
+
+def _ci(m: dict, key: str) -> str:
+    if f"{key}_ci95" not in m:
+        return _fmt(m.get(key))
+    lo, hi = m[f"{key}_ci95"]
+    return f"{_fmt(m[key])} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
 def rows(systems: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["system", "cosine [95% CI]"] + [label for key, label in COLUMNS[1:]]
-    out = []
-    for name, m in systems.items():
-        lo, hi = m["cosine_ci95"]
-        out.append([name, f"{m['cosine']:.4f} [{lo:.4f}, {hi:.4f}]"] + [_fmt(m.get(k)) for k, _ in COLUMNS[1:]])
+    present = [(k, lab) for k, lab in COLUMNS if any(k in m for m in systems.values())]
+    header = ["system"] + [f"{lab} [95% CI]" if k in WITH_CI else lab for k, lab in present]
+    out = [[name] + [_ci(m, k) if k in WITH_CI else _fmt(m.get(k)) for k, _ in present] for name, m in systems.items()]
     return header, out
 
 
@@ -40,19 +52,34 @@ def terminal_table(systems: dict[str, dict]) -> str:
     return table(*rows(systems))
 
 
-def comparison(systems: dict[str, dict], model: str = "lattice") -> list[str]:
-    """One line per baseline: on which headline metrics the model is higher, and whether the cosine CIs are disjoint."""
-    if model not in systems:
-        return []
-    m = systems[model]
+def _signed(v: float) -> str:
+    return "–" if v is None or math.isnan(v) else f"{v:+.4f}" if abs(v) < 1.5 else f"{v:+.2f}"
+
+
+def paired_rows(paired: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    """One row per baseline: (model − baseline) [95% paired interval] per metric."""
+    present = [(k, lab) for k, lab in PAIRED_KEYS if any(k in p for p in paired.values())]
+    header = ["lattice − baseline"] + [lab for _, lab in present]
     out = []
-    for name, b in systems.items():
-        if name == model:
-            continue
-        wins = [k for k in ("cosine", "recall_at_1", "mrr") if m[k] > b[k]]
-        losses = [k for k in ("cosine", "recall_at_1", "mrr") if m[k] < b[k]]
-        sep = "disjoint" if m["cosine_ci95"][0] > b["cosine_ci95"][1] or m["cosine_ci95"][1] < b["cosine_ci95"][0] else "overlapping"
-        out.append(f"{model} vs {name}: higher on {', '.join(wins) or 'nothing'}; lower on {', '.join(losses) or 'nothing'} (cosine CIs {sep})")
+    for name, p in paired.items():
+        cells = []
+        for k, _ in present:
+            d = p.get(k)
+            cells.append("" if d is None else f"{_signed(d['diff'])} [{_signed(d['ci95'][0])}, {_signed(d['ci95'][1])}]")
+        out.append([name] + cells)
+    return header, out
+
+
+def comparison(report: dict, model: str = "lattice") -> list[str]:
+    """One line per baseline, worded from the paired intervals: higher / lower / no difference detected."""
+    out = []
+    for name, p in report.get("paired", {}).items():
+        groups: dict[str, list[str]] = {"higher": [], "lower": [], "no difference detected": []}
+        for k, lab in PAIRED_KEYS:
+            if k in p:
+                groups[p[k]["verdict"]].append(lab)
+        parts = [f"{v} on {', '.join(ks)}" for v, ks in groups.items() if ks]
+        out.append(f"{model} vs {name}: " + "; ".join(parts) + " (paired 95% intervals)")
     return out
 
 
@@ -63,77 +90,111 @@ def markdown(report: dict) -> str:
     lines.append(f"- spec: `{meta['spec']}`; run `{meta['run_id']}`; dataset hash `{meta['dataset_hash'][:16]}`; "
                  f"sizes {meta['sizes']}")
     lines.append(f"- lattice parameters: {meta['lattice_params']:,}; decoder: {meta['decoder']}")
-    for k in ("ridge_lambda", "mlp_hidden", "mlp_params"):
+    if meta.get("param_breakdown"):
+        total = max(meta["lattice_params"], 1)
+        lines.append("- parameters per component: " + ", ".join(f"{k} {v:,} ({100 * v / total:.1f} %)" for k, v in meta["param_breakdown"].items()))
+    for k in ("ridge_lambda", "mlp_hidden", "mlp_params", "adapters_only_params", "multi_reference_items"):
         if k in meta:
             lines.append(f"- {k}: {meta[k]}")
-    lines.append(f"- BLEU signature: `{meta['bleu_signature']}`; ROUGE-L: rouge_score F1 (target first), ×100")
+    if meta.get("bleu_signature"):
+        lines.append(f"- BLEU signature: `{meta['bleu_signature']}`; ROUGE-L: rouge_score F1, best reference, ×100")
     if meta.get("reconstruction_error"):
         lines.append(f"- adapter reconstruction error (relative MSE on {meta['split']} inputs): {meta['reconstruction_error']}")
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in body]
-    lines += [""] + [f"- {c}" for c in comparison(report["systems"])]
+    if report.get("paired"):
+        ph, pb = paired_rows(report["paired"])
+        lines += ["", "Paired differences (lattice − baseline, 95% interval"
+                  + (": mean over folds, Student-t" if meta.get("folds") else ": paired bootstrap over the same items") + "):", ""]
+        lines += ["| " + " | ".join(ph) + " |", "|" + "---|" * len(ph)]
+        lines += ["| " + " | ".join(r) + " |" for r in pb]
+        lines += [""] + [f"- {c}" for c in comparison(report)]
     lines += ["", "Systems:"] + [f"- **{n}**: {DESCRIPTIONS.get(n, '')}" for n in report["systems"]]
-    lines += ["", "Cosine: mean cos(prediction, teacher embedding of the true answer), percentile bootstrap 95% CI. "
-              "Centred: the same after subtracting the mean training answer from both. R@k / MRR: rank of the true "
-              "answer among all test answers (identical answer texts count as correct). Text metrics decode with the "
-              "phrase bank; decoded cos re-uses the teacher embedding of the decoded text.", ""]
+    lines += ["", "Cosine: mean cos(prediction, teacher embedding of the true answer). Centred: the same after subtracting "
+              "the mean training answer from both. R@k / MRR: rank of the best correct answer among all test answers "
+              "(a test answer equal to any accepted answer counts as correct; ties count against the model). EM / F1: "
+              "exact match and token F1 of the decoded text against every accepted answer (SQuAD normalisation), ×100. "
+              "BLEU / chrF: sacrebleu corpus scores with all references. Intervals: percentile bootstrap over items; "
+              "'higher' / 'lower' means the paired 95% interval of (lattice − baseline) excludes 0.", ""]
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _colours(names: list[str]) -> dict[str, str]:
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    return {n: palette[i % len(palette)] for i, n in enumerate(names)}
 
 
 def plot(report: dict, path: Path) -> None:
-    """Training curves (left) and a grouped bar chart of the main metrics per system (right)."""
+    """Four panels: training loss, validation metric (marker at the chosen epoch), held-out metrics with
+    intervals, and paired differences to the model with intervals; one colour per system throughout."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    names = list(report["systems"])
+    colour = _colours(names)
+    select = report["meta"].get("select_on", "val_cosine")
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    (ax_loss, ax_val), (ax_bar, ax_pair) = axes
     for name, hist in report.get("history", {}).items():
         if not hist:
             continue
         ep = [h["epoch"] for h in hist]
-        ax1.plot(ep, [h["train_loss"] for h in hist], label=f"{name} train loss")
-        ax1.plot(ep, [h["val_cosine"] for h in hist], "--", label=f"{name} val cosine")
-    ax1.set_xlabel("epoch")
-    ax1.set_title("training")
-    ax1.legend(fontsize=8)
-    keys = ["cosine", "centred_cosine", "recall_at_1", "recall_at_10", "mrr"]
-    names = list(report["systems"])
+        c = colour.get(name, "k")
+        ax_loss.plot(ep, [h["train_loss"] for h in hist], color=c, label=name)
+        vals = [h.get(select, math.nan) for h in hist]
+        ax_val.plot(ep, vals, color=c, label=name)
+        best = (min if select == "val_loss" else max)(range(len(vals)), key=lambda i: vals[i])
+        ax_val.plot([ep[best]], [vals[best]], "o", color=c, markersize=8, markeredgecolor="k")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss")
+    ax_val.set(xlabel="epoch", ylabel=select.replace("_", " "), title=f"validation {select.removeprefix('val_')} (● chosen epoch)")
+    for ax in (ax_loss, ax_val):
+        if ax.lines:
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    keys = [k for k in ("cosine", "recall_at_1", "recall_at_10", "mrr") if all(k in report["systems"][n] for n in names)]
     w = 0.8 / max(len(names), 1)
     for i, n in enumerate(names):
-        ax2.bar([k + i * w for k in range(len(keys))], [report["systems"][n][k] for k in keys], w, label=n)
-    ax2.set_xticks([k + 0.4 - w / 2 for k in range(len(keys))], keys, fontsize=8)
-    ax2.set_title(f"held-out {report['meta']['split']} metrics")
-    ax2.legend(fontsize=7)
+        m = report["systems"][n]
+        xs = [j + i * w for j in range(len(keys))]
+        ys = [m[k] for k in keys]
+        err = [[max(0.0, m[k] - m[f"{k}_ci95"][0]) if f"{k}_ci95" in m else 0 for k in keys],
+               [max(0.0, m[f"{k}_ci95"][1] - m[k]) if f"{k}_ci95" in m else 0 for k in keys]]
+        ax_bar.bar(xs, ys, w, yerr=err, capsize=2, color=colour[n], label=n)
+    ax_bar.set_xticks([j + 0.4 - w / 2 for j in range(len(keys))], keys)
+    ax_bar.set(ylabel="value (95% bootstrap interval)", title=f"held-out {report['meta']['split']} metrics")
+    ax_bar.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    ax_bar.grid(axis="y", alpha=0.3)
+    paired = report.get("paired", {})
+    pk = [k for k in ("cosine", "recall_at_1", "mrr") if paired and all(k in p for p in paired.values())]
+    base = list(paired)
+    for j, k in enumerate(pk):
+        for i, n in enumerate(base):
+            d = paired[n][k]
+            y = j * (len(base) + 1) + i
+            lo, hi = d["ci95"]
+            ax_pair.errorbar([d["diff"]], [y], xerr=[[d["diff"] - lo], [hi - d["diff"]]], fmt="o", color=colour.get(n, "k"), capsize=3)
+    ax_pair.axvline(0, color="k", lw=0.8)
+    ax_pair.set_yticks([j * (len(base) + 1) + i for j in range(len(pk)) for i in range(len(base))],
+                       [f"{k}: {n}" for k in pk for n in base], fontsize=7)
+    ax_pair.invert_yaxis()
+    ax_pair.set(xlabel="lattice − baseline (paired 95% interval)", title="paired differences (right of 0: lattice higher)")
+    ax_pair.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
 
 
 def write(report: dict, directory: Path, png: bool = True) -> dict[str, Path]:
+    from aa_core.plugin import write_json
+
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"json": directory / "report.json", "markdown": directory / "report.md"}
-    _atomic_write(paths["json"], json.dumps(report, indent=2, ensure_ascii=False, default=float).encode("utf-8"))
-    _atomic_write(paths["markdown"], markdown(report).encode("utf-8"))
+    write_json(paths["json"], report)
+    with atomic_path(paths["markdown"]) as tmp:
+        Path(tmp).write_text(markdown(report), encoding="utf-8")
     if png:
         paths["png"] = directory / "report.png"
         plot(report, paths["png"])

@@ -15,7 +15,7 @@ def test_ranks_recall_mrr_known_values():
     cands = torch.eye(4)  # four orthogonal answers
     pred = torch.tensor([[1.0, 0, 0, 0], [1.0, 0.5, 0, 0], [0, 0, 0.2, 1.0], [0, 0, 0, 1.0]])
     r = ranks(pred, cands, [[0], [1], [2], [3]])
-    assert r.tolist() == [1, 2, 2, 1]
+    assert r.tolist() == [1, 2, 2, 1]  # item 1: candidate 0 scores higher than its own
     m = ranking_metrics(r)
     assert m["recall_at_1"] == 0.5 and m["recall_at_10"] == 1.0 and m["mrr"] == pytest.approx(0.75)
 
@@ -48,11 +48,12 @@ def test_bootstrap_ci_brackets_the_mean_and_narrows():
 
 def test_text_metrics_perfect_and_disjoint():
     refs = ["the cat sat on the mat", "a dog barked loudly"]
-    t = text_metrics(refs, refs)
+    t, items = text_metrics(refs, [[r] for r in refs])
     assert t["bleu"] == pytest.approx(100.0) and t["rouge_l"] == pytest.approx(100.0)
+    assert t["exact_match"] == 100.0 and items["token_f1"].tolist() == [100.0, 100.0]
     assert "tok:13a" in t["bleu_signature"]
-    t = text_metrics(["zebra quantum", "violet engine"], refs)
-    assert t["bleu"] < 1.0 and t["rouge_l"] == 0.0
+    t, items = text_metrics(["zebra quantum", "violet engine"], [[r] for r in refs])
+    assert t["bleu"] < 1.0 and t["rouge_l"] == 0.0 and t["exact_match"] == 0.0
 
 
 def test_rouge_target_first():
@@ -60,7 +61,7 @@ def test_rouge_target_first():
     from rouge_score import rouge_scorer
 
     s = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score("the cat sat", "the cat sat on the mat")["rougeL"]
-    assert text_metrics(["the cat sat on the mat"], ["the cat sat"])["rouge_l"] == pytest.approx(100 * s.fmeasure)
+    assert text_metrics(["the cat sat on the mat"], [["the cat sat"]])[0]["rouge_l"] == pytest.approx(100 * s.fmeasure)
     assert s.recall == 1.0 and s.precision == 0.5
 
 

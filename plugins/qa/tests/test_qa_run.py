@@ -11,8 +11,9 @@ from aa_core import validate
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "examples" / "data" / "ml_qa.jsonl"
-SYSTEMS = ["lattice", "random", "mean_answer", "identity", "ridge", "nearest_neighbour", "mlp_same_params"]
-KEYS = ["cosine", "cosine_ci95", "centred_cosine", "recall_at_1", "recall_at_10", "mrr", "bleu", "rouge_l"]
+SYSTEMS = ["lattice", "random", "mean_answer", "identity", "identity_offset", "ridge", "nearest_neighbour", "mlp_same_params", "adapters_only"]
+KEYS = ["cosine", "cosine_ci95", "centred_cosine", "recall_at_1", "recall_at_1_ci95", "recall_at_10", "mrr", "mrr_ci95",
+        "exact_match", "token_f1", "bleu", "chrf", "rouge_l"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,9 @@ def test_same_seed_same_metrics(tmp_path, cache_dir, capsys):
         assert set(KEYS) <= set(m)
         assert m["cosine_ci95"][0] <= m["cosine"] <= m["cosine_ci95"][1]
     assert reports[0]["meta"]["oracle"] is False
-    assert "lattice vs ridge: higher on" in capsys.readouterr().out
+    assert set(reports[0]["paired"]) == set(SYSTEMS[1:])
+    assert reports[0]["paired"]["ridge"]["recall_at_1"]["verdict"] in ("higher", "lower", "no difference detected")
+    assert "lattice vs ridge: " in capsys.readouterr().out
 
     # evaluate alone, from the saved checkpoint (run.resume), gives the same lattice numbers.
     raw = tiny_spec(tmp_path / "resume", cache_dir, tasks=("evaluate", "ask"))
