@@ -7,7 +7,7 @@ This module is what the core is typed with and what the conformance kit
 (:mod:`aa_core.conformance`) checks first (``isinstance(obj, Protocol)``) before testing the
 behaviour. A component written against these protocols alone passes the kit. Optional
 capabilities are separate protocols (``LatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
-``RetrievalDecoder``, ``LocalPropagator``): implement them to opt in.
+``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``): implement them to opt in.
 
 Update semantics (the ``nca`` propagator, and any engine that evaluates cells): a cell's
 output is a **residual update**. One step is::
@@ -150,6 +150,43 @@ class Tokenizer(Protocol):
 
 
 @runtime_checkable
+class SubwordTokenizer(Protocol):
+    """Text ↔ token ids: ``encode(texts, max_length=None, bos=False, eos=False)`` → long ``[B, L]``
+    right-padded with ``pad_id``; ``decode(ids [B, L])`` → texts (stops at ``eos``, drops special ids).
+
+    ``vocab_size`` is fixed at build; ``fit(texts)`` learns the vocabulary (a no-op for a fixed
+    one) and ``fitted`` says whether ``encode`` can run. Save the vocabulary with ``to_extra``.
+    """
+
+    vocab_size: int
+    pad_id: int
+    bos_id: int
+    eos_id: int
+
+    @property
+    def fitted(self) -> bool: ...
+
+    def fit(self, texts: list[str]) -> Any: ...
+
+    def encode(self, texts: list[str], max_length: int | None = None, bos: bool = False, eos: bool = False) -> torch.Tensor: ...
+
+    def decode(self, ids: torch.Tensor) -> list[str]: ...
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Token ids ``[B, L]`` (long, ``pad_id`` padding ignored) → input-face states ``[B, F, C]``
+    (F = ``cells``, C = ``channels``); a text's output does not depend on the other texts' padding."""
+
+    vocab_size: int
+    pad_id: int
+    cells: int
+    channels: int
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
 class Adapter(Protocol):
     """Maps a width to another: ``[B, in_dim]`` → ``[B, out_dim]`` (onto or off the lattice faces).
 
@@ -181,6 +218,22 @@ class RetrievalDecoder(Decoder, Protocol):
     def embeddings(self) -> torch.Tensor: ...
 
     def indices(self, outputs: torch.Tensor) -> list[int]: ...
+
+
+@runtime_checkable
+class GenerativeDecoder(Decoder, Protocol):
+    """A decoder that writes new text token by token from memory vectors ``[B, M, D_mem]``.
+
+    ``generate(memory, strategy=None, max_new_tokens=None, ...)`` → ids ``[B, T]`` (without ``bos``;
+    ``eos`` then ``pad`` after the end); ``loss(memory, targets [B, T])`` → teacher-forcing
+    cross-entropy; ``texts(ids)`` → the decoded strings.
+    """
+
+    def generate(self, memory: torch.Tensor, strategy: str | None = None, max_new_tokens: int | None = None) -> torch.Tensor: ...
+
+    def loss(self, memory: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+
+    def texts(self, ids: torch.Tensor) -> list[str]: ...
 
 
 @runtime_checkable
@@ -218,6 +271,8 @@ PROTOCOLS: dict[str, type] = {
     "cell": Cell,
     "propagator": Propagator,
     "tokenizer": Tokenizer,
+    "subword": SubwordTokenizer,
+    "encoder": TextEncoder,
     "adapter": Adapter,
     "decoder": Decoder,
     "pipeline": Pipeline,

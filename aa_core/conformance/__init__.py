@@ -16,11 +16,13 @@ from .checks import (
     check_cell,
     check_component,
     check_decoder,
+    check_encoder,
     check_geometry,
     check_nca_paths,
     check_pipeline,
     check_propagator,
     check_protocol,
+    check_subword,
     check_tokenizer,
 )
 
@@ -31,10 +33,12 @@ __all__ = [
     "check_cell",
     "check_component",
     "check_decoder",
+    "check_encoder",
     "check_geometry",
     "check_nca_paths",
     "check_pipeline",
     "check_propagator",
     "check_protocol",
+    "check_subword",
     "check_tokenizer",
 ]

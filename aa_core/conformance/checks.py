@@ -169,6 +169,44 @@ def check_tokenizer(tok: Any) -> None:
     assert tok.encode([]).shape == (0, tok.embedding_dim)
 
 
+def check_subword(tok: Any) -> None:
+    """Protocol; fit, then encode → decode round-trips ordinary text; padding, bos/eos, max_length, saved state."""
+    check_protocol(tok, P.SubwordTokenizer, "subword tokenizer")
+    texts = ["what is a cellular automaton", "gradient descent follows the negative gradient", "a b"]
+    tok.fit(texts * 3)
+    assert tok.fitted, "a subword tokenizer must be fitted after fit()"
+    ids = tok.encode(texts)
+    assert ids.dtype == torch.long and ids.dim() == 2 and ids.shape[0] == 3, f"encode must give long [B, L], got {ids.dtype} {tuple(ids.shape)}"
+    assert int(ids.max()) < tok.vocab_size, "an id is outside the vocabulary"
+    assert tok.decode(ids) == texts, f"decode(encode(texts)) changed the texts: {tok.decode(ids)}"
+    wrapped = tok.encode(texts, bos=True, eos=True)
+    assert bool((wrapped[:, 0] == tok.bos_id).all()), "bos=True must start every row with bos_id"
+    assert tok.decode(wrapped) == texts, "bos/eos must be dropped by decode"
+    assert tok.encode(texts, max_length=2).shape[1] <= 2, "max_length must cut the rows"
+    assert torch.equal(tok.encode(texts[1:2]), ids[1:2, : tok.encode(texts[1:2]).shape[1]]), "encoding depends on the other texts"
+    if isinstance(tok, P.StatefulComponent):
+        j, t = tok.to_extra()
+        fresh: Any = copy.copy(tok)
+        fresh.load_extra(j, t)
+        assert torch.equal(fresh.encode(texts), ids), "a tokenizer restored from to_extra() encodes differently"
+
+
+def check_encoder(encoder: nn.Module, batch: int = 3) -> None:
+    """Protocol, ids ``[B, L]`` → ``[B, F, C]``, determinism, independence of the other rows' padding."""
+    check_protocol(encoder, P.TextEncoder, "text encoder")
+    enc = _randomised(encoder)
+    g = torch.Generator().manual_seed(6)
+    ids = torch.randint(0, enc.vocab_size, (batch, 9), generator=g)
+    ids[ids == enc.pad_id] = (enc.pad_id + 1) % enc.vocab_size
+    ids[0, 5:] = enc.pad_id  # a shorter text in the batch
+    with torch.no_grad():
+        y = enc(ids)
+        assert y.shape == (batch, enc.cells, enc.channels), f"encoder output {tuple(y.shape)} != {(batch, enc.cells, enc.channels)}"
+        assert y.dtype == torch.float32 and torch.isfinite(y).all()
+        assert torch.equal(y, enc(ids)), "encoder is not deterministic in eval mode"
+        _close(enc(ids[:1, :5]), y[:1], "encoder output depends on padding or on other batch items", 1e-5)
+
+
 def check_decoder(decoder: Any) -> None:
     """Protocol; a fitted vector decodes to its own text; saved state restores to the same decoder."""
     check_protocol(decoder, P.Decoder, "decoder")
@@ -218,6 +256,10 @@ def check_component(kind: str, obj: Any, ctx: Any) -> None:
         check_tokenizer(obj)
     elif kind == "decoder":
         check_decoder(obj)
+    elif kind == "subword":
+        check_subword(obj)
+    elif kind == "encoder":
+        check_encoder(obj)
     elif kind == "pipeline":
         check_pipeline(obj)
     else:

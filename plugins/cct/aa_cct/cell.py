@@ -48,9 +48,10 @@ class EncoderLayer(nn.Module):
         self.fc1 = nn.Linear(dim, mlp_hidden)
         self.fc2 = nn.Linear(mlp_hidden, dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask`` ``[M, K]`` (bool, optional): the keys each sequence may attend to."""
         q, k, v = rearrange(self.qkv(self.ln1(x)), "m k (three h e) -> three m h k e", three=3, h=self.heads)
-        a = F.scaled_dot_product_attention(q, k, v)  # [M, h, K, e]
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None, None, :])  # [M, h, K, e]
         x = x + self.proj(rearrange(a, "m h k e -> m k (h e)"))
         return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
 

@@ -61,3 +61,60 @@ def param_count(channels: int, dim: int, layers: int, mlp_hidden: int, k: int, t
     C, d = channels, dim
     tokenizer = C * d * tokenizer_kernel**3 + d
     return tokenizer + k * d + layers * block_params(d, mlp_hidden) + 2 * d + (d + 1) + (d * C + C)
+
+
+#: Special tokens of a trained BPE vocabulary, at ids 0..3: padding, unknown, begin and end of a sequence.
+SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]")
+
+
+@attrs.define
+class SubwordConfig:
+    """Subword tokenizer (text ↔ ids).
+
+    - ``vocab``: ``"bpe"`` (trained on the training split, ``vocab_size`` entries at most) or
+      ``"wordpiece"`` (the teacher's 30,522-entry vocabulary; ``vocab_size`` is ignored).
+    - ``max_length``: tokens kept per text (longer texts are cut).
+    """
+
+    vocab: str = attrs.field(default="bpe", validator=one_of(["bpe", "wordpiece"]))
+    vocab_size: int = attrs.field(default=2000, validator=positive)
+    max_length: int = attrs.field(default=48, validator=positive)
+    lowercase: bool = True
+
+    def check(self):
+        if self.vocab == "bpe" and self.vocab_size < 64:
+            yield "vocab_size", f"must be at least 64 for a BPE vocabulary, got {self.vocab_size}"
+
+
+@attrs.define
+class CCTTextConfig:
+    """CCT text encoder (Hassani et al. 2021, text variant): ids ``[B, L]`` → input face ``[B, F, C]``.
+
+    Token embeddings (``embed_dim``) → Conv1d(kernel ``kernel``) → ReLU → MaxPool1d(2) →
+    learned positions → ``layers`` masked pre-LN encoder layers (``dim``, ``heads``,
+    ``mlp_ratio``) → LN → SeqPool with one attention head per face cell → Linear(dim, C).
+    """
+
+    embed_dim: int = attrs.field(default=64, validator=positive)
+    dim: int = attrs.field(default=96, validator=positive)
+    kernel: int = attrs.field(default=3, validator=positive)
+    layers: int = attrs.field(default=2, validator=positive)
+    heads: int = attrs.field(default=2, validator=positive)
+    mlp_ratio: float = attrs.field(default=1.0, validator=positive)
+    max_length: int = attrs.field(default=64, validator=positive)
+    pool: bool = True
+
+    @property
+    def mlp_hidden(self) -> int:
+        return max(1, round(self.dim * self.mlp_ratio))
+
+    def check(self):
+        if self.dim % self.heads:
+            yield "heads", f"dim {self.dim} is not divisible by heads {self.heads}"
+
+
+@attrs.define
+class WordPieceConfig(SubwordConfig):
+    """The teacher's WordPiece vocabulary (``vocab_size`` and ``lowercase`` are the teacher's)."""
+
+    vocab: str = attrs.field(default="wordpiece", validator=one_of(["wordpiece"]))

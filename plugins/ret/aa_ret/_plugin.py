@@ -3,7 +3,7 @@ from pathlib import Path
 
 from aa_core.plugin import Component, hookimpl
 
-from .config import RETCellConfig
+from .config import GenerativeConfig, RETCellConfig
 
 
 @hookimpl
@@ -15,7 +15,14 @@ def aa_components():
             RETCellConfig,
             "aa_ret.cell:build",
             "resource-efficient transformer cell: reduced width/heads, shared layers, SDPA, optional pruning + int8",
-        )
+        ),
+        Component(
+            "decoder",
+            "generative",
+            GenerativeConfig,
+            "aa_ret.generative:build",
+            "autoregressive text decoder (RET recipe) over face states or an embedding; greedy/beam/nucleus, KV cache",
+        ),
     ]
 
 

@@ -81,3 +81,51 @@ def param_count(channels: int, dim: int, layers: int, mlp_hidden: int, k: int, s
     C, d = channels, dim
     stored_layers = 1 if share_layers else layers
     return (C * d + d) + k * d + stored_layers * block_params(d, mlp_hidden) + 2 * d + (d * C + C)
+
+
+@attrs.define
+class GenerativeConfig:
+    """Autoregressive decoder (the RET recipe: reduced width, shared layers) conditioned on vectors.
+
+    - ``dim``, ``heads``, ``layers`` (applications of the layer stack), ``share_layers`` (one set
+      of layer weights applied ``layers`` times), ``mlp_ratio``, ``dropout``; token embedding
+      and output projection are tied.
+    - Conditioning: each memory vector (an output-face cell state, or one embedding) becomes
+      ``prefix_tokens`` memory tokens the decoder cross-attends to; ``embedding_dim``: width of
+      an embedding to decode (None: the [tokenizer]'s, else inferred on the first fit).
+    - Decoding: ``strategy`` greedy / beam (``beam_size``, ``length_penalty``) / nucleus
+      (``top_p``, ``temperature``, ``seed``), at most ``max_new_tokens`` tokens, KV cache.
+    - ``fit_epochs``, ``fit_lr``, ``fit_batch_size``: pre-training on (text embedding → text)
+      when the decoder is fitted on texts (embedding → text pipelines); ``label_smoothing``.
+    """
+
+    dim: int = attrs.field(default=128, validator=positive)
+    heads: int = attrs.field(default=4, validator=positive)
+    layers: int = attrs.field(default=2, validator=positive)
+    share_layers: bool = True
+    mlp_ratio: float = attrs.field(default=2.0, validator=positive)
+    dropout: float = attrs.field(default=0.1, validator=in_range(0.0, 0.9))
+    prefix_tokens: int = attrs.field(default=8, validator=positive)
+    embedding_dim: int | None = attrs.field(default=None, validator=positive)
+    max_positions: int = attrs.field(default=64, validator=positive)
+    strategy: str = attrs.field(default="greedy", validator=one_of(["greedy", "beam", "nucleus"]))
+    max_new_tokens: int = attrs.field(default=32, validator=positive)
+    beam_size: int = attrs.field(default=4, validator=positive)
+    length_penalty: float = attrs.field(default=1.0, validator=in_range(0.0, 5.0))
+    top_p: float = attrs.field(default=0.9, validator=in_range(0.01, 1.0))
+    temperature: float = attrs.field(default=1.0, validator=positive)
+    seed: int = 0
+    label_smoothing: float = attrs.field(default=0.0, validator=in_range(0.0, 0.5))
+    fit_epochs: int = attrs.field(default=60, validator=positive)
+    fit_lr: float = attrs.field(default=3e-3, validator=positive)
+    fit_batch_size: int = attrs.field(default=32, validator=positive)
+
+    @property
+    def mlp_hidden(self) -> int:
+        return max(1, round(self.dim * self.mlp_ratio))
+
+    def check(self):
+        if self.dim % self.heads:
+            yield "heads", f"dim {self.dim} is not divisible by heads {self.heads}"
+        if self.max_new_tokens >= self.max_positions:
+            yield "max_new_tokens", f"must be below max_positions ({self.max_positions}), got {self.max_new_tokens}"
