@@ -7,7 +7,7 @@ from pathlib import Path
 
 import attrs
 
-from aa_core.plugin import did_you_mean, non_negative, one_of, positive
+from aa_core.plugin import did_you_mean, non_negative, one_of, path_field, positive
 
 DEFAULT_TEACHER = "all-MiniLM-L6-v2"
 BASELINES = ("random", "mean_answer", "identity", "identity_offset", "ridge", "nearest_neighbour", "mlp_same_params", "adapters_only")
@@ -17,13 +17,14 @@ BASELINES = ("random", "mean_answer", "identity", "identity_offset", "ridge", "n
 class DataConfig:
     """Where question→answer pairs come from: one file split by fractions, or separate files."""
 
-    path: str | None = None
-    train: str | None = None
-    validation: str | None = None
-    test: str | None = None
+    path: str | None = path_field()  # relative paths: against the spec file's folder (--set: the current folder)
+    train: str | None = path_field()
+    validation: str | None = path_field()
+    test: str | None = path_field()
     split: list[float] = attrs.field(factory=lambda: [0.8, 0.1, 0.1])
     seed: int = 0
     limit: int | None = attrs.field(default=None, validator=positive)
+    duplicates: str = attrs.field(default="first", validator=one_of(["first", "merge"]))  # merge: keep every answer as a reference
 
     def check(self) -> Iterator[tuple[str, str]]:
         if self.path is None and self.train is None:

@@ -38,6 +38,7 @@ class QAData:
     test: list[Pair]
     sources: dict[str, str]
     duplicates_removed: int = 0
+    conflicting_duplicates: int = 0  # removed duplicates whose answer differed from the kept one
     overlap_removed: int = 0
 
     def split(self, name: str) -> list[Pair]:
@@ -126,16 +127,29 @@ def _csv(text: str, path: Path, delimiter: str) -> list[Pair]:
     return out
 
 
-def deduplicate(pairs: list[Pair]) -> tuple[list[Pair], int]:
-    """Keep the first pair of each normalised question; return (kept, number removed)."""
-    seen: set[str] = set()
-    out = []
+def deduplicate(pairs: list[Pair], merge: bool = False) -> tuple[list[Pair], int, int]:
+    """One pair per normalised question: (kept, number removed, number of those with a different answer).
+
+    The first occurrence wins; with ``merge`` the answers of its duplicates are kept as alternative
+    references (``Pair.answers``) instead of being dropped.
+    """
+    first: dict[str, int] = {}
+    out: list[Pair] = []
+    conflicting = 0
     for p in pairs:
         key = normalise(p.question)
-        if key not in seen:
-            seen.add(key)
+        if key not in first:
+            first[key] = len(out)
             out.append(p)
-    return out, len(pairs) - len(out)
+            continue
+        kept = out[first[key]]
+        known = {normalise(a) for a in kept.answers or (kept.answer,)}
+        new = [a for a in (p.answers or (p.answer,)) if normalise(a) not in known]
+        if new:
+            conflicting += 1
+            if merge:
+                out[first[key]] = Pair(kept.question, kept.answer, tuple(kept.answers or (kept.answer,)) + tuple(new))
+    return out, len(pairs) - len(out), conflicting
 
 
 def _bucket(question: str, seed: int, salt: str = "") -> float:
@@ -157,16 +171,16 @@ def split_pairs(pairs: list[Pair], fractions: list[float], seed: int, salt: str 
 def load_data(cfg) -> QAData:
     """Build the splits a [data] section (``DataConfig``) describes."""
     if cfg.path is not None:
-        pairs, dups = deduplicate(load_pairs(cfg.path))
+        pairs, dups, conflicts = deduplicate(load_pairs(cfg.path), cfg.duplicates == "merge")
         if cfg.limit:
             pairs = pairs[: cfg.limit]
         tr, va, te = split_pairs(pairs, cfg.split, cfg.seed)
-        data = QAData(tr, va, te, {"path": str(cfg.path)}, dups)
+        data = QAData(tr, va, te, {"path": str(cfg.path)}, dups, conflicts)
     else:
         if cfg.train is None:
             raise UserError("[data] needs data.path (one file, split by data.split) or data.train (plus optional data.validation / data.test)")
         sources = {"train": str(cfg.train)}
-        dups = 0
+        dups = conflicts = 0
         loaded: dict[str, list[Pair] | None] = {}
         for name in SPLITS:
             f = getattr(cfg, name)
@@ -174,7 +188,8 @@ def load_data(cfg) -> QAData:
                 loaded[name] = None
                 continue
             sources[name] = str(f)
-            pairs, d = deduplicate(load_pairs(f))
+            pairs, d, c = deduplicate(load_pairs(f), cfg.duplicates == "merge")
+            conflicts += c
             dups += d
             loaded[name] = pairs[: cfg.limit] if cfg.limit else pairs
         train = loaded["train"] or []
@@ -187,7 +202,7 @@ def load_data(cfg) -> QAData:
         elif val is None:
             frac = cfg.split[1] / max(cfg.split[0] + cfg.split[1], 1e-12)
             train, val, _ = split_pairs(train, [1 - frac, frac, 0.0], cfg.seed, "validation")
-        data = QAData(train, val, test, sources, dups)
+        data = QAData(train, val, test, sources, dups, conflicts)
     # No question may appear in two splits (test first, then validation).
     held = {normalise(p.question) for p in data.test}
     before = len(data.train) + len(data.validation)

@@ -48,7 +48,12 @@ def load_data_once(spec, state: dict) -> QAData:
     if "data" not in state:
         if "data" not in spec.sections:
             raise UserError("this task needs a [data] section (data.path or data.train)")
-        state["data"] = load_data(spec.sections["data"])
+        data = state["data"] = load_data(spec.sections["data"])
+        if data.duplicates_removed:
+            how = ("kept as alternative references" if spec.sections["data"].duplicates == "merge" else
+                   'dropped; set data.duplicates = "merge" to keep them as alternative references')
+            print(f"data: {data.duplicates_removed} duplicate questions removed, {data.conflicting_duplicates} of them with a "
+                  f"different answer ({how})", flush=True)
     return state["data"]
 
 

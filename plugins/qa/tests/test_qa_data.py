@@ -63,10 +63,24 @@ def test_missing_file_is_a_user_error(tmp_path):
 def test_dedup_by_normalised_question():
     from aa_qa.data import Pair
 
-    pairs = [Pair("What is ML?", "a"), Pair("  what is ml ", "b"), Pair("What is AI?", "c")]
-    kept, removed = deduplicate(pairs)
-    assert [p.answer for p in kept] == ["a", "c"] and removed == 1
+    pairs = [Pair("What is ML?", "a", ("a",)), Pair("  what is ml ", "b", ("b",)), Pair("What is AI?", "c", ("c",)),
+             Pair("what is AI", "C.", ("C.",))]
+    kept, removed, conflicting = deduplicate(pairs)
+    assert [p.answer for p in kept] == ["a", "c"] and removed == 2 and conflicting == 1  # "C." == "c" once normalised
+    merged, _, _ = deduplicate(pairs, merge=True)
+    assert merged[0].answers == ("a", "b") and merged[1].answers == ("c",)
     assert normalise("Café, déjà-vu!") == "cafe deja vu"
+
+
+def test_conflicting_duplicates_are_reported_on_the_console(tmp_path, aa):
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in [*rows(40), {"question": "What is item number 3?", "answer": "another answer"}]) + "\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text(f'[data]\npath = "d.jsonl"\n[run]\ntasks = ["train"]\ncheckpoint_dir = "{tmp_path / "ck"}"\n[train]\nepochs = 1\n'
+                    '[geometry]\nsize = [2, 2, 2]\n[cell]\nchannels = 2\nhidden = 4\n[propagator]\nsteps = 1\n')
+    r = aa("run", str(spec))
+    assert r.returncode == 0, r.stderr
+    assert "1 duplicate questions removed, 1 of them with a different answer" in r.stdout and 'data.duplicates = "merge"' in r.stdout
 
 
 def test_split_is_deterministic_and_order_independent(tmp_path):
