@@ -99,7 +99,7 @@ def test_fit_lowers_the_loss_and_state_round_trips():
     assert dec.cond.in_features == 16
     targets = sub.encode(TEXTS, bos=True, eos=True)
     losses = train_on_pairs(dec, emb, targets, epochs=40, lr=3e-3, batch_size=2)
-    assert losses[-1] < 0.5 * losses[0]
+    assert losses[-1] < 0.6 * losses[0]
     j, t = dec.to_extra()
     fresh = GenerativeDecoder(dec.config, sub, None)
     fresh.load_extra(j, t)
