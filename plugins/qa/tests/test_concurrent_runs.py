@@ -1,0 +1,62 @@
+"""Runs started together in one folder never collide, and share the teacher cache safely
+(real parallel subprocesses)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+
+SPEC = """
+[geometry]
+size = [2, 2, 2]
+[cell]
+channels = 4
+hidden = 8
+[propagator]
+steps = 1
+[data]
+path = "{data}"
+limit = 80
+[train]
+epochs = 2
+threads = 1
+[evaluate]
+baselines = ["identity"]
+plot = false
+[run]
+tasks = ["train", "evaluate"]
+progress = false
+"""
+
+
+def start(spec: Path, tmp: Path, *sets: str) -> subprocess.Popen:
+    args = ["run", str(spec), "--set", f"run.checkpoint_dir={json.dumps(str(tmp / 'ck'))}",
+            "--set", f"run.output_dir={json.dumps(str(tmp / 'runs'))}",
+            "--set", f"tokenizer.cache_dir={json.dumps(str(tmp / 'cache'))}", *sets]
+    return subprocess.Popen([sys.executable, "-m", "aa_core.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_parallel_runs_get_their_own_folders_and_share_the_teacher_cache(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SPEC.format(data=REPO / "examples" / "data" / "ml_qa.jsonl"))
+    procs = [start(spec, tmp_path, "--set", "train.lr=0.001"), start(spec, tmp_path, "--set", "train.lr=0.01"),
+             start(spec, tmp_path, "--set", "train.lr=0.01")]  # the last two have the same spec: same run id at first
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    run_dirs = sorted((tmp_path / "ck").iterdir())
+    assert len(run_dirs) == 3, run_dirs
+    lrs = sorted(json.loads((d / "final" / "metadata.json").read_text())["hyper_parameters"]["lr"] for d in run_dirs)
+    assert lrs == [0.001, 0.01, 0.01]
+    reports = sorted((tmp_path / "runs").iterdir())
+    assert len(reports) == 3  # one report per run, none overwritten
+    for (out, _err) in outs:
+        ckpt = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("checkpoint: "))
+        report = next(line.split(": ", 1)[1].split(",")[0] for line in out.splitlines() if line.startswith("report: "))
+        assert Path(ckpt).name == Path(report).parent.name  # report and checkpoint of the same run
+    assert len(list((tmp_path / "cache").iterdir())) >= 1
