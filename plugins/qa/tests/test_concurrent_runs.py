@@ -47,7 +47,7 @@ def test_parallel_runs_get_their_own_folders_and_share_the_teacher_cache(tmp_pat
     procs = [start(spec, tmp_path, "--set", "train.lr=0.001"), start(spec, tmp_path, "--set", "train.lr=0.01"),
              start(spec, tmp_path, "--set", "train.lr=0.01")]  # the last two have the same spec: same run id at first
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err
     run_dirs = sorted((tmp_path / "ck").iterdir())
     assert len(run_dirs) == 3, run_dirs
