@@ -86,12 +86,17 @@ class Teacher:
         ident = f"{self.path.name}:{(self.path / 'config.json').read_text()}:{weights}:{config.max_length}"
         key = hashlib.sha256(ident.encode()).hexdigest()[:16]
         self.model_id = f"{self.path.name}-{key}"
-        self.cache = None
-        if config.cache_dir:
-            try:
-                self.cache = EmbeddingCache(Path(config.cache_dir) / f"{self.model_id}.sqlite", self.embedding_dim)
-            except (OSError, sqlite3.Error) as exc:
-                warnings.warn(f"teacher cache disabled: cannot use {config.cache_dir} ({exc})", stacklevel=2)
+
+    @cached_property
+    def cache(self) -> EmbeddingCache | None:
+        """The on-disk cache, opened (and its folder created) on first use: building a model creates nothing."""
+        if not self.config.cache_dir:
+            return None
+        try:
+            return EmbeddingCache(Path(self.config.cache_dir) / f"{self.model_id}.sqlite", self.embedding_dim)
+        except (OSError, sqlite3.Error) as exc:
+            warnings.warn(f"teacher cache disabled: cannot use {self.config.cache_dir} ({exc})", stacklevel=2)
+            return None
 
     @cached_property
     def _model(self):
