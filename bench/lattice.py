@@ -48,8 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from aa_core.builtins.configs import LatticeConfig, MLPCellConfig, NCAConfig  # noqa: E402
 from aa_core.builtins.mlp import MLPCell  # noqa: E402
-from aa_core.lattice import _fused  # noqa: E402
-from aa_core.lattice.depthwise import DepthwiseNCACell  # noqa: E402
+from aa_core.lattice.depthwise import DepthwiseNCACell, fused_kernel_status  # noqa: E402
 from aa_core.lattice.geometry import Lattice  # noqa: E402
 from aa_core.lattice.nca import NCAPropagator  # noqa: E402
 
@@ -382,8 +381,8 @@ def main() -> None:
         f"medians of {rounds} interleaved rounds (calls slower than {slow_s:g} s: one)")
 
     g, cells = torch_models(side, steps)
-    fused_ok = _fused.load() is not None
-    depthwise_kernel = "fused C++" if fused_ok else f"folded dense conv (fused kernel unavailable: {_fused.error()})"
+    fused_ok = fused_kernel_status() is None
+    depthwise_kernel = "fused C++" if fused_ok else f"folded dense conv (fused kernel unavailable: {fused_kernel_status()})"
     log(f"depthwise fast path: {depthwise_kernel}")
     # naive per-cell loop, one step on a small lattice (dense model), checked against the reference
     gn, cn = torch_models(naive_side, 1)

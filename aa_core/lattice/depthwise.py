@@ -93,3 +93,8 @@ class DepthwiseNCACell(nn.Module):
         p = stencil_conv(grid, self.perceive, None, geometry, groups=self.channels)  # [B, X, Y, Z, mC]
         h = F.relu(pointwise(p, self.fc1.weight, self.fc1.bias))
         return pointwise(h, self.fc2.weight, self.fc2.bias)
+
+
+def fused_kernel_status() -> str | None:
+    """None when the fused C++ depthwise kernel is built and usable here, else why not."""
+    return None if _fused.load() is not None else (_fused.error() or "not built")
