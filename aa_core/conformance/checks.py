@@ -28,7 +28,7 @@ def check_protocol(obj: Any, protocol: type, what: str) -> None:
     if isinstance(obj, protocol):
         return
     members = sorted(m for m in getattr(protocol, "__protocol_attrs__", dir(protocol)) if not m.startswith("_") or m == "__call__")
-    missing = [m for m in members if not hasattr(obj, m)]
+    missing = [m for m in members if getattr(obj, m, None) is None]
     raise AssertionError(f"{what} {type(obj).__name__} does not implement aa_core.protocols.{protocol.__name__}: missing {', '.join(missing) or '?'}")
 
 
