@@ -113,7 +113,7 @@ def test_missing_member_is_named_by_the_protocol_check():
     import pytest
 
     class Incomplete(TorusGeometry):
-        hop_distance = None  # type: ignore[assignment]
+        hop_distance = None
 
     with pytest.raises(AssertionError, match="Geometry: missing hop_distance"):
         check_geometry(Incomplete((2, 2, 2)))
