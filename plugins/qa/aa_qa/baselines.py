@@ -86,12 +86,16 @@ def hidden_for_params(dim: int, params: int) -> int:
 
 
 class FaceBypass(nn.Module):
+
     """A propagator without a lattice: copies the input face's states onto the output face.
 
     With equal face sizes cell i of the input face goes to cell i of the output face; otherwise
     output cell j takes input cell ``j · F_in // F_out``. No parameters, no cell, no steps: a
     pipeline with this propagator is its adapters alone.
     """
+
+    src: torch.Tensor  # buffers (registered in __init__)
+    dst: torch.Tensor
 
     def __init__(self, input_cells: torch.Tensor, output_cells: torch.Tensor):
         super().__init__()
@@ -125,8 +129,9 @@ def param_breakdown(model: nn.Module) -> dict[str, int]:
     out: dict[str, int] = {}
     children = sorted(model.named_children(), key=lambda kv: kv[0] != "cell")  # a shared cell counts as the cell
     for name, child in children:
-        n = sum(p.numel() for p in child.parameters() if id(p) not in seen and not seen.add(id(p)))  # type: ignore[func-returns-value]
-        out[name] = n
+        fresh = [p for p in child.parameters() if id(p) not in seen]
+        seen.update(id(p) for p in fresh)
+        out[name] = sum(p.numel() for p in fresh)
     rest = sum(p.numel() for p in model.parameters() if id(p) not in seen)
     if rest:
         out["other"] = rest

@@ -108,7 +108,8 @@ def text_metrics(hyps: list[str], refs: list[list[str]]) -> tuple[dict[str, floa
     from sacrebleu.metrics import BLEU, CHRF
 
     width = max((len(r) for r in refs), default=1)
-    streams = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
+    # sacrebleu accepts None for an item with fewer references than the widest one
+    streams: list = [[r[k] if k < len(r) else None for r in refs] for k in range(width)]
     bleu, chrf = BLEU(), CHRF()
     b = bleu.corpus_score(hyps, streams)
     c = chrf.corpus_score(hyps, streams)

@@ -1,0 +1,179 @@
+"""Running a sweep: Optuna keeps the finished trials, a claims table hands out the points.
+
+Grid: every point (cases × params × seeds) is one trial, recorded in the Optuna study when it
+finishes (value: the model's ``objective`` metric). Search (``tpe`` / ``random``): Optuna's sampler
+proposes a configuration; the trial runs it once per seed and its value is the mean. Finished
+trials are never run again; a point whose worker died is taken over by the next worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import optuna
+
+from . import trial as T
+from .claims import Claims, engine_for, owner_id
+from .space import Range, Space, config_of, label, point_key
+
+
+@attrs.define
+class Sweep:
+    spec: str
+    space: Space
+    storage: str
+    study_name: str
+    folder: Path
+    fixed: list[str] = attrs.field(factory=list)  # --set applied to every trial
+    objective: str = "cosine"
+    search: str = "grid"
+    trials: int = 0  # search mode: number of configurations
+    timeout_s: float | None = None
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def open_study(sw: Sweep) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    kw: dict = {"connect_args": {"timeout": 120}} if sw.storage.startswith("sqlite") else {}
+    storage = optuna.storages.RDBStorage(sw.storage, engine_kwargs=kw)
+    sampler = optuna.samplers.RandomSampler(seed=0) if sw.search == "random" else optuna.samplers.TPESampler(seed=0) if sw.search == "tpe" else None
+    for attempt in range(5):
+        try:
+            return optuna.create_study(study_name=sw.study_name, storage=storage, direction="maximize", sampler=sampler, load_if_exists=True)
+        except optuna.exceptions.DuplicatedStudyError:  # created by another worker at the same moment
+            time.sleep(0.5 * (attempt + 1))
+    return optuna.load_study(study_name=sw.study_name, storage=storage, sampler=sampler)
+
+
+def _distributions(space: Space, point: dict[str, str]) -> dict:
+    d: dict = {"seed": optuna.distributions.CategoricalDistribution([str(s) for s in space.seeds])}
+    if space.cases:
+        d["case"] = optuna.distributions.CategoricalDistribution(list(space.cases))
+    for k, v in space.params.items():
+        if not isinstance(v, Range):
+            d[k] = optuna.distributions.CategoricalDistribution(list(v))
+    return {k: d[k] for k in point}
+
+
+def finished_keys(study: optuna.Study) -> set[str]:
+    return {t.user_attrs["key"] for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if "key" in t.user_attrs}
+
+
+def _heartbeat(claims: Claims, owners: list[str], stop: threading.Event) -> None:
+    while not stop.wait(30):
+        for o in owners:
+            claims.beat(o)
+
+
+def run_grid_worker(sw: Sweep, study: optuna.Study, claims: Claims, worker: int, report: Callable[[str], None],
+                    failed: set[str]) -> int:
+    """Claim and run grid points until none is left to claim; returns how many this worker ran.
+    A point that failed in this process (``failed``) is not retried until the sweep is run again."""
+    owner = owner_id(worker)
+    points = sw.space.grid()
+    ran = 0
+    while True:
+        done = finished_keys(study) | failed
+        pending = [p for p in points if point_key(p) not in done]
+        mine = next((p for p in pending if claims.try_claim(_key_hash(point_key(p)), owner)), None)
+        if mine is None:
+            return ran
+        key = point_key(mine)
+        if key in finished_keys(study):  # finished between listing and claiming
+            claims.release(_key_hash(key), owner)
+            continue
+        folder = sw.folder / "trials" / _key_hash(key)[:16]
+        res = T.run(sw.spec, [*sw.fixed, *sw.space.overrides(mine)], folder, sw.timeout_s)
+        attrs_ = {"key": key, "config": label(config_of(mine)), "seed": mine["seed"], "folder": str(folder), **{k: res[k] for k in res if k != "ok"}}
+        state = optuna.trial.TrialState.COMPLETE if res["ok"] else optuna.trial.TrialState.FAIL
+        value = res["systems"]["lattice"].get(sw.objective) if res["ok"] else None
+        study.add_trial(optuna.trial.create_trial(params=mine, distributions=_distributions(sw.space, mine), value=value,
+                                                  user_attrs=attrs_, state=state))
+        if not res["ok"]:
+            failed.add(key)
+        claims.release(_key_hash(key), owner)
+        ran += 1
+        n_done = len(finished_keys(study))
+        status = f"{sw.objective} {value:.4f}" if res["ok"] else f"FAILED (exit {res['returncode']}; log {res['log']})"
+        report(f"[{n_done}/{len(points)}] {label(config_of(mine))}, seed {mine['seed']}: {status} ({res['seconds']:.0f} s)")
+
+
+def _suggest(trial: optuna.Trial, space: Space) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if space.cases:
+        out["case"] = trial.suggest_categorical("case", list(space.cases))
+    for k, v in space.params.items():
+        if isinstance(v, Range):
+            x = trial.suggest_int(k, int(v.lo), int(v.hi), log=v.log) if v.integer else trial.suggest_float(k, v.lo, v.hi, log=v.log)
+            out[k] = str(x)
+        else:
+            out[k] = trial.suggest_categorical(k, list(v))
+    return out
+
+
+def run_search_worker(sw: Sweep, study: optuna.Study, claims: Claims, worker: int, report: Callable[[str], None],
+                      failed: set[str]) -> int:
+    """Claim search slots 0…trials−1; each slot asks the sampler for a configuration and runs every seed."""
+    owner = owner_id(worker)
+    ran = 0
+    while True:
+        done = {t.user_attrs.get("slot") for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+        done |= {int(f) for f in failed}
+        slot = next((s for s in range(sw.trials) if s not in done and claims.try_claim(_key_hash(f"slot-{s}"), owner)), None)
+        if slot is None:
+            return ran
+        tr = study.ask()
+        config = _suggest(tr, sw.space)
+        vals, runs = [], []
+        for seed in sw.space.seeds:
+            point = {**config, "seed": str(seed)}
+            folder = sw.folder / "trials" / f"slot{slot:04d}-seed{seed}"
+            res = T.run(sw.spec, [*sw.fixed, *sw.space.overrides(point)], folder, sw.timeout_s)
+            runs.append({"seed": str(seed), "folder": str(folder), **{k: res[k] for k in res if k != "ok"}})
+            vals.append(res["systems"]["lattice"].get(sw.objective, math.nan) if res["ok"] else math.nan)
+        for k, v in {"slot": slot, "config": label(config), "runs": runs}.items():
+            tr.set_user_attr(k, v)
+        ok = all(not math.isnan(v) for v in vals)
+        study.tell(tr, sum(vals) / len(vals) if ok else None, state=None if ok else optuna.trial.TrialState.FAIL)
+        if not ok:
+            failed.add(str(slot))
+        claims.release(_key_hash(f"slot-{slot}"), owner)
+        ran += 1
+        report(f"[slot {slot + 1}/{sw.trials}] {label(config)}: mean {sw.objective} over {len(vals)} seeds "
+               + (f"{sum(vals) / len(vals):.4f}" if ok else "FAILED"))
+
+
+def run(sw: Sweep, workers: int = 1, report: Callable[[str], None] = print) -> optuna.Study:
+    """Run this process's share of the sweep with ``workers`` threads (each trial its own ``aa run`` process)."""
+    sw.folder.mkdir(parents=True, exist_ok=True)
+    study = open_study(sw)
+    claims = Claims(engine_for(sw.storage), sw.study_name)
+    work = run_grid_worker if sw.search == "grid" else run_search_worker
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(claims, [owner_id(w) for w in range(workers)], stop), daemon=True)
+    beat.start()
+    lock = threading.Lock()
+    failed: set[str] = set()
+
+    def say(line: str) -> None:
+        with lock:
+            report(line)
+
+    threads = [threading.Thread(target=work, args=(sw, study, claims, w, say, failed), daemon=True) for w in range(workers)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)
+    finally:
+        stop.set()
+    return study
