@@ -26,11 +26,12 @@ from .config import GMLPCellConfig
 class GMLPCell(nn.Module):
     def __init__(self, config: GMLPCellConfig, geometry):
         super().__init__()
+        assert config.channels is not None and config.hidden is not None, "config.check() fills them from the preset"
         C, d = config.channels, config.hidden
         self.config = config
         self.channels = C
         self.hidden = d
-        self.half = h = d // 2
+        self.half_width = h = d // 2  # not `half`: that would shadow nn.Module.half()
         self.k = geometry.k
         self.center = geometry.center_index
         self.ln_in = nn.LayerNorm(C)
@@ -50,7 +51,7 @@ class GMLPCell(nn.Module):
     def _features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-position ``[..., C]`` → (Z1 ``[..., h]``, LN(Z2) ``[..., h]``)."""
         z = F.gelu(self.proj_in(self.ln_in(x)))
-        z1, z2 = z.split(self.half, dim=-1)
+        z1, z2 = z.split(self.half_width, dim=-1)
         return z1, self.ln_gate(z2)
 
     def _finish(self, z1: torch.Tensor, gate: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
@@ -62,7 +63,7 @@ class GMLPCell(nn.Module):
 
     def _gate_matrix(self) -> torch.Tensor:
         """``[h, K]`` gate weights (the shared row broadcast to every gate channel)."""
-        return self.gate_weight.expand(self.half, self.k)
+        return self.gate_weight.expand(self.half_width, self.k)
 
     # --- reference -------------------------------------------------------------------
     def forward(self, neighbourhood: torch.Tensor) -> torch.Tensor:
@@ -81,8 +82,8 @@ class GMLPCell(nn.Module):
         """``[h, 1, 3, 3, 3]`` depthwise conv kernel: gate weights at the stencil, zero elsewhere."""
         idx = geometry.stencil_positions.to(self.gate_weight.device)
         w = self._gate_matrix()
-        kernel = w.new_zeros(self.half, 27).index_copy(1, idx, w)
-        return kernel.view(self.half, 1, 3, 3, 3)
+        kernel = w.new_zeros(self.half_width, 27).index_copy(1, idx, w)
+        return kernel.view(self.half_width, 1, 3, 3, 3)
 
     def lattice_forward(self, grid: torch.Tensor, geometry) -> torch.Tensor:
         """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]``, equal to ``forward`` on the gathered lattice.
@@ -95,7 +96,7 @@ class GMLPCell(nn.Module):
         _, c0 = self._features(grid.new_zeros(self.channels))  # [h]
         kernel = self.gate_kernel(geometry)  # [h, 1, 3, 3, 3]
         bias = self.gate_bias + c0 * self._gate_matrix().sum(-1)  # [h]
-        gate = stencil_conv(z2 - c0, kernel, bias, geometry, groups=self.half, mask=False)
+        gate = stencil_conv(z2 - c0, kernel, bias, geometry, groups=self.half_width, mask=False)
         return self._finish(z1, gate, grid)
 
 

@@ -72,9 +72,11 @@ class ScheduleConfig:
                 yield p.path, p.message
 
     def nca_config(self, steps: int) -> NCAConfig:
-        cfg, _ = structure_config(NCAConfig, {**self.nca, "steps": steps}, "nca")
+        cfg, problems = structure_config(NCAConfig, {**self.nca, "steps": steps}, "nca")
+        assert cfg is not None, problems  # check() validated the table when the spec was loaded
         return cfg
 
     def mamba_config(self) -> MambaPropagatorConfig:
-        cfg, _ = structure_config(MambaPropagatorConfig, self.mamba, "mamba")
+        cfg, problems = structure_config(MambaPropagatorConfig, self.mamba, "mamba")
+        assert cfg is not None, problems  # check() validated the table when the spec was loaded
         return cfg

@@ -35,6 +35,10 @@ def propagator_param_count(config: MambaPropagatorConfig, channels: int) -> int:
 
 class MambaPropagator(nn.Module):
     light_cone = False
+    blocks: nn.ModuleList  # [layers][directions] of MambaBlock
+    chunk_weight: torch.Tensor  # [G, Lc, 1] (hierarchical only)
+    chunk: tuple[int, int, int]
+    grid: tuple[int, int, int]
 
     def __init__(self, config: MambaPropagatorConfig, geometry, channels: int):
         super().__init__()
@@ -51,12 +55,13 @@ class MambaPropagator(nn.Module):
             for _ in range(config.layers)
         )
         if config.zero_init:  # start as the identity map (useful between local steps)
-            for layer in self.blocks:
-                for b in layer:
-                    nn.init.zeros_(b.out_proj.weight)
+            for block in self.modules():
+                if isinstance(block, MambaBlock):
+                    nn.init.zeros_(block.out_proj.weight)
         if self.hierarchical:
-            self.chunk = tuple(min(c, s) for c, s in zip(config.chunk, size))
-            self.grid = tuple(math.ceil(s / c) for s, c in zip(size, self.chunk))
+            cx, cy, cz = (min(c, s) for c, s in zip(config.chunk, size))
+            self.chunk = (cx, cy, cz)
+            self.grid = (math.ceil(size[0] / cx), math.ceil(size[1] / cy), math.ceil(size[2] / cz))
             self._orders("local", scan_orders(config.order, self.chunk))
             self._orders("global", scan_orders(config.order, self.grid))
             pad = [g * c - s for g, c, s in zip(self.grid, self.chunk, size)]
@@ -74,12 +79,14 @@ class MambaPropagator(nn.Module):
 
     def _pass(self, seq: torch.Tensor, name: str, layer: int) -> torch.Tensor:
         """Mean over scan directions of block(seq in that order), back in id order. ``[B, L, C]``."""
-        n = getattr(self, f"n_{name}")
-        out = 0
+        n: int = getattr(self, f"n_{name}")
+        out: torch.Tensor | int = 0
+        layer_blocks: nn.ModuleList = self.blocks[layer]  # type: ignore[assignment]  # a ModuleList of MambaBlock
         for i in range(n):
-            block = self.blocks[layer][0 if self.config.tie_directions else i]
+            block = layer_blocks[0 if self.config.tie_directions else i]
             y = block(seq.index_select(1, getattr(self, f"{name}_perm{i}")))
             out = out + y.index_select(1, getattr(self, f"{name}_inv{i}"))
+        assert isinstance(out, torch.Tensor)  # n >= 1 scan directions
         return out / n
 
     def _split(self, grid: torch.Tensor) -> torch.Tensor:

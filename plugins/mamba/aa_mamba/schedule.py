@@ -9,6 +9,8 @@ Parameters: the cell's (counted once) + one mamba propagator per ``mamba`` entry
 """
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from aa_core.lattice.nca import NCAPropagator
@@ -18,7 +20,7 @@ from .propagator import MambaPropagator
 
 
 class SchedulePropagator(nn.Module):
-    def __init__(self, config: ScheduleConfig, geometry, cell: nn.Module):
+    def __init__(self, config: ScheduleConfig, geometry: Any, cell: Any):
         super().__init__()
         self.config = config
         self.cell = cell
@@ -26,9 +28,13 @@ class SchedulePropagator(nn.Module):
         self.stages = nn.ModuleList()
         mamba_cfg = config.mamba_config()
         shared = None  # stage index of the tied mamba pass
+        nca_steps = 0
         for text in config.steps:
-            kind, n = parse_step(text)
+            step = parse_step(text)
+            assert step is not None, text  # check() rejected malformed steps when the spec was loaded
+            kind, n = step
             if kind == "nca":
+                nca_steps += n
                 self.stages.append(NCAPropagator(config.nca_config(n), geometry, cell))
                 self.plan.append((kind, 1, len(self.stages) - 1))
             else:
@@ -37,7 +43,7 @@ class SchedulePropagator(nn.Module):
                     shared = len(self.stages) - 1
                 self.plan.append((kind, n, shared))
         # a schedule without a global pass is local: it keeps the NCA light cone
-        self.steps = sum(self.stages[i].steps for kind, _, i in self.plan if kind == "nca")
+        self.steps = nca_steps
         self.light_cone = all(kind == "nca" for kind, _, _ in self.plan)
 
     def forward(self, state):

@@ -76,6 +76,8 @@ class PhraseBank:
         tok = tokenizer or self.tokenizer
         if tok is None:
             raise UserError("decoder.phrases needs a teacher tokenizer to embed the phrases")
+        if self.config.phrases is None:
+            raise UserError("decoder.phrases is not set: give the file of phrases to fill the bank from")
         texts = read_phrases(self.config.phrases)
         return self.fit(texts, tok.encode(texts))
 
@@ -123,7 +125,8 @@ class PhraseBank:
                 self._cache[keys[j]] = i
                 if len(self._cache) > self.config.cache_size:
                     self._cache.popitem(last=False)
-        return [int(i) for i in out]
+        assert all(i is not None for i in out)  # cached or searched above
+        return [int(i) for i in out]  # type: ignore[arg-type]  # narrowed by the assert (mypy cannot see through all())
 
     def decode(self, outputs: torch.Tensor) -> list[str]:
         """``[B, D]`` → the best whole phrase for each row."""
