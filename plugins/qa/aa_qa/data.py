@@ -68,6 +68,7 @@ def _record(obj: Any, where: str, path: Path) -> Pair:
     q, a = obj.get("question"), obj.get("answer")
     if not isinstance(q, str) or not q.strip():
         raise UserError(f"{path}: {where}: key \"question\" is missing or not a non-empty text (keys there: {sorted(obj)})", [Problem(f"{where}.question", _FIX)])
+    answers: tuple[str, ...]
     if isinstance(a, str):
         answers = (a,)
     elif isinstance(a, list) and a and all(isinstance(x, str) for x in a):
@@ -192,7 +193,7 @@ def load_data(cfg) -> QAData:
             conflicts += c
             dups += d
             loaded[name] = pairs[: cfg.limit] if cfg.limit else pairs
-        train = loaded["train"] or []
+        train: list[Pair] = loaded["train"] or []
         test, val = loaded["test"], loaded["validation"]
         # Missing splits are carved out of the training file with the split fractions.
         if test is None and val is None:
@@ -202,6 +203,7 @@ def load_data(cfg) -> QAData:
         elif val is None:
             frac = cfg.split[1] / max(cfg.split[0] + cfg.split[1], 1e-12)
             train, val, _ = split_pairs(train, [1 - frac, frac, 0.0], cfg.seed, "validation")
+        assert val is not None and test is not None  # every branch above fills both
         data = QAData(train, val, test, sources, dups, conflicts)
     # No question may appear in two splits (test first, then validation).
     held = {normalise(p.question) for p in data.test}
