@@ -91,9 +91,10 @@ def fit_baselines(spec, names: list[str], emb_train, emb_val, val_answers: list[
             preds[name] = predict(mlp, qt)
         elif name == "adapters_only":
             bypass = B.adapters_only(spec, tcfg.seed)
-            res = train_model(bypass, x, y, xv, yv, val_answers, tcfg, progress=progress, desc="adapters_only")
+            if count_params(bypass) > 0:  # fixed adapters leave nothing to train: the bypass is then a fixed map
+                res = train_model(bypass, x, y, xv, yv, val_answers, tcfg, progress=progress, desc="adapters_only")
+                history[name] = res["history"]
             meta.update({"adapters_only_params": count_params(bypass), "adapters_only_breakdown": B.param_breakdown(bypass)})
-            history[name] = res["history"]
             preds[name] = predict(bypass, qt)
     return preds, meta, history
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import attrs
 
-from aa_core.plugin import non_negative, positive
+from aa_core.plugin import non_negative, one_of, positive
 
 
 @attrs.define
@@ -44,6 +44,26 @@ class AutoencoderConfig:
     reconstruction_weight: float = attrs.field(default=0.1, validator=non_negative)
     bias: bool = True
 
+
+@attrs.define
+class FixedProjectionConfig:
+    """A fixed seeded semi-orthogonal projection (no parameters; ``gain`` adds one trainable scalar)."""
+
+    seed: int = 0
+    gain: bool = False
+
+
+@attrs.define
+class SharedCellConfig:
+    """Fixed projection to ``rank`` values per face cell + one ``rank ↔ channels`` map shared by all cells."""
+
+    rank: int = attrs.field(default=8, validator=positive)
+    seed: int = 0
+    channels: int | None = attrs.field(default=None, validator=positive)  # default: the cell's channels
+    direction: str = attrs.field(default="auto", validator=one_of(["auto", "write", "read"]))  # auto: write when in_dim is the embedding width
+
+
+LIGHT = {"fixed_projection": FixedProjectionConfig, "shared_cell": SharedCellConfig}
 
 STRATEGIES = {
     "learned_linear": LearnedLinearConfig,
