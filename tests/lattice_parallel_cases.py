@@ -46,7 +46,10 @@ def inputs(g: Lattice) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def worker(rank: int, world: int, port: int, out: str) -> None:
-    from aa_core.lattice.parallel import SlabPropagator, allreduce_gradients, gather, scatter
+    import attrs
+
+    from aa_core.lattice.config import NCAParallelConfig
+    from aa_core.lattice.parallel import ParallelNCA, SlabPropagator, allreduce_gradients, gather, scatter
 
     torch.set_num_threads(1)
     # a rank that fails makes the others fail after the timeout instead of waiting for ever
@@ -70,6 +73,12 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
         torch.manual_seed(3)
         joined = gather(slab(scatter(full, slab)), slab)
         (joined * weights).sum().backward()
+        # the nca_parallel component (a whole-state propagator whose cell gradients are summed over the ranks)
+        comp = ParallelNCA(NCAParallelConfig(**attrs.asdict(prop.config)), prop.geometry, prop.cell).train()
+        prop.zero_grad()
+        torch.manual_seed(3)
+        (comp(state) * weights).sum().backward()
+        comp_grads = {n: q.grad.clone() for n, q in prop.named_parameters()}
         prop.eval()
         with torch.no_grad():
             prop.config.chunk_planes = 2
@@ -77,7 +86,8 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
             prop.config.chunk_planes = None
             plain = slab(state[:, part].clone())
         results.append({"x0": slab.comm.x0, "out": out_local.detach(), "grad_in": local.grad, "grads": grads,
-                        "joined": joined.detach(), "grad_full": full.grad, "chunked": chunked, "eval": plain})
+                        "joined": joined.detach(), "grad_full": full.grad, "chunked": chunked, "eval": plain,
+                        "component_grads": comp_grads})
     torch.save(results, out)
     dist.barrier()
     dist.destroy_process_group()

@@ -3,7 +3,8 @@
 Real separate processes talk gloo over 127.0.0.1: two ranks (the periodic pair exchanges both
 halos with the same peer) and three ranks (a middle rank with two distinct neighbours), on a
 7×5×4 lattice split unevenly, both boundaries, 6/18/26 neighbours; forward, input and weight
-gradients, the whole-state scatter/gather path, and the chunked no-grad path.
+gradients, the whole-state scatter/gather path, the ``nca_parallel`` component (cell gradients
+summed over the ranks), and the chunked no-grad path.
 """
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ def test_slabs_equal_one_process(world, tmp_path):
             _close(p["grad_full"], ref["grad_in"])
             for name, g in ref["grads"].items():
                 _close(p["grads"][name], g)
+                _close(p["component_grads"][name], g)
         assert float(ref["grad_in"].abs().sum()) > 0  # the comparison is not between zeros
 
 

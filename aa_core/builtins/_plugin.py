@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..lattice.config import NCAParallelConfig
 from ..plugin import Component, Task, hookimpl
 from .configs import DepthwiseCellConfig, DirectEmbeddingConfig, LatticeConfig, LinearAdapterConfig, MLPCellConfig, NCAConfig
 
@@ -15,6 +16,8 @@ def aa_components() -> list[Component]:
         Component("cell", "mlp", MLPCellConfig, "aa_core.builtins.mlp:build", "two-layer MLP over the neighbourhood"),
         Component("cell", "depthwise", DepthwiseCellConfig, "aa_core.builtins._plugin:build_depthwise", "depthwise 3×3×3 perception + MLP (3D NCA)"),
         Component("propagator", "nca", NCAConfig, "aa_core.lattice.nca:build", "T residual local updates (neural CA)"),
+        Component("propagator", "nca_parallel", NCAParallelConfig, "aa_core.lattice.parallel:build_parallel",
+                  "nca split into x-slabs over the processes of a torchrun launch (halo exchange)"),
         Component("adapter", "linear", LinearAdapterConfig, "aa_core.builtins.linear:build", "one affine map"),
         Component("pipeline", "direct_embedding", DirectEmbeddingConfig, "aa_core.builtins.direct_embedding:build", "embedding → lattice → embedding"),
     ]

@@ -30,3 +30,10 @@ class NCAConfig:
     gradient_checkpointing: bool = False
     path: str = attrs.field(default="fast", validator=one_of(["fast", "reference"]))
     chunk_planes: int | None = attrs.field(default=None, validator=positive)
+
+
+@attrs.define
+class NCAParallelConfig(NCAConfig):
+    """The ``nca`` propagator split into x-slabs over the processes of a torchrun launch (one process: plain ``nca``)."""
+
+    overlap: bool = True  # update the slab's interior while the halo planes travel

@@ -20,6 +20,11 @@ recomputed from three-plane pieces with their halos.
   (chunks of ``chunk_planes``, updated in place), with the received planes as the outer halos.
 - ``fire_rate < 1`` draws the fire mask for the whole lattice on every rank from the same
   generator state and keeps the slab's part, so results equal the single-process run.
+- The ``nca_parallel`` propagator component (:class:`ParallelNCA`) makes this a spec choice:
+  under a torchrun launch every process runs the whole model on the whole batch except the
+  propagation, which each runs on its slab (scatter → steps with halos → gather); its cell's
+  gradients are summed over the ranks in the backward pass, so every rank takes the same
+  optimizer step. In one process it is the plain ``nca`` (same weights, same state-dict keys).
 - Only the ``nca`` propagator is split. A global Mamba pass (or any propagator without a light
   cone) is refused with a :class:`UserError`: its scan reads the whole lattice in one order,
   and passing the scan state between ranks is not implemented.
@@ -35,9 +40,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.func import functional_call
 from torch.utils.checkpoint import checkpoint
 
 from .._errors import UserError
+from .config import NCAParallelConfig
 from .nca import NCAPropagator
 
 _UP, _DOWN, _GRAD_UP, _GRAD_DOWN, _ALIVE_UP, _ALIVE_DOWN = 11, 12, 13, 14, 15, 16  # message tags
@@ -337,3 +344,51 @@ def allreduce_gradients(module: nn.Module, group: Any = None) -> None:
         for g in grads:
             g.copy_(flat[i : i + g.numel()].view_as(g))
             i += g.numel()
+
+
+class _SumGradsOverRanks(torch.autograd.Function):
+    """Identity on the cell's parameters; the backward pass sums their gradients over the ranks."""
+
+    @staticmethod
+    def forward(ctx: Any, group: Any, *params: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        ctx.group = group
+        return tuple(q.clone() for q in params)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[Any, ...]:
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, group=ctx.group)
+        out, i = [], 0
+        for g in grads:
+            out.append(flat[i : i + g.numel()].view_as(g))
+            i += g.numel()
+        return (None, *out)
+
+
+class ParallelNCA(NCAPropagator):
+    """The ``nca_parallel`` propagator: :class:`NCAPropagator` whose steps run slab-parallel under torchrun."""
+
+    lattice_parallel = True  # the training loop gives every rank the whole batch (see aa_qa.distributed)
+
+    def __init__(self, config: NCAParallelConfig, geometry, cell: nn.Module):
+        super().__init__(config, geometry, cell)
+        self._runner: list[SlabPropagator] = []  # not a submodule: the weights stay this module's own
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        if not (dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(state)
+        if not self._runner:
+            self._runner.append(SlabPropagator(self, overlap=self.config.overlap))
+        slab = self._runner[0]
+        local = scatter(state, slab)
+        names, params = zip(*self.named_parameters()) if any(True for _ in self.parameters()) else ((), ())
+        if torch.is_grad_enabled() and any(q.requires_grad for q in params):
+            synced = _SumGradsOverRanks.apply(slab.comm.group, *params)
+            out = functional_call(slab, {f"propagator.{n}": t for n, t in zip(names, synced)}, (local,))
+        else:
+            out = slab(local)
+        return gather(out, slab)
+
+
+def build_parallel(config: NCAParallelConfig, ctx) -> ParallelNCA:
+    return ParallelNCA(config, ctx.geometry, ctx.cell)
