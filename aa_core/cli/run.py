@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 from ._common import add_spec_args
@@ -15,13 +18,37 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--allow-change", dest="allow_change", action="append", default=[], metavar="KEY",
                    help="with --resume: a setting that may differ from the checkpoint's, e.g. train.epochs (repeatable; 'model', 'data')")
     p.add_argument("--force", action="store_true", help="run even when the memory estimate exceeds the memory available")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="run on N processes of this machine (data-parallel training; lattice-parallel with propagator nca_parallel): "
+                        "runs torchrun --nproc-per-node N -m aa_core.cli run ... (several machines: torchrun --nnodes with a rendezvous)")
     return p
 
 
+def torchrun_command(args: argparse.Namespace) -> list[str]:
+    """The torchrun command line that starts ``args.nproc`` copies of this `aa run` (without ``--nproc``)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(args.nproc),
+           "-m", "aa_core.cli", "run", args.spec]
+    for o in args.overrides:
+        cmd += ["--set", o]
+    if args.resume:
+        cmd += ["--resume", args.resume]
+    for key in args.allow_change:
+        cmd += ["--allow-change", key]
+    if args.force:
+        cmd.append("--force")
+    return cmd
+
+
 def main(args: argparse.Namespace) -> int:
+    from .._errors import UserError
     from ..spec import load_spec
     from ..tasks import run_spec
 
+    if args.nproc < 1:
+        raise UserError(f"--nproc {args.nproc}: give a number of processes of at least 1")
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        load_spec(args.spec, list(args.overrides))  # a bad spec is reported once, here, not by every process
+        return subprocess.call(torchrun_command(args))
     overrides = list(args.overrides)
     if args.resume:
         overrides.append(f"run.resume={json.dumps(args.resume)}")

@@ -369,6 +369,7 @@ class ParallelNCA(NCAPropagator):
     """The ``nca_parallel`` propagator: :class:`NCAPropagator` whose steps run slab-parallel under torchrun."""
 
     lattice_parallel = True  # the training loop gives every rank the whole batch (see aa_qa.distributed)
+    config: NCAParallelConfig
 
     def __init__(self, config: NCAParallelConfig, geometry, cell: nn.Module):
         super().__init__(config, geometry, cell)
