@@ -7,9 +7,10 @@ from pathlib import Path
 
 import attrs
 
-from aa_core.plugin import did_you_mean, non_negative, one_of, path_field, positive
+from aa_core.plugin import did_you_mean, finite, non_negative, one_of, path_field, positive
 
 DEFAULT_TEACHER = "all-MiniLM-L6-v2"
+TEXT_BASELINES = ("phrase_bank", "nearest_neighbour", "no_lattice", "smollm2")  # generated-text reports (aa_qa.text_baselines)
 BASELINES = ("random", "mean_answer", "identity", "identity_offset", "ridge", "nearest_neighbour", "mlp_same_params", "adapters_only")
 
 
@@ -47,19 +48,22 @@ class TrainConfig:
 
     epochs: int = attrs.field(default=20, validator=positive)
     batch_size: int = attrs.field(default=32, validator=positive)
-    lr: float = attrs.field(default=3e-3, validator=positive)
-    weight_decay: float = attrs.field(default=0.01, validator=non_negative)
-    cosine_weight: float = attrs.field(default=1.0, validator=non_negative)
-    contrastive_weight: float = attrs.field(default=0.0, validator=non_negative)
-    temperature: float = attrs.field(default=0.05, validator=positive)
+    lr: float = attrs.field(default=3e-3, validator=[positive, finite])
+    weight_decay: float = attrs.field(default=0.01, validator=[non_negative, finite])
+    cosine_weight: float = attrs.field(default=1.0, validator=[non_negative, finite])
+    contrastive_weight: float = attrs.field(default=0.0, validator=[non_negative, finite])
+    temperature: float = attrs.field(default=0.05, validator=[positive, finite])
     negatives: str = attrs.field(default="batch", validator=one_of(["batch", "all"]))
     patience: int = attrs.field(default=5, validator=positive)
-    grad_clip: float = attrs.field(default=1.0, validator=non_negative)
+    grad_clip: float = attrs.field(default=1.0, validator=[non_negative, finite])
     schedule: str = attrs.field(default="cosine", validator=one_of(["cosine", "constant"]))
     select_on: str = attrs.field(default="val_cosine", validator=one_of(["val_cosine", "val_mrr", "val_recall_at_1", "val_loss"]))
     seed: int = 0
     threads: int | None = attrs.field(default=None, validator=positive)
     nonfinite: str = attrs.field(default="stop", validator=one_of(["stop", "skip"]))  # NaN/inf loss: stop, or skip + halve lr
+    device: str = attrs.field(default="auto", validator=one_of(["auto", "cpu", "cuda"]))  # auto: CUDA when torch sees a GPU
+    precision: str = attrs.field(default="fp32", validator=one_of(["fp32", "bf16", "fp16"]))  # autocast; fp16 adds a grad scaler
+    compile: bool = False  # torch.compile the training step
 
 
 @attrs.define
@@ -78,6 +82,8 @@ class EvaluateConfig:
     seed: int = 0
     plot: bool = True
     folds: int = attrs.field(default=1, validator=positive)  # k > 1: k-fold over all pairs, the model retrained per fold
+    text_baselines: list[str] = attrs.field(factory=lambda: list(TEXT_BASELINES))  # text_to_text models (aa_qa.generative)
+    samples: int = attrs.field(default=10, validator=positive)  # generated answers shown beside their references (seeded)
 
     def check(self) -> Iterator[tuple[str, str]]:
         if self.folds == 2 or self.folds > 50:
@@ -85,6 +91,9 @@ class EvaluateConfig:
         for i, b in enumerate(self.baselines):
             if b not in BASELINES:
                 yield f"baselines[{i}]", f"unknown baseline {b!r}{did_you_mean(b, BASELINES)}; known: {', '.join(BASELINES)}"
+        for i, b in enumerate(self.text_baselines):
+            if b not in TEXT_BASELINES:
+                yield f"text_baselines[{i}]", f"unknown baseline {b!r}{did_you_mean(b, TEXT_BASELINES)}; known: {', '.join(TEXT_BASELINES)}"
 
 
 @attrs.define

@@ -184,7 +184,13 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
                 if _finite_or_handle(loss, model, opt, cfg, epoch, b, p):
                     if cfg.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    opt.step()
+                    try:
+                        opt.step()
+                    except RuntimeError as exc:  # e.g. Adam's step overflowing float32 with a huge learning rate
+                        if "overflow" not in str(exc):
+                            raise
+                        raise UserError(f"non-finite update at epoch {epoch + 1}, batch {b + 1} ({exc}); training stopped and no "
+                                        "checkpoint with non-finite weights was written. Lower train.lr") from None
                     p.run_loss += float(loss.detach()) * len(idx)
                     p.seen += len(idx)
                 sched.step()
@@ -285,6 +291,7 @@ def run_task(spec, state: dict) -> None:
     from aa_core.spec import unstructure
 
     tcfg, run = spec.sections["train"], spec.sections["run"]
+    data = load_data_once(spec, state)  # data files present and parseable before anything is built or embedded
     torch.manual_seed(tcfg.seed)
     model, ctx = build_model(spec)
     state["ctx"] = ctx
