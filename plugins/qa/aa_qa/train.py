@@ -295,7 +295,6 @@ def run_task(spec, state: dict) -> None:
     torch.manual_seed(tcfg.seed)
     model, ctx = build_model(spec)
     state["ctx"] = ctx
-    data = load_data_once(spec, state)
     resume_from: Path | None = None
     if run.resume and Path(run.resume).is_dir() and not is_run_dir(run.resume) and not (Path(run.resume) / "metadata.json").is_file():
         run_dir = Path(run.resume)  # a run killed before its first checkpoint: start it again, in its own folder
