@@ -226,14 +226,14 @@ class GenerativeDecoder(Decoder, Protocol):
 
     ``generate(memory, strategy=None, max_new_tokens=None, ...)`` → ids ``[B, T]`` (without ``bos``;
     ``eos`` then ``pad`` after the end); ``loss(memory, targets [B, T])`` → teacher-forcing
-    cross-entropy; ``texts(ids)`` → the decoded strings.
+    cross-entropy; ``to_texts(ids)`` → the decoded strings.
     """
 
     def generate(self, memory: torch.Tensor, strategy: str | None = None, max_new_tokens: int | None = None) -> torch.Tensor: ...
 
     def loss(self, memory: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
 
-    def texts(self, ids: torch.Tensor) -> list[str]: ...
+    def to_texts(self, ids: torch.Tensor) -> list[str]: ...
 
 
 @runtime_checkable

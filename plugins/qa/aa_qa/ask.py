@@ -20,6 +20,7 @@ class Answer:
     score: float
     alternatives: list[tuple[str, float]]
     abstained: bool
+    novel: bool | None = None  # generated text: True when it is not one of the training answers
 
 
 def decode_scored(pred: torch.Tensor, ctx, decoder) -> tuple[list[str], torch.Tensor]:
@@ -51,6 +52,10 @@ def answer_details(model, ctx, decoder, questions: list[str], *, top_k: int = 0,
     if not questions:
         return []
     model.eval()
+    if getattr(model, "generative", False):  # text_to_text writes its answers
+        from .generative import answer_generated
+
+        return answer_generated(model, ctx, questions)
     pred = model(ctx.tokenizer.encode(list(questions)))  # [B, D]
     texts, sims = decode_scored(pred, ctx, decoder)
     alts = _alternatives(pred, decoder, texts, top_k)

@@ -44,8 +44,11 @@ def main(args) -> int:
     model, ctx, decoder = restore_for_answers(ckpt)
     for a in answer_details(model, ctx, decoder, questions, threshold=limit):
         if args.json:
-            print(json.dumps({"question": a.question, "answer": a.text, "cosine": a.score, "abstained": a.abstained}, ensure_ascii=False))
+            print(json.dumps({"question": a.question, "answer": a.text, "cosine": a.score, "abstained": a.abstained, "new_text": a.novel},
+                             ensure_ascii=False))
         else:
             note = f"; abstained: below the calibrated threshold {limit:.3f}, best guess shown" if a.abstained else ""
+            if a.novel is not None:
+                note += "; new text, not a training answer" if a.novel else "; a training answer, reproduced"
             print(f"Q: {a.question}\nA: {a.text}   (cosine {a.score:.3f}{note})\n")
     return 0

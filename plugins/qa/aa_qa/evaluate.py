@@ -146,6 +146,10 @@ def evaluate(spec, state: dict) -> Path:
         model_from_resume(spec, state)
     data, emb = prepare(spec, state)
     model, decoder = state["model"], state.get("decoder")
+    if getattr(model, "generative", False):  # text_to_text: generated answers beside the text baselines
+        from .generative import evaluate_generated
+
+        return evaluate_generated(spec, state, data, emb)
     split = ecfg.split
     (x, y), (qt, at) = emb["train"], emb[split]
     refs = [list(p.answers or (p.answer,)) for p in data.split(split)]
@@ -177,6 +181,11 @@ def evaluate(spec, state: dict) -> Path:
     meta["decoder"] = ("ORACLE phrase bank (contains test answers)" if oracle else f"phrase bank of {n_bank} training answers") if decoder is not None else "none"
     meta["oracle"] = oracle
     meta["bleu_signature"] = bleu_sig
+    if decoder is not None and hasattr(decoder, "generate"):  # embedding → text decoder: reconstruction of held-out texts
+        from .generative import roundtrip
+
+        meta["decoder"] = "generative decoder pre-trained on training questions and answers (new text, no bank)"
+        meta["roundtrip"] = roundtrip(decoder, state["ctx"].tokenizer, [p.question for p in data.split(split)] + answers)
     meta["reconstruction_error"] = _reconstruction(model, x[:2000], qt)
     if oracle:
         meta["note"] = "text metrics are oracle: the phrase bank contains test answers"

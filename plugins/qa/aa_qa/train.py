@@ -81,6 +81,8 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) -> t
 
 
 def validate(model, xv: torch.Tensor, yv: torch.Tensor, gold: list[list[int]], cfg) -> dict[str, float]:
+    if hasattr(model, "validation_metrics"):  # a pipeline that validates itself (text_to_text: loss + generated answers)
+        return model.validation_metrics(xv, yv, cfg)
     pred = predict(model, xv, cfg.batch_size)
     cos = F.cosine_similarity(pred, yv, dim=-1)
     out = {"val_cosine": float(cos.mean()), "val_loss": float((1 - cos).mean())}
@@ -242,6 +244,12 @@ def make_decoder(spec, ctx, data: QAData, emb: Embeddings):
     decoder = ctx.build("decoder", default=DEFAULT_DECODER)
     if getattr(getattr(decoder, "config", None), "phrases", None):
         decoder.fit_from_file(ctx.tokenizer)
+    elif getattr(decoder, "owned", False):
+        pass  # a decoder inside the pipeline (text_to_text) is trained with it
+    elif hasattr(decoder, "generate"):  # embedding → text: pre-trained to reconstruct training questions and answers
+        from .generative import decoder_fit_data
+
+        decoder.fit(*decoder_fit_data(data, emb))
     elif hasattr(decoder, "fit"):
         decoder.fit([p.answer for p in data.train], emb["train"][1])
     return decoder
@@ -319,6 +327,10 @@ def run_task(spec, state: dict) -> None:
         load_weights(model, load_checkpoint(resume_from).state_dict, where=str(resume_from))
         print(f"resuming from {resume_from}", flush=True)
     (x, y), (xv, yv) = emb["train"], emb["validation"]
+    if getattr(model, "generative", False):  # text_to_text trains on token ids
+        from .generative import prepare_ids
+
+        (x, y), (xv, yv) = prepare_ids(spec, model, data)
     extra_json, extra_tensors = component_state(ctx)
     base_meta = {"dataset_hash": data.hash, "data_sizes": data.sizes(), "hyper_parameters": unstructure(tcfg)}
 
@@ -348,7 +360,8 @@ def run_task(spec, state: dict) -> None:
           f"val recall@1 {b.get('val_recall_at_1', float('nan')):.4f} ({result['time_s']:.1f} s)", flush=True)
     from . import abstain
 
-    abstention = abstain.calibrate_model(model, ctx, decoder, xv, yv)  # the threshold aa ask / aa serve use
+    generated = getattr(model, "generative", False) or hasattr(decoder, "generate")  # new text: no bank answer to abstain from
+    abstention = None if generated else abstain.calibrate_model(model, ctx, decoder, xv, yv)  # the threshold aa ask / aa serve use
     save_checkpoint(run_dir / "final", model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
                     metadata={**base_meta, "training_time_s": result["time_s"], "metrics": result["best"],
                               "best_epoch": result["best_epoch"], "history": result["history"], abstain.KEY: abstention})

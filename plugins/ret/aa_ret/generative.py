@@ -193,7 +193,7 @@ class GenerativeDecoder(nn.Module):
 
     # -- the Decoder contract (embedding → text) ----------------------------------------------
 
-    def texts(self, ids: torch.Tensor) -> list[str]:
+    def to_texts(self, ids: torch.Tensor) -> list[str]:
         return self.subword.decode(ids)
 
     @torch.no_grad()
@@ -204,7 +204,7 @@ class GenerativeDecoder(nn.Module):
         try:
             out: list[str] = []
             for i in range(0, len(outputs), batch_size):
-                out += self.texts(self.generate(outputs[i : i + batch_size].float(), **kw))
+                out += self.to_texts(self.generate(outputs[i : i + batch_size].float(), **kw))
             return out
         finally:
             self.train(was)
@@ -224,6 +224,12 @@ class GenerativeDecoder(nn.Module):
         train_on_pairs(self, embeddings.float(), targets, epochs=self.config.fit_epochs, lr=self.config.fit_lr,
                        batch_size=self.config.fit_batch_size, seed=self.config.seed)
         return self
+
+    def train_pairs(self, memory: torch.Tensor, targets: torch.Tensor, *, epochs: int, lr: float, batch_size: int, seed: int = 0) -> list[float]:
+        """Teacher forcing on (memory, target ids) pairs (:func:`aa_ret.train_text.train_on_pairs`)."""
+        from .train_text import train_on_pairs
+
+        return train_on_pairs(self, memory, targets, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
 
     def to_extra(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         if self.owned:

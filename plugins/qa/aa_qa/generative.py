@@ -1,0 +1,181 @@
+"""The Q→A application for pipelines and decoders that write new text.
+
+- :func:`prepare_ids`: fits the subword tokenizer on the training split (questions and
+  answers) and turns every split into (question ids, answer ids) for a ``text_to_text`` model.
+- :func:`decoder_fit_data`: training questions and answers with their teacher embeddings, on
+  which an embedding → text decoder is pre-trained (reconstruction).
+- :func:`roundtrip`: text → teacher embedding → decoder → text on held-out texts (BLEU, chrF,
+  exact reconstructions, teacher cosine between a text and its reconstruction).
+- :func:`evaluate_generated`: generated answers on the held-out split beside the baselines
+  (:mod:`aa_qa.text_baselines`), with BLEU / chrF / ROUGE-L / EM / token F1 against all
+  references, teacher cosine to the reference, how many answers are new text, and ten
+  answers chosen by a fixed seed; written as ``generated.json`` / ``generated.md``.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aa_core.plugin import UserError, table, write_json, write_text
+
+from .data import QAData, normalise
+from .metrics import summarise, text_metrics
+from .stats import resample_indices
+
+
+def answer_key(text: str) -> str:
+    """A training answer's identity (normalised text, hashed) for counting new answers."""
+    return hashlib.sha1(normalise(text).encode()).hexdigest()[:16]
+
+
+def prepare_ids(spec, model, data: QAData) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Fit the model's subword tokenizer on training texts (if not fitted) and encode train and validation."""
+    tcfg = spec.sections["train"]
+    if model.teacher is None and tcfg.select_on != "val_loss":
+        raise UserError(f"{spec.source}: a text_to_text model without a [tokenizer] teacher validates on its loss only; "
+                        'set train.select_on = "val_loss" or add [tokenizer] name = "teacher"')
+    if not model.subword.fitted:
+        model.subword.fit([p.question for p in data.train] + [p.answer for p in data.train])
+    model.train_answers = sorted({answer_key(p.answer) for p in data.train})
+    tr = model.encode_pairs([p.question for p in data.train], [p.answer for p in data.train])
+    va = model.encode_pairs([p.question for p in data.validation], [p.answer for p in data.validation])
+    return tr, va
+
+
+def decoder_fit_data(data: QAData, emb: dict) -> tuple[list[str], torch.Tensor]:
+    """Training questions and answers (texts, teacher embeddings ``[2n, D]``): what an embedding → text decoder learns from."""
+    q, a = emb["train"]
+    return [p.question for p in data.train] + [p.answer for p in data.train], torch.cat([q, a])
+
+
+def roundtrip(decoder, teacher, texts: list[str], **kw: Any) -> dict[str, Any]:
+    """Reconstruct held-out ``texts`` from their own teacher embeddings."""
+    e = teacher.encode(texts)
+    rec = decoder.decode(e, **kw)
+    totals, _ = text_metrics(rec, [[t] for t in texts])
+    cos = F.cosine_similarity(teacher.encode(rec), e, dim=-1)
+    exact = float(np.mean([normalise(r) == normalise(t) for r, t in zip(rec, texts)])) if texts else float("nan")
+    return {"n": len(texts), "bleu": totals["bleu"], "chrf": totals["chrf"], "teacher_cosine": float(cos.mean()),
+            "exact": 100.0 * exact, "examples": [[t, r] for t, r in list(zip(texts, rec))[:5]]}
+
+
+def _score(hyps: list[str], refs: list[list[str]], ref_emb: torch.Tensor, teacher, train_keys: set[str]) -> tuple[dict, dict]:
+    totals, items = text_metrics(hyps, refs)
+    items["cosine"] = F.cosine_similarity(teacher.encode(hyps).double(), ref_emb.double(), dim=-1).numpy()
+    items["new_text"] = np.array([100.0 * (answer_key(h) not in train_keys) for h in hyps])
+    totals.pop("bleu_signature", None)
+    return {"bleu": totals["bleu"], "chrf": totals["chrf"]}, items
+
+
+def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
+    """The held-out report of a text_to_text model: its generated answers and every baseline."""
+    from . import text_baselines as TB
+
+    ecfg, run = spec.sections["evaluate"], spec.sections["run"]
+    model = state["model"]
+    teacher = state["ctx"].tokenizer
+    split = ecfg.split
+    test = data.split(split)
+    questions = [p.question for p in test]
+    refs = [list(p.answers or (p.answer,)) for p in test]
+    ref_emb = emb[split][1]
+    train_keys = {answer_key(p.answer) for p in data.train}
+    t0 = time.perf_counter()
+    hyps = {"lattice": model.generate_texts(questions)}
+    timing = {"lattice": (time.perf_counter() - t0) / max(len(questions), 1)}
+    notes: dict[str, str] = {}
+    for name in ecfg.text_baselines:
+        t0 = time.perf_counter()
+        out = TB.run(name, model, teacher, spec, data, emb, split, hyps["lattice"])
+        if isinstance(out, str):
+            notes[name] = out
+            continue
+        hyps[name] = out
+        timing[name] = (time.perf_counter() - t0) / max(len(questions), 1)
+    idx = resample_indices(len(questions), ecfg.bootstrap, ecfg.seed)
+    systems = {}
+    for name, h in hyps.items():
+        totals, items = _score(h, refs, ref_emb, teacher, train_keys)
+        systems[name] = {**summarise(items, idx), **totals, "seconds_per_answer": timing[name]}
+    rng = np.random.default_rng(ecfg.seed)
+    pick = sorted(rng.choice(len(questions), size=min(ecfg.samples, len(questions)), replace=False).tolist())
+    samples = [{"question": questions[i], "reference": refs[i][0], **{n: h[i] for n, h in hyps.items()}} for i in pick]
+    from aa_core.assemble import count_params
+
+    meta = {"spec": spec.source, "split": split, "sizes": data.sizes(), "dataset_hash": data.hash, "params": count_params(model),
+            "strategy": model.decoder.config.strategy, "max_new_tokens": model.decoder.config.max_new_tokens,
+            "unavailable": notes, "sample_seed": ecfg.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    report = {"systems": systems, "samples": samples, "meta": meta,
+              "history": state.get("train_result", {}).get("history", state.get("history", []))}
+    run_id = state.setdefault("run_id", time.strftime("%Y%m%d-%H%M%S"))
+    folder = Path(run.output_dir) / run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "generated.json", report)
+    write_text(folder / "generated.md", markdown(report))
+    print(terminal_table(systems), flush=True)
+    for name, why in notes.items():
+        print(f"{name}: not run: {why}", flush=True)
+    print(f"new text (not a training answer): {systems['lattice']['new_text']:.1f}% of {len(questions)} generated answers", flush=True)
+    print(f"report: {folder / 'generated.json'}, {folder / 'generated.md'}", flush=True)
+    state["report"], state["report_path"] = report, folder / "generated.json"
+    return folder / "generated.json"
+
+
+COLUMNS = [("bleu", "BLEU"), ("chrf", "chrF"), ("rouge_l", "ROUGE-L"), ("exact_match", "EM"), ("token_f1", "F1"),
+           ("cosine", "teacher cos"), ("new_text", "new text %"), ("seconds_per_answer", "s/answer")]
+
+
+def _rows(systems: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    rows = []
+    for name, m in systems.items():
+        cells = [name]
+        for key, _ in COLUMNS:
+            v = m.get(key, float("nan"))
+            ci = m.get(f"{key}_ci95")
+            cells.append(f"{v:.3f}" if key in ("cosine", "seconds_per_answer") else f"{v:.2f}")
+            if ci and key == "cosine":
+                cells[-1] += f" [{ci[0]:.3f}, {ci[1]:.3f}]"
+        rows.append(cells)
+    return ["system"] + [lab for _, lab in COLUMNS], rows
+
+
+def terminal_table(systems: dict[str, dict]) -> str:
+    return table(*_rows(systems))
+
+
+def markdown(report: dict) -> str:
+    header, rows = _rows(report["systems"])
+    meta = report["meta"]
+    lines = [f"# Generated answers: {meta['spec']} ({meta['split']}, {meta['sizes'][meta['split']]} questions)", "",
+             f"{meta['params']:,} parameters; decoding {meta['strategy']}, at most {meta['max_new_tokens']} tokens. "
+             "Text metrics against every reference (0–100); teacher cos: cosine of the generated and the reference "
+             "answer's teacher embeddings (95% bootstrap interval); new text: answers that are not a training answer.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    for name, why in meta.get("unavailable", {}).items():
+        lines += ["", f"- {name}: not run: {why}"]
+    lines += ["", f"## Ten answers (chosen with seed {meta['sample_seed']})", ""]
+    for s in report["samples"]:
+        lines.append(f"- **Q:** {s['question']}\n  - reference: {s['reference']}")
+        lines += [f"  - {k}: {v}" for k, v in s.items() if k not in ("question", "reference")]
+    return "\n".join(lines) + "\n"
+
+
+def answer_generated(model, ctx, questions: list[str]) -> list:
+    """``aa ask`` for a text_to_text model: generated answers, each marked new or a reproduced training
+    answer; the score is the teacher cosine between the question and its answer."""
+    from .ask import Answer
+
+    texts = model.generate_texts(list(questions))
+    known = set(getattr(model, "train_answers", []) or [])
+    if ctx.has("tokenizer"):
+        sims = F.cosine_similarity(ctx.tokenizer.encode(list(questions)), ctx.tokenizer.encode(texts), dim=-1).tolist()
+    else:
+        sims = [float("nan")] * len(texts)
+    return [Answer(q, t, float(s), [], False, (answer_key(t) not in known) if known else None) for q, t, s in zip(questions, texts, sims)]

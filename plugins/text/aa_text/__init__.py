@@ -1,0 +1,1 @@
+"""AA plugin aa-text: pipelines that generate text."""
