@@ -72,7 +72,7 @@ def smollm2(questions: list[str], max_new_tokens: int) -> list[str] | str:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    tok: Any = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     lm: Any = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name).eval()
     out = []
     with torch.no_grad():

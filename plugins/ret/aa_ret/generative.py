@@ -17,7 +17,7 @@ keys/values computed once), stopping at ``eos`` or ``max_new_tokens``.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -104,7 +104,7 @@ class GenerativeDecoder(nn.Module):
 
     def _memory_kv(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         mem = self.memory_tokens(memory)
-        per_layer = [layer.memory_kv(mem) for layer in self.layers]
+        per_layer = [cast(DecoderLayer, layer).memory_kv(mem) for layer in self.layers]
         return [per_layer[i % len(self.layers)] for i in range(self.depth)]
 
     def _run(self, ids: torch.Tensor, start: int, mem_kv, cache: Cache | None) -> tuple[torch.Tensor, Cache]:
