@@ -19,7 +19,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, default=256 * 1024, help="largest request body accepted")
     p.add_argument("--timeout-s", type=float, default=30.0, help="a request not answered in this time gets 504")
     p.add_argument("--top-k", type=int, default=3, help="alternatives returned when a request does not say (at most 20)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads for the model (0: torch's default)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the model (default 1: on a small or shared CPU more threads slow each pass; 0: torch's default)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow cross-origin requests from ORIGIN (repeatable; none by default)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"], help="uvicorn log level")
     return p

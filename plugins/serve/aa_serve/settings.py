@@ -28,7 +28,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     timeout_s: float = 30.0
     top_k: int = 3
-    threads: int = 0
+    threads: int = 1
     cors_origins: list[str] = attrs.Factory(list)
     log_level: str = "warning"
 
