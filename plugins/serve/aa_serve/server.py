@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from types import FrameType
 
 import uvicorn
+
+from aa_core.plugin import UserError
 
 from .settings import Settings
 
@@ -26,13 +29,27 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets=None) -> None:
         await super().startup(sockets)
-        if self.started:
-            c = self.config
-            print(f"aa serve: listening on http://{c.host}:{c.port} (models loading; GET /health/ready says when they are ready)",
+        if self.started and sockets:
+            host, port = sockets[0].getsockname()[:2]
+            print(f"aa serve: listening on http://{host}:{port} (models loading; GET /health/ready says when they are ready)",
                   file=sys.stderr, flush=True)
 
     def fatal(self, _message: str) -> None:
         self.exit_code, self.should_exit = 2, True
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a taken port or a bad address is a clear error (exit 2)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port or --host") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(settings: Settings) -> int:
@@ -41,13 +58,14 @@ def serve(settings: Settings) -> int:
     from .models import ModelPool
 
     pool = ModelPool(settings.checkpoints)  # checkpoints are checked (torch-free) before binding
+    sock = bind(settings.host, settings.port)
     holder: dict = {}
     app = create_app(settings, pool, on_fatal=lambda msg: holder["server"].fatal(msg))
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
                             timeout_keep_alive=5, timeout_graceful_shutdown=int(settings.timeout_s) + 5, lifespan="on")
     server = _Server(config, app.state.service_state)
     holder["server"] = server
-    server.run()
+    server.run(sockets=[sock])
     if not server.started and server.exit_code == 0:
         return 1
     return server.exit_code

@@ -23,6 +23,16 @@ def test_bad_checkpoint_and_settings_exit_2_before_binding(aa_serve, tmp_path):
     assert r.returncode == 2 and "--max-batch" in r.stderr
 
 
+def test_a_taken_port_exits_2(aa_serve, checkpoints):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        r = aa_serve("--checkpoint", str(checkpoints["a"]), "--port", str(taken.getsockname()[1]))
+    assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_ready_after_loading_api_key_and_graceful_shutdown(start_service, checkpoints, tmp_path):
     key = tmp_path / "key"
     key.write_text("s3cret-key\n")
