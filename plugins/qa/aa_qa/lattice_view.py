@@ -1,0 +1,178 @@
+"""Pictures of what happens inside a lattice for one question (``aa inspect``).
+
+The question's embedding is written onto the input face and the propagator is stepped one step
+at a time (propagators with ``step``; others give only the final state), keeping every state.
+The picture shows, per step: the state magnitude ‖s‖ on a slice through the lattice along the
+input→output axis; the activity by hop distance from the input face (the light cone: no signal
+can travel faster than one hop per step); and the output face the read adapter sees.
+"""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aa_core.plugin import UserError, atomic_path
+
+AXES = {"x": 0, "y": 1, "z": 2}
+
+
+@torch.no_grad()
+def trace(model, x: torch.Tensor) -> dict:
+    """States ``[T+1, X, Y, Z, C]`` of one input ``[1, D]`` from the written face to the last step."""
+    for need in ("write", "read", "propagator", "geometry", "input_cells", "output_cells"):
+        if not hasattr(model, need):
+            raise UserError(f"aa inspect needs a lattice pipeline (like direct_embedding); this model has no '{need}'")
+    model.eval()
+    g, prop = model.geometry, model.propagator
+    C = model.channels
+    face = model.write(x).view(1, -1, C)
+    state = x.new_zeros(1, g.num_cells, C).index_copy(1, model.input_cells, face)
+    states, stepwise = _run(prop, state)
+    empty, _ = _run(prop, torch.zeros_like(state))  # what the lattice does with nothing written (biases)
+    grids = torch.stack([g.to_grid(s)[0] for s in states])  # [T+1, X, Y, Z, C]
+    base = torch.stack([g.to_grid(s)[0] for s in empty])
+    out = model.read(states[-1].index_select(1, model.output_cells).reshape(1, -1))
+    pred = out + x if getattr(model, "residual", False) else out
+    return {"grids": grids, "driven": grids - base, "stepwise": stepwise, "prediction": pred}
+
+
+def _run(prop, state: torch.Tensor) -> tuple[list[torch.Tensor], bool]:
+    """Every state from ``state`` on, one step at a time when the propagator allows it."""
+    if hasattr(prop, "step") and isinstance(getattr(prop, "steps", None), int):
+        states = [state]
+        for _ in range(prop.steps):
+            states.append(prop.step(states[-1]))
+        final = prop(state)
+        if torch.allclose(final, states[-1], atol=1e-4, rtol=1e-3):
+            return states, True
+        return [state, final], False  # its forward is more than its steps: show its real output only
+    return [state, prop(state)], False
+
+
+def hop_from_face(geometry, cells: torch.Tensor) -> torch.Tensor:
+    """``[X, Y, Z]`` fewest hops from any of ``cells`` (the light-cone distance)."""
+    d = torch.stack([geometry.hop_distance(int(c)) for c in cells]).min(0).values
+    return d.view(*geometry.size)
+
+
+def picture(model, tr: dict, question: str, answer: str, path: Path, frames: int = 8) -> Path:
+    """Write the PNG: slices per step, light cone, output face per step, output-face activity curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g = model.geometry
+    grids = tr["grids"]
+    mag = grids.norm(dim=-1).numpy()  # [T+1, X, Y, Z]
+    drv = tr["driven"].norm(dim=-1).numpy()  # input-driven part: state minus the state with nothing written
+    T = mag.shape[0] - 1
+    in_face, out_face = g.config.input_face, g.config.output_face
+    axis = AXES[in_face[0]]
+    # the slice: through the lattice centre, containing the input→output axis
+    other = [a for a in range(3) if a != axis]
+    cut = other[0]
+    mid = g.size[cut] // 2
+    k = min(frames, T + 1)
+    shown = sorted({round(i * T / max(k - 1, 1)) for i in range(k)})
+    vmax = float(mag.max()) or 1.0
+    hop = hop_from_face(g, model.input_cells).numpy()
+    dmax = int(hop.max())
+    cone = np.array([[drv[t][hop == d].mean() if (hop == d).any() else np.nan for d in range(dmax + 1)] for t in range(T + 1)])
+    oa = AXES[out_face[0]]
+    oidx = 0 if out_face[1] == "0" else g.size[oa] - 1
+    out_faces = np.take(mag, oidx, axis=oa + 1)  # [T+1, a, b]
+    out_driven = np.take(drv, oidx, axis=oa + 1)
+    n = len(shown)
+    fig = plt.figure(figsize=(max(2.6 * n + 1.5, 12), 12))
+    gs = fig.add_gridspec(3, n + 1, width_ratios=[1] * n + [0.06], height_ratios=[1, 1, 1.3], hspace=0.5, wspace=0.3)
+    names = "xyz"
+    for j, t in enumerate(shown):
+        ax = fig.add_subplot(gs[0, j])
+        sl = np.take(mag[t], mid, axis=cut)  # 2-D over the two remaining axes
+        rem = [a for a in range(3) if a != cut]
+        img = sl if rem[1] == axis else sl.T  # rows: the other axis; columns: input→output axis
+        im = ax.imshow(img, origin="lower", cmap="magma", vmin=0, vmax=vmax, aspect="auto")
+        ax.set_title(f"step {t}", fontsize=10)
+        ax.set_xlabel(f"{names[axis]} (input → output)", fontsize=8)
+        ax.set_ylabel(names[rem[0] if rem[1] == axis else rem[1]], fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax2 = fig.add_subplot(gs[1, j])
+        im2 = ax2.imshow(out_faces[t], origin="lower", cmap="viridis", vmin=0, vmax=float(out_faces.max()) or 1.0)
+        ax2.set_title(f"output face, step {t}", fontsize=9)
+        ax2.tick_params(labelsize=7)
+    fig.colorbar(im, cax=fig.add_subplot(gs[0, n]), label="‖state‖")
+    fig.colorbar(im2, cax=fig.add_subplot(gs[1, n]), label="‖state‖ on output face")
+    fig.text(0.5, 0.905, f"top: ‖state‖ on the slice {names[cut]} = {mid} of a {'×'.join(map(str, g.size))} lattice "
+             f"({g.neighbourhood} neighbours, {T} steps); input face {in_face}, output face {out_face}", fontsize=10, ha="center")
+    bottom = gs[2, :].subgridspec(1, 2, wspace=0.35)
+    ax3 = fig.add_subplot(bottom[0, 0])
+    from matplotlib.colors import LogNorm
+
+    floor = 1e-9  # the signal falls by orders of magnitude per hop: a log scale shows how far it gets
+    im3 = ax3.imshow(np.clip(cone.T, floor, None), origin="lower", aspect="auto", cmap="magma",
+                     norm=LogNorm(vmin=floor, vmax=max(float(np.nanmax(cone)), floor * 10)), extent=(-0.5, T + 0.5, -0.5, dmax + 0.5))
+    ts = np.arange(T + 1)
+    ax3.plot(ts, np.minimum(ts, dmax), "c--", lw=1.5, label="light cone (1 hop per step)")
+    ax3.axhline(int(hop[tuple(slice(None) if a != oa else oidx for a in range(3))].min()), color="w", lw=1, ls=":",
+                label="output face")
+    ax3.set(xlabel="step", ylabel="hops from the input face",
+            title="light cone: input-driven ‖state − state(nothing written)‖\nmean over cells at each distance")
+    ax3.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
+    fig.colorbar(im3, ax=ax3, label="mean input-driven ‖Δstate‖ (log scale)")
+    ax4 = fig.add_subplot(bottom[0, 1])
+    ax4.plot(ts, out_faces.reshape(T + 1, -1).mean(1), "o-", label="‖state‖ (incl. the cell's own bias response)")
+    ax4.plot(ts, out_driven.reshape(T + 1, -1).mean(1), "s-", label="input-driven part ‖state − state(nothing written)‖")
+    ax4.set_yscale("symlog", linthresh=1e-9)
+    ax4.set(xlabel="step", ylabel="mean over the output face (log scale)", title="does the question's signal reach the output face?")
+    ax4.set_xticks(ts if T <= 20 else ts[:: max(1, T // 10)])
+    ax4.grid(alpha=0.3)
+    ax4.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    note = "" if tr["stepwise"] else " (propagator not steppable: first and last state only)"
+    wrap = max(60, int(fig.get_figwidth() * 11))
+    fig.suptitle(textwrap.fill(f"Q: {question}", wrap) + "\n" + textwrap.fill(f"A: {answer}{note}", wrap), fontsize=11, y=0.99)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def animation(model, tr: dict, path: Path) -> Path:
+    """A GIF of the slice and the output face, one frame per step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    g = model.geometry
+    mag = tr["grids"].norm(dim=-1).numpy()
+    axis = AXES[g.config.input_face[0]]
+    cut = [a for a in range(3) if a != axis][0]
+    oa = AXES[g.config.output_face[0]]
+    oidx = 0 if g.config.output_face[1] == "0" else g.size[oa] - 1
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 4))
+    sl = lambda t: np.take(mag[t], g.size[cut] // 2, axis=cut)  # noqa: E731
+    im1 = a1.imshow(sl(0), origin="lower", cmap="magma", vmin=0, vmax=float(mag.max()) or 1.0, aspect="auto")
+    im2 = a2.imshow(np.take(mag[0], oidx, axis=oa), origin="lower", cmap="viridis", vmin=0, vmax=float(mag.max()) or 1.0)
+    a2.set_title("output face")
+
+    def frame(t: int):
+        im1.set_data(sl(t))
+        im2.set_data(np.take(mag[t], oidx, axis=oa))
+        a1.set_title(f"slice, step {t}")
+        return im1, im2
+
+    anim = FuncAnimation(fig, frame, frames=mag.shape[0], interval=400)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")  # the writer picks the format by suffix
+    try:
+        anim.save(str(tmp), writer=PillowWriter(fps=2))
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
+    return path
