@@ -30,6 +30,8 @@ _MKLDNN_DTYPES = (torch.float32, torch.bfloat16)
 
 
 def _use_mkldnn(x: torch.Tensor) -> bool:
+    if torch.compiler.is_compiling():  # torch.compile traces F.conv3d (and lowers it to oneDNN itself), not the raw op
+        return False
     return x.device.type == "cpu" and x.dtype in _MKLDNN_DTYPES and torch.backends.mkldnn.is_available()
 
 

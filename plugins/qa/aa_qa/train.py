@@ -21,7 +21,8 @@ import torch.nn.functional as F
 
 from aa_core.plugin import Problem, RunInterrupted, UserError
 
-from . import train_state
+from . import device as devices
+from . import distributed, train_state
 from .data import QAData, load_data
 from .metrics import gold_sets, ranking_metrics, ranks
 from .train_state import Progress
@@ -65,7 +66,7 @@ def prepare(spec, state: dict) -> tuple[QAData, Embeddings]:
 
         ctx = state.get("ctx") or BuildContext(spec)
         t0 = time.perf_counter()
-        state["embeddings"] = embed_data(state["data"], ctx.tokenizer)
+        state["embeddings"] = distributed.from_main(lambda: embed_data(state["data"], ctx.tokenizer))  # embed once, share
         sizes = state["data"].sizes()
         print(f"data: {sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test pairs "
               f"(hash {state['data'].hash[:12]}), embedded in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -118,8 +119,9 @@ class _StopRequest:
 
 def _finite_or_handle(loss: torch.Tensor, model: torch.nn.Module, opt, cfg, epoch: int, batch: int, p: Progress) -> bool:
     """True to take the step. A NaN/inf loss or gradient stops the run (``train.nonfinite = "stop"``)
-    or skips the batch and halves the learning rate (``"skip"``)."""
-    grads_ok = all(bool(torch.isfinite(q.grad).all()) for q in model.parameters() if q.grad is not None)
+    or skips the batch and halves the learning rate (``"skip"``). Under fp16 the gradient scaler
+    handles overflowing gradients itself (it skips the step and lowers the scale)."""
+    grads_ok = cfg.precision == "fp16" or all(bool(torch.isfinite(q.grad).all()) for q in model.parameters() if q.grad is not None)
     if bool(torch.isfinite(loss)) and grads_ok:
         return True
     what = "loss" if not bool(torch.isfinite(loss)) else "gradient"
@@ -150,6 +152,13 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    dev = devices.resolve(cfg.device)
+    distributed.init(dev)
+    split = distributed.data_parallel(model)  # ranks split each batch (DDP) unless the lattice itself is split
+    distributed.check_batch(cfg.batch_size, split)
+    model.to(dev)
+    x, y, xv, yv = (t.to(dev) for t in (x, y, xv, yv))
+    progress = progress and distributed.is_main()
     was_det = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)
@@ -161,6 +170,11 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
         opt, (lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))) if cfg.schedule == "cosine" else (lambda s: 1.0)
     )
     p = train_state.load(resume, opt, sched, gen) if resume is not None else Progress()
+    step = devices.compiled(distributed.wrap(model, dev), cfg.compile)  # DDP over ranks when launched by torchrun
+    scaler = devices.scaler(dev, cfg.precision)
+    writer = save if distributed.is_main() else None  # only rank 0 writes checkpoints
+    if distributed.world() > 1 and resume is None:
+        torch.manual_seed(cfg.seed + 7919 * distributed.rank())  # per-rank draws (e.g. fire masks); same init and order above
     gold = gold_sets(val_answers)
     bank = y if cfg.negatives == "all" else None
     sign = -1.0 if cfg.select_on == "val_loss" else 1.0
@@ -176,18 +190,25 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
                 p.order, p.run_loss, p.seen, p.batch = torch.randperm(len(x), generator=gen), 0.0, 0, 0
             starts = range(0, len(x), cfg.batch_size)
             for b in range(p.batch, len(starts)):
-                idx = p.order[starts[b] : starts[b] + cfg.batch_size]
-                batch = {"inputs": x[idx], "targets": y[idx]}
+                idx = p.order[starts[b] : starts[b] + cfg.batch_size].to(dev)
+                mine, scale = distributed.share(idx, split)  # this rank's part of the global batch (all of it in one process)
+                batch = {"inputs": x[idx[mine]], "targets": y[idx[mine]]}
                 if bank is not None:
-                    batch.update(candidates=bank, positions=idx)
-                loss = model.training_loss(batch, cfg)  # the pipeline says how a batch becomes a loss
+                    batch.update(candidates=bank, positions=idx[mine])
+                elif split:  # in-batch negatives: the whole global batch's answers, as in one process
+                    batch.update(candidates=y[idx], positions=mine)
+                with devices.autocast(dev, cfg.precision):
+                    loss = step(batch, cfg) * scale  # the pipeline says how a batch becomes a loss
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                loss = distributed.mean_over_ranks(loss)  # the global batch's loss, the same on every rank
                 if _finite_or_handle(loss, model, opt, cfg, epoch, b, p):
                     if cfg.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                     try:
-                        opt.step()
+                        scaler.step(opt)  # opt.step(), or skipped by the fp16 scaler after an overflow
+                        scaler.update()
                     except RuntimeError as exc:  # e.g. Adam's step overflowing float32 with a huge learning rate
                         if "overflow" not in str(exc):
                             raise
@@ -200,9 +221,10 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
                 p.time_s = time.perf_counter() - t0
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{p.run_loss / max(p.seen, 1):.4f}", refresh=False)
-                if stop.signum is not None and p.batch < len(starts):
-                    save(p, "step", False, opt, sched, gen)  # type: ignore[misc]
-                    raise RunInterrupted(f"interrupted at epoch {epoch + 1}, batch {p.batch}", _StopRequest.CODES[stop.signum])
+                if distributed.any_rank(stop.signum is not None) and p.batch < len(starts):  # every rank stops at the same step
+                    if writer is not None:
+                        writer(p, "step", False, opt, sched, gen)
+                    raise RunInterrupted(f"interrupted at epoch {epoch + 1}, batch {p.batch}", 143 if stop.signum is None else _StopRequest.CODES[stop.signum])
             metrics = {"epoch": epoch + 1, "train_loss": p.run_loss / max(p.seen, 1), **validate(model, xv, yv, gold, cfg)}
             p.history.append(metrics)
             bar.set_postfix(epoch=epoch + 1, loss=f"{metrics['train_loss']:.4f}", val_cos=f"{metrics['val_cosine']:.4f}", refresh=True)
@@ -218,10 +240,10 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
             else:
                 p.stale += 1
             p.epoch, p.batch, p.order, p.time_s = epoch + 1, 0, None, time.perf_counter() - t0
-            if save is not None:
-                save(p, "epoch", improved, opt, sched, gen)
-            if stop.signum is not None and p.epoch < cfg.epochs:
-                raise RunInterrupted(f"interrupted after epoch {p.epoch}", _StopRequest.CODES[stop.signum])
+            if writer is not None:
+                writer(p, "epoch", improved, opt, sched, gen)
+            if distributed.any_rank(stop.signum is not None) and p.epoch < cfg.epochs:
+                raise RunInterrupted(f"interrupted after epoch {p.epoch}", 143 if stop.signum is None else _StopRequest.CODES[stop.signum])
             if p.stale >= cfg.patience:
                 stopped_early = True
                 break
@@ -231,7 +253,7 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
         torch.use_deterministic_algorithms(was_det)
     if p.best_state is not None:
         model.load_state_dict(p.best_state)
-    model.eval()
+    model.cpu().eval()  # what follows (checkpoints, decoders, reports) works on the CPU
     return {"history": p.history, "best_epoch": p.best_epoch, "best": p.best_metrics, "time_s": time.perf_counter() - t0,
             "stopped_early": stopped_early or len(p.history) < cfg.epochs, "skipped_batches": p.skipped_batches}
 
@@ -278,7 +300,7 @@ def resume_problems(meta: dict, spec, data: QAData, allowed: list[str]) -> list[
     saved = meta.get("hyper_parameters") or {}
     now = unstructure(spec.sections["train"])
     for key in sorted(set(saved) | set(now)):
-        if saved.get(key) != now.get(key) and f"train.{key}" not in allowed and key not in ("threads",):
+        if saved.get(key) != now.get(key) and f"train.{key}" not in allowed and key not in ("threads", "device", "compile"):
             out.append(f"train.{key}: {saved.get(key)!r} in the checkpoint, {now.get(key)!r} now")
     return out
 
@@ -299,6 +321,7 @@ def run_task(spec, state: dict) -> None:
     from aa_core.spec import unstructure
 
     tcfg, run = spec.sections["train"], spec.sections["run"]
+    distributed.init(devices.resolve(tcfg.device))  # under torchrun: join the other processes (rank 0 makes the run folder)
     data = load_data_once(spec, state)  # data files present and parseable before anything is built or embedded
     torch.manual_seed(tcfg.seed)
     model, ctx = build_model(spec)
@@ -315,9 +338,9 @@ def run_task(spec, state: dict) -> None:
             raise UserError(f"cannot resume from {resume_from}: it was made with other settings (allow a change with "
                             "--allow-change KEY, e.g. --allow-change train.epochs; 'model' and 'data' allow those)",
                             [Problem("resume", m) for m in problems])
-        run_dir = resume_from.parent if is_run_dir(resume_from.parent) else create_run_dir(run.checkpoint_dir, new_run_id(spec))
+        run_dir = resume_from.parent if is_run_dir(resume_from.parent) else distributed.from_main(lambda: create_run_dir(run.checkpoint_dir, new_run_id(spec)))
     else:
-        run_dir = create_run_dir(run.checkpoint_dir, new_run_id(spec))
+        run_dir = distributed.from_main(lambda: create_run_dir(run.checkpoint_dir, new_run_id(spec)))
     state["run_id"] = run_dir.name
     data, emb = prepare(spec, state)
     decoder = make_decoder(spec, ctx, data, emb)  # fitted on training answers before training, saved with every checkpoint
@@ -354,7 +377,16 @@ def run_task(spec, state: dict) -> None:
         result = train_model(model, x, y, xv, yv, [p.answer for p in data.validation], tcfg, progress=run.progress,
                              desc="lattice", save=save, resume=resume_from)
     except RunInterrupted as exc:
+        main = distributed.is_main()
+        distributed.finish()
+        if not main:
+            raise SystemExit(exc.exit_code) from None
         raise RunInterrupted(f"{exc}; state saved in {run_dir}. Resume with: aa run {spec.source} --resume {run_dir}", exc.exit_code) from None
+    rank = distributed.rank()
+    distributed.finish()
+    if rank != 0:  # rank 0 writes the final checkpoint and runs the tasks that follow (reports, answers)
+        print(f"rank {rank}: training done", flush=True)
+        raise SystemExit(0)
     b = result["best"]
     print(f"best epoch {result['best_epoch']}/{len(result['history'])}: val cosine {b.get('val_cosine', float('nan')):.4f}, "
           f"val recall@1 {b.get('val_recall_at_1', float('nan')):.4f} ({result['time_s']:.1f} s)", flush=True)
