@@ -124,7 +124,8 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
         for a, size in results:
             metrics.questions.labels(m.id, str(a.abstained).lower()).inc()
             out.append(AnswerOut(question=a.question, answer=a.text, confidence=a.score, abstained=a.abstained, threshold=m.threshold,
-                                 alternatives=[Alternative(answer=t, score=s) for t, s in a.alternatives[:top_k]], model=ref,
+                                 alternatives=[Alternative(answer=t, score=s) for t, s in a.alternatives[:top_k]],
+                                 new_text=getattr(a, "novel", None), model=ref,
                                  batch_size=size, time_ms=ms))
         return out
 

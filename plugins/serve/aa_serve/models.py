@@ -10,7 +10,8 @@ import attrs
 
 from aa_core.checkpoint import read_metadata, resolve_checkpoint
 
-NO_ABSTENTION = "this checkpoint holds no calibrated threshold (saved before abstention existed): answers are never marked abstained"
+NO_ABSTENTION = ("this checkpoint holds no calibrated threshold (saved before abstention existed, or its model writes new text): "
+                 "answers are never marked abstained")
 
 
 @attrs.define

@@ -25,6 +25,7 @@ class AnswerOut(BaseModel):
     abstained: bool = Field(description="confidence below the threshold calibrated on the validation split")
     threshold: float | None = Field(description="the checkpoint's abstention threshold (null: none stored, no abstention)")
     alternatives: list[Alternative]
+    new_text: bool | None = Field(None, description="generative models: true when the answer is not one of the training answers")
     model: ModelRef
     batch_size: int = Field(description="questions in the forward pass this one ran in")
     time_ms: float = Field(description="time from receiving the request to the answer, in the server")
