@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other is counted as OTHER
 
 
 class Metrics:
@@ -60,6 +61,7 @@ class MetricsMiddleware:
         finally:
             code = status["code"]
             self.metrics.latency.labels(endpoint).observe(time.perf_counter() - t0)
-            self.metrics.requests.labels(endpoint, scope.get("method", ""), str(code)).inc()
+            method = scope.get("method", "")
+            self.metrics.requests.labels(endpoint, method if method in METHODS else "OTHER", str(code)).inc()
             if code >= 400:
                 self.metrics.errors.labels(endpoint, f"{code // 100}xx").inc()

@@ -69,3 +69,14 @@ def test_ready_after_loading_api_key_and_graceful_shutdown(start_service, checkp
         assert code == 0
     finally:
         s.stop()
+
+
+def test_a_model_that_fails_to_load_ends_the_service_with_2(aa_serve, checkpoints, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoints["old"], broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])  # metadata still reads: the failure comes while loading
+    r = aa_serve("--checkpoint", str(broken), "--port", "0")
+    assert r.returncode == 2 and "listening on" in r.stderr and "truncated" in r.stderr and "Traceback" not in r.stderr
