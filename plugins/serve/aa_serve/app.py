@@ -19,7 +19,7 @@ from .batcher import Batcher
 from .metrics import Metrics, MetricsMiddleware
 from .models import ModelPool, ServedModel
 from .safety import GuardMiddleware, error_body
-from .schemas import Alternative, AnswerOut, BatchOut, Health, ModelRef, ModelsOut, request_models
+from .schemas import Alternative, AnswerOut, BatchOut, Health, ModelInfo, ModelRef, ModelsOut, request_models
 from .settings import Settings
 
 ENDPOINTS = {"/", "/v1/answer", "/v1/answer/batch", "/v1/models", "/health/live", "/health/ready", "/metrics"}
@@ -147,7 +147,7 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
     @app.get("/v1/models", response_model=ModelsOut)
     async def models() -> ModelsOut:
         """The loaded models: architecture, checkpoint hash, training metrics, data hash, abstention threshold."""
-        return ModelsOut(default=pool.models[0].id, models=[m.describe() for m in pool.models])
+        return ModelsOut(default=pool.models[0].id, models=[ModelInfo(**m.describe()) for m in pool.models])
 
     @app.get("/health/live", response_model=Health)
     async def live() -> Health:

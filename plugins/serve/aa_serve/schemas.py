@@ -37,9 +37,29 @@ class BatchOut(BaseModel):
     time_ms: float
 
 
+class ModelInfo(BaseModel):
+    id: str
+    version: str
+    status: str = Field(description="loading, ready or failed")
+    error: str | None
+    architecture: str | None = Field(description="registry name@version when the spec starts from one")
+    components: dict[str, str] = Field(description="kind → component name")
+    plugins: dict[str, str] = Field(description="distribution → version the checkpoint was saved with")
+    checkpoint: str
+    checkpoint_hash: str = Field(description="sha256 of the weights file")
+    model_hash: str | None
+    data_hash: str | None
+    data_sizes: dict[str, int] | None
+    params: int | None
+    created: str | None
+    metrics: dict[str, Any] = Field(description="the training metrics of the saved (best) epoch")
+    abstention: dict[str, Any] = Field(description="threshold (null: no abstention) and how it was calibrated")
+    warnings: list[str]
+
+
 class ModelsOut(BaseModel):
     default: str
-    models: list[dict[str, Any]]
+    models: list[ModelInfo]
 
 
 class Health(BaseModel):
