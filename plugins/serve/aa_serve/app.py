@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -67,6 +68,8 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
             if exc is not None:
                 failed = next((m for m in pool.models if m.status == "loading"), None)
                 msg = exc.render() if hasattr(exc, "render") else f"{type(exc).__name__}: {exc}"
+                if not hasattr(exc, "render"):  # not a UserError: a bug, keep its traceback
+                    traceback.print_exception(exc, file=sys.stderr)
                 if failed is not None:
                     failed.status, failed.error = "failed", msg
                 state["load_error"] = msg
