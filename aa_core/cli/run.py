@@ -47,7 +47,10 @@ def main(args: argparse.Namespace) -> int:
     if args.nproc < 1:
         raise UserError(f"--nproc {args.nproc}: give a number of processes of at least 1")
     if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
-        load_spec(args.spec, list(args.overrides))  # a bad spec is reported once, here, not by every process
+        spec = load_spec(args.spec, list(args.overrides))  # a bad spec is reported once, here, not by every process
+        if "train" not in spec.sections["run"].tasks:
+            raise UserError(f"--nproc {args.nproc} runs training on several processes, but run.tasks = {spec.sections['run'].tasks} "
+                            "has no train task; drop --nproc (the other tasks run in one process)")
         return subprocess.call(torchrun_command(args))
     overrides = list(args.overrides)
     if args.resume:

@@ -137,3 +137,10 @@ def test_batch_smaller_than_the_world_is_refused(embedded, aa):
     spec.write_text(tomli_w.dumps(raw))
     r = aa("run", str(spec), "--nproc", "2", timeout=300)
     assert r.returncode != 0 and "train.batch_size = 1 is smaller than the 2 processes" in r.stderr
+
+
+def test_nproc_without_a_train_task_is_refused(tmp_path, aa):
+    spec = tmp_path / "check.toml"
+    spec.write_text('[geometry]\nsize = [2, 2, 2]\n\n[run]\ntasks = ["check"]\n')
+    r = aa("run", str(spec), "--nproc", "2", timeout=120)
+    assert r.returncode == 2 and "has no train task" in r.stderr and "Traceback" not in r.stderr
