@@ -30,12 +30,25 @@ from .train_state import Progress
 Embeddings = dict[str, tuple[torch.Tensor, torch.Tensor]]  # split → (questions [n, D], answers [n, D])
 
 
-def embed_data(data: QAData, tokenizer) -> Embeddings:
-    """Teacher embeddings of every question and reference answer, one batched (cached) call."""
+def embed_data(data: QAData, tokenizer, progress: bool = True) -> Embeddings:
+    """Teacher embeddings of every question and reference answer (cached), in chunks with progress:
+    a bar on a terminal, else a line per chunk once embedding takes more than a few seconds."""
+    from tqdm.auto import tqdm
+
     texts: list[str] = []
     for s in ("train", "validation", "test"):
         texts += [p.question for p in data.split(s)] + [p.answer for p in data.split(s)]
-    vecs = tokenizer.encode(texts)
+    chunk = 512
+    parts: list[torch.Tensor] = []
+    t0 = time.perf_counter()
+    with tqdm(total=len(texts), desc="teacher embeddings", unit="text", disable=not _show_progress(progress), leave=False) as bar:
+        for i in range(0, len(texts), chunk):
+            parts.append(tokenizer.encode(texts[i : i + chunk]))
+            bar.update(len(parts[-1]))
+            done = min(i + chunk, len(texts))
+            if progress and bar.disable and time.perf_counter() - t0 > 3 and done < len(texts):
+                print(f"teacher embeddings: {done:,}/{len(texts):,} texts ({time.perf_counter() - t0:.0f} s)", flush=True)
+    vecs = torch.cat(parts) if parts else tokenizer.encode([])
     out, i = {}, 0
     for s in ("train", "validation", "test"):
         n = len(data.split(s))
@@ -66,7 +79,7 @@ def prepare(spec, state: dict) -> tuple[QAData, Embeddings]:
 
         ctx = state.get("ctx") or BuildContext(spec)
         t0 = time.perf_counter()
-        state["embeddings"] = distributed.from_main(lambda: embed_data(state["data"], ctx.tokenizer))  # embed once, share
+        state["embeddings"] = distributed.from_main(lambda: embed_data(state["data"], ctx.tokenizer, progress=spec.sections["run"].progress))  # embed once, share
         sizes = state["data"].sizes()
         print(f"data: {sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test pairs "
               f"(hash {state['data'].hash[:12]}), embedded in {time.perf_counter() - t0:.1f} s", flush=True)
