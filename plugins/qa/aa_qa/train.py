@@ -159,6 +159,8 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
     and, on SIGINT/SIGTERM, after the current step (``"step"``) before :class:`RunInterrupted` is
     raised. ``resume`` is a checkpoint folder with training state: optimizer, schedule, RNG states,
     position, early stopping and best-so-far continue exactly where they stopped.
+    Under torchrun the ranks share each global batch (:mod:`aa_qa.distributed`); ``train.device``,
+    ``precision`` and ``compile`` say where and how the step runs (:mod:`aa_qa.device`).
     Returns ``{"history": [...per epoch...], "best_epoch", "best", "time_s", "stopped_early"}``.
     """
     from tqdm.auto import tqdm
