@@ -161,9 +161,10 @@ def markdown(report: dict) -> str:
     for name, why in meta.get("unavailable", {}).items():
         lines += ["", f"- {name}: not run: {why}"]
     lines += ["", f"## Ten answers (chosen with seed {meta['sample_seed']})", ""]
+    flat = lambda t: " ".join(str(t).split())  # noqa: E731  # one line per answer in the list
     for s in report["samples"]:
-        lines.append(f"- **Q:** {s['question']}\n  - reference: {s['reference']}")
-        lines += [f"  - {k}: {v}" for k, v in s.items() if k not in ("question", "reference")]
+        lines.append(f"- **Q:** {flat(s['question'])}\n  - reference: {flat(s['reference'])}")
+        lines += [f"  - {k}: {flat(v)}" for k, v in s.items() if k not in ("question", "reference")]
     return "\n".join(lines) + "\n"
 
 
