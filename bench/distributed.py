@@ -120,13 +120,15 @@ def lattice_worker(a: argparse.Namespace) -> dict:
             prop.eval()
             times, alone = [], []
             with torch.no_grad():
-                for _ in range(a.repeats):
+                for i in range(a.repeats):
                     if a.world > 1:
                         dist.barrier()
-                    out = None  # the previous result is not kept alive through the next step (it would count in the peak)
                     t = time.perf_counter()
                     out = slab(state)
                     times.append(time.perf_counter() - t)
+                    if a.save and i == a.repeats - 1:
+                        torch.save(out, f"{a.save}.{a.rank}")
+                    del out  # not kept alive through the next step (it would count in the peak)
                     if a.world > 1 and a.overhead:  # the same slab, the same chunks, no exchange
                         solo = NCAPropagator(prop.config, g.slab(c.planes), cell).eval()
                         dist.barrier()
@@ -136,8 +138,6 @@ def lattice_worker(a: argparse.Namespace) -> dict:
             rec.update(step_s=statistics.median(times), ok=True, chunk_planes=prop.chunk_planes_for(state))
             if alone:
                 rec["alone_s"] = statistics.median(alone)
-            if a.save:
-                torch.save(out, f"{a.save}.{a.rank}")
     except (MemoryError, RuntimeError) as exc:  # the cap: an allocation failed
         rec.update(ok=False, error=str(exc).splitlines()[0][:200], peak_rss_gib=peak_rss_gib())
         print(json.dumps(rec), flush=True)
