@@ -286,6 +286,8 @@ def make_decoder(spec, ctx, data: QAData, emb: Embeddings):
     elif hasattr(decoder, "generate"):  # embedding → text: pre-trained to reconstruct training questions and answers
         from .generative import decoder_fit_data
 
+        if spec.sections["train"].threads:
+            torch.set_num_threads(spec.sections["train"].threads)
         decoder.fit(*decoder_fit_data(data, emb))
     elif hasattr(decoder, "fit"):
         decoder.fit([p.answer for p in data.train], emb["train"][1])
