@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._table import table
 from .._errors import UserError
+from .._table import table
 from ..assemble import available_bytes, build_model, count_params, forward_bytes, human_bytes, model_kind
 from ..spec import Spec
 from ._preflight import describe_memory, memory_estimates, memory_problems
@@ -29,7 +29,7 @@ def describe(spec: Spec) -> str:
     top = model_kind(spec)
     if "decoder" in spec.components and "decoder" not in ctx.built:
         ctx.build("decoder")  # not part of the model, but listed (with its parameters, if any)
-    rows = []
+    rows: list[list[Any]] = []
     counted: set[int] = set()
     for slot, obj in ctx.built.items():
         kind = slot.split(":")[0]

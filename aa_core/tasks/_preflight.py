@@ -28,7 +28,11 @@ def folder_problem(key: str, folder: str) -> Problem | None:
 def memory_estimates(spec: Spec, tasks: list[str]) -> dict[str, int]:
     """task → estimated peak bytes, for the tasks that provide an estimate (model built on the meta device)."""
     providers = host().tasks()
-    wanted = {t: providers[t][0].memory for t in tasks if t in providers and providers[t][0].memory is not None}
+    wanted: dict[str, Any] = {}
+    for t in tasks:
+        fn = providers[t][0].memory if t in providers else None
+        if fn is not None:
+            wanted[t] = fn
     if not wanted:
         return {}
     model, ctx = build_model(spec, meta=True)
