@@ -57,6 +57,7 @@ def test_corrupt_cache_is_moved_aside(tmp_path, first):
     t.cache.db.close()
     path.write_bytes(b"this is not a sqlite database" * 100)
     t2 = Teacher(TeacherConfig(cache_dir=str(tmp_path / "x")))
+    assert t2.cache is not None  # opened on first use: the corrupt file is moved aside then
     assert path.with_name(path.name + ".corrupt").exists()
     t2.cache.put_many({"k": first[0].numpy()})
     assert set(t2.cache.get_many(["k"])) == {"k"}
