@@ -14,7 +14,7 @@ FACTOR = 2.0  # the estimate is within this factor of the measured peak
 
 @pytest.mark.parametrize("args", [("24", "8", "32", "4", "8"), ("32", "8", "32", "4", "8"), ("32", "8", "32", "6", "8", "checkpointing")])
 def test_training_estimate_is_within_a_factor_of_measured_peak_rss(args):
-    r = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout.strip().splitlines()[-1])
     ratio = m["estimate"] / m["measured"]
