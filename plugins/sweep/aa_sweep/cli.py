@@ -32,6 +32,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--study", default=None, help="study name (default: from the spec and the sweep's definition)")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds after which a trial is stopped and counted failed")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--table-only", action="store_true", help="write the table from the finished trials, run nothing")
     return p
 
 
@@ -60,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"sweep {name}: {total} {'trials' if args.search == 'grid' else 'configurations × ' + str(len(space.seeds)) + ' seeds'}; "
           f"storage {storage}; folder {folder}", flush=True)
     sw = S.Sweep(args.spec, space, storage, name, folder, fixed, args.objective, args.search, args.trials, args.timeout)
-    study = S.run(sw, args.workers, report=lambda line: print(line, flush=True))
+    study = S.open_study(sw) if args.table_only else S.run(sw, args.workers, report=lambda line: print(line, flush=True))
     rows = results.summarise(study, args.reference)
     if not rows:
         print("no finished trials yet", flush=True)

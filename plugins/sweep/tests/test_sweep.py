@@ -110,6 +110,9 @@ def test_killed_sweep_resumes_without_redoing_finished_trials(tmp_path):
     proc.wait()
     before = {t.user_attrs["key"]: Path(t.user_attrs["log"]).stat().st_mtime_ns for t in _complete(out)}
     assert 1 <= len(before) < 4
+    table = subprocess.run([*_sweep(spec, out), "--table-only"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0 and len(_complete(out)) == len(before)  # a table, nothing run
+    assert (out / "results.md").is_file() and ", seed " not in table.stdout
     done = subprocess.run(_sweep(spec, out), cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     trials = _complete(out)
