@@ -4,7 +4,6 @@ Usage: python measure_training_rss.py SIDE C H T B [checkpointing]
 Prints one JSON line: measured and estimated bytes.
 """
 import json
-import resource
 import sys
 
 import torch
@@ -20,15 +19,25 @@ raw = {"geometry": {"size": [side, side, side]}, "cell": {"name": "mlp", "channe
 spec = validate(raw)
 model, ctx = build_model(spec)
 x = torch.randn(B, 64)
-def rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def status(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def reset_peak() -> None:
+    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM), so earlier peaks (imports) do not hide this one."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 opt = torch.optim.AdamW(model.parameters())
-base = rss()
+reset_peak()
+base = status("VmRSS")
 loss = model(x).square().mean()
 loss.backward()
 opt.step()
-peak = rss() - base
+peak = status("VmHWM") - base
 est = training_bytes(model, ctx, B)
 print(json.dumps({"measured": peak, "estimate": est}))
