@@ -1,7 +1,6 @@
 """Writing the evaluation report: JSON, Markdown, a terminal table and a PNG (atomic writes)."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
