@@ -6,9 +6,13 @@ workers (threads, processes or machines) never run the same point. A claim whose
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -22,12 +26,31 @@ CLAIMS = sa.Table(
 )
 
 
+@contextlib.contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Serialise schema creation between processes starting at the same moment (SQLite: a file lock
+    beside the database; other databases create tables transactionally and need none)."""
+    path = sa.engine.make_url(url).database if url.startswith("sqlite") else None
+    if not path or path == ":memory:":
+        yield
+        return
+    lock = Path(path).with_name(Path(path).name + ".schema-lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def engine_for(url: str) -> sa.Engine:
     kw: dict = {}
     if url.startswith("sqlite"):
         kw["connect_args"] = {"timeout": 120}
     eng = sa.create_engine(url, **kw)
-    _META.create_all(eng, checkfirst=True)
+    with schema_lock(url):
+        _META.create_all(eng, checkfirst=True)
     return eng
 
 

@@ -18,7 +18,7 @@ import attrs
 import optuna
 
 from . import trial as T
-from .claims import Claims, engine_for, owner_id
+from .claims import Claims, engine_for, owner_id, schema_lock
 from .space import Range, Space, config_of, label, point_key
 
 
@@ -43,11 +43,14 @@ def _key_hash(key: str) -> str:
 def open_study(sw: Sweep) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     kw: dict = {"connect_args": {"timeout": 120}} if sw.storage.startswith("sqlite") else {}
-    storage = optuna.storages.RDBStorage(sw.storage, engine_kwargs=kw)
+    with schema_lock(sw.storage):  # two workers starting together must not both create Optuna's tables
+        storage = optuna.storages.RDBStorage(sw.storage, engine_kwargs=kw)
     sampler = optuna.samplers.RandomSampler(seed=0) if sw.search == "random" else optuna.samplers.TPESampler(seed=0) if sw.search == "tpe" else None
     for attempt in range(5):
         try:
-            return optuna.create_study(study_name=sw.study_name, storage=storage, direction="maximize", sampler=sampler, load_if_exists=True)
+            with schema_lock(sw.storage):
+                return optuna.create_study(study_name=sw.study_name, storage=storage, direction="maximize", sampler=sampler,
+                                           load_if_exists=True)
         except optuna.exceptions.DuplicatedStudyError:  # created by another worker at the same moment
             time.sleep(0.5 * (attempt + 1))
     return optuna.load_study(study_name=sw.study_name, storage=storage, sampler=sampler)
