@@ -1,6 +1,8 @@
 """Config of the ``cct`` cell (torch-free, imported by the plugin's hook module)."""
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from aa_core.plugin import one_of, positive
@@ -14,8 +16,24 @@ PRESETS: dict[str, dict] = {
 DEFAULTS: dict = {"channels": 8, "dim": 16, "heads": 2, "layers": 1, "mlp_ratio": 2.0}
 
 
+class _TransformerShape:
+    """What the CCT cell and the CCT text encoder share: the MLP width and the heads rule."""
+
+    dim: Any  # int; the cell's preset fills it after construction
+    heads: Any
+    mlp_ratio: Any
+
+    @property
+    def mlp_hidden(self) -> int:
+        return max(1, round(self.dim * self.mlp_ratio))
+
+    def check(self):
+        if self.dim % self.heads:
+            yield "heads", f"dim {self.dim} is not divisible by heads {self.heads}"
+
+
 @attrs.define
-class CCTCellConfig:
+class CCTCellConfig(_TransformerShape):
     """Compact Convolutional Transformer cell (Hassani et al. 2021) over the K neighbour tokens.
 
     - ``channels``: state width C; ``dim``: token width d; ``heads``; ``layers``;
@@ -42,13 +60,6 @@ class CCTCellConfig:
             if getattr(self, key) is None:
                 setattr(self, key, value)
 
-    @property
-    def mlp_hidden(self) -> int:
-        return max(1, round(self.dim * self.mlp_ratio))
-
-    def check(self):
-        if self.dim % self.heads:
-            yield "heads", f"dim {self.dim} is not divisible by heads {self.heads}"
 
 
 def block_params(d: int, m: int) -> int:
@@ -87,7 +98,7 @@ class SubwordConfig:
 
 
 @attrs.define
-class CCTTextConfig:
+class CCTTextConfig(_TransformerShape):
     """CCT text encoder (Hassani et al. 2021, text variant): ids ``[B, L]`` → input face ``[B, F, C]``.
 
     Token embeddings (``embed_dim``) → Conv1d(kernel ``kernel``) → ReLU → MaxPool1d(2) →
@@ -104,13 +115,6 @@ class CCTTextConfig:
     max_length: int = attrs.field(default=64, validator=positive)
     pool: bool = True
 
-    @property
-    def mlp_hidden(self) -> int:
-        return max(1, round(self.dim * self.mlp_ratio))
-
-    def check(self):
-        if self.dim % self.heads:
-            yield "heads", f"dim {self.dim} is not divisible by heads {self.heads}"
 
 
 @attrs.define
