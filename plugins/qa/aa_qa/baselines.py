@@ -67,13 +67,23 @@ def nearest_neighbour(q_train: torch.Tensor, a_train: torch.Tensor, q_test: torc
 
 
 class SameParamsMLP(EmbeddingLoss, nn.Module):
-    """D → H → D with GELU; H chosen so the parameter count matches a target (trained with the same loss)."""
+    """D → H → D with GELU; H chosen so the parameter count matches a target (trained with the same loss).
+
+    With ``residual`` (``x + net(x)``, as in residual pipelines) the output layer starts at zero, so
+    the untrained model is the identity map, like a zero-initialised lattice; a random output layer
+    behind a narrow hidden layer would start far from ``x`` and handicap the baseline.
+    """
 
     def __init__(self, dim: int, hidden: int, residual: bool = False):
         super().__init__()
         self.embedding_dim = dim
         self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.residual = residual
+        if residual:
+            out = self.net[-1]
+            assert isinstance(out, nn.Linear)
+            nn.init.zeros_(out.weight)
+            nn.init.zeros_(out.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.net(x)

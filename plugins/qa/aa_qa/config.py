@@ -84,6 +84,11 @@ class EvaluateConfig:
     folds: int = attrs.field(default=1, validator=positive)  # k > 1: k-fold over all pairs, the model retrained per fold
     text_baselines: list[str] = attrs.field(factory=lambda: list(TEXT_BASELINES))  # text_to_text models (aa_qa.generative)
     samples: int = attrs.field(default=10, validator=positive)  # generated answers shown beside their references (seeded)
+    # mlp_same_params' own training settings (None: the spec's [train] value; mlp_hidden None: the
+    # hidden width that matches the model's parameter count), so a sweep can search them like the model's
+    mlp_lr: float | None = attrs.field(default=None, validator=[positive, finite])
+    mlp_epochs: int | None = attrs.field(default=None, validator=positive)
+    mlp_hidden: int | None = attrs.field(default=None, validator=positive)
 
     def check(self) -> Iterator[tuple[str, str]]:
         if self.folds == 2 or self.folds > 50:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import attrs
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -81,12 +82,13 @@ def fit_baselines(spec, names: list[str], emb_train, emb_val, val_answers: list[
             preds[name], _ = B.nearest_neighbour(x, y, qt)
         elif name == "mlp_same_params":
             D = x.shape[1]
-            hidden = B.hidden_for_params(D, lattice_params)
+            hidden = ecfg.mlp_hidden or B.hidden_for_params(D, lattice_params)
             pipe = spec.config("pipeline")
             torch.manual_seed(tcfg.seed)
             mlp = B.SameParamsMLP(D, hidden, residual=bool(getattr(pipe, "residual", False)))
-            res = train_model(mlp, x, y, xv, yv, val_answers, tcfg, progress=progress, desc="mlp_same_params")
-            meta.update({"mlp_hidden": hidden, "mlp_params": count_params(mlp)})
+            mcfg = attrs.evolve(tcfg, lr=ecfg.mlp_lr or tcfg.lr, epochs=ecfg.mlp_epochs or tcfg.epochs)
+            res = train_model(mlp, x, y, xv, yv, val_answers, mcfg, progress=progress, desc="mlp_same_params")
+            meta.update({"mlp_hidden": hidden, "mlp_params": count_params(mlp), "mlp_lr": mcfg.lr, "mlp_epochs": mcfg.epochs})
             history[name] = res["history"]
             preds[name] = predict(mlp, qt)
         elif name == "adapters_only":

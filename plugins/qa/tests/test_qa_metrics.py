@@ -94,3 +94,15 @@ def test_same_params_mlp_matches_count():
     h = B.hidden_for_params(D, P)
     n = sum(p.numel() for p in B.SameParamsMLP(D, h).parameters())
     assert abs(n - P) <= D
+
+
+def test_residual_same_params_mlp_starts_as_identity_and_learns():
+    """Residual: the output layer starts at zero (the untrained map is x), yet gradients reach it."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 16)
+    mlp = B.SameParamsMLP(16, 3, residual=True)
+    assert torch.equal(mlp(x), x)
+    (mlp(x) - x - 1.0).pow(2).sum().backward()
+    assert mlp.net[-1].bias.grad.abs().sum() > 0 and mlp.net[-1].weight.grad.abs().sum() > 0
+    plain = B.SameParamsMLP(16, 3)  # without the residual the output layer keeps its random init
+    assert plain.net[-1].weight.abs().sum() > 0

@@ -67,6 +67,15 @@ def test_same_seed_same_metrics(tmp_path, cache_dir, capsys):
     evaluate(validate(raw), state)
     assert state["report"]["systems"]["lattice"] == reports[0]["systems"]["lattice"]
 
+    # the MLP baseline's own settings (evaluate.mlp_*) replace the [train] ones and its size.
+    raw["evaluate"].update(baselines=["mlp_same_params"], mlp_lr=0.01, mlp_epochs=1, mlp_hidden=5)
+    state = {}
+    evaluate(validate(raw), state)
+    meta, D = state["report"]["meta"], 384
+    assert (meta["mlp_hidden"], meta["mlp_params"], meta["mlp_lr"], meta["mlp_epochs"]) == (5, 5 * (2 * D + 1) + D, 0.01, 1)
+    assert len(state["report"]["history"]["mlp_same_params"]) == 1
+    assert reports[0]["meta"]["mlp_epochs"] == 3 and reports[0]["meta"]["mlp_lr"] == 3e-3
+
 
 def test_aa_run_subprocess_writes_report_checkpoint_and_answers(tmp_path, cache_dir, aa):
     import tomli_w
