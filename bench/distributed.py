@@ -9,7 +9,10 @@ Every rank is a separate process on this machine (gloo over 127.0.0.1), measured
 - Lattice-parallel: one no-grad step (chunked) of the Broca lattice 333×333×166, C=8, mlp cell
   (hidden 64), with 1 rank and with 2 ranks (slabs along x, halo exchange): time, peak RSS of
   each rank (VmHWM), the largest difference between the two results, and the halo overhead =
-  (slab step − the same slab's step without any exchange) / slab step, medians.
+  (slab step − the same slab's step without any exchange) / slab step, medians. Each rank's RSS
+  before any lattice state (interpreter, torch, process group) is reported beside its peak, and
+  the same step is measured at C=32 (``*_c32`` keys), where the state rather than these
+  per-process constants dominates the memory. ``--chunk-planes`` sets the chunk for both.
 - Memory-capped ranks: two machines of half this one's size are emulated with a per-process
   address-space cap (RLIMIT_AS, ``--cap-gib``; default half of this machine's memory — on a
   shared machine pass less): the largest channel count (of ``--search``) whose Broca step runs
@@ -81,8 +84,10 @@ def _slab_state(g, x0: int, x1: int, channels: int):
     import torch
 
     _, Y, Z = g.size
-    planes = [torch.randn(1, Y * Z, channels, generator=torch.Generator().manual_seed(x)) * 0.1 for x in range(x0, x1)]
-    return torch.cat(planes, 1)
+    state = torch.empty(1, (x1 - x0) * Y * Z, channels)
+    for i, x in enumerate(range(x0, x1)):  # filled in place: no second copy in the peak
+        state[:, i * Y * Z : (i + 1) * Y * Z] = torch.randn(1, Y * Z, channels, generator=torch.Generator().manual_seed(x)) * 0.1
+    return state
 
 
 def lattice_worker(a: argparse.Namespace) -> dict:
@@ -102,10 +107,11 @@ def lattice_worker(a: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     g = Lattice(LatticeConfig(size=BROCA, scale_factor=a.scale, boundary=a.boundary))
     cell = MLPCell(MLPCellConfig(channels=a.channels, hidden=HIDDEN), g)
-    prop = NCAPropagator(NCAConfig(steps=1, gradient_checkpointing=a.mode == "train"), g, cell)
+    prop = NCAPropagator(NCAConfig(steps=1, gradient_checkpointing=a.mode == "train", chunk_planes=a.chunk_planes or None), g, cell)
     slab = SlabPropagator(prop)
     c = slab.comm
-    rec: dict = {"rank": a.rank, "planes": c.planes, "size": list(g.size), "channels": a.channels}
+    rec: dict = {"rank": a.rank, "planes": c.planes, "size": list(g.size), "channels": a.channels,
+                 "runtime_rss_gib": peak_rss_gib()}  # interpreter + torch + process group, before any lattice state
     try:
         state = _slab_state(g, c.x0, c.x1, a.channels)
         if a.mode == "train":
@@ -135,7 +141,8 @@ def lattice_worker(a: argparse.Namespace) -> dict:
                         t = time.perf_counter()
                         solo(state)
                         alone.append(time.perf_counter() - t)
-            rec.update(step_s=statistics.median(times), ok=True, chunk_planes=prop.chunk_planes_for(state))
+            with torch.no_grad():
+                rec.update(step_s=statistics.median(times), ok=True, chunk_planes=prop.chunk_planes_for(state))
             if alone:
                 rec["alone_s"] = statistics.median(alone)
     except (MemoryError, RuntimeError) as exc:  # the cap: an allocation failed
@@ -216,9 +223,10 @@ def ddp_figures(quick: bool, tmp: str) -> dict:
 
 
 # ---- orchestration -------------------------------------------------------------------------
-def lattice_parallel(scale: float, repeats: int, tmp: str) -> dict:
-    one = launch(1, ["--scale", str(scale), "--repeats", str(repeats), "--save", f"{tmp}/one"], threads=2)[0]
-    two = launch(2, ["--scale", str(scale), "--repeats", str(repeats), "--save", f"{tmp}/two", "--overhead"])
+def lattice_parallel(scale: float, repeats: int, tmp: str, chunk_planes: int, channels: int = 8) -> dict:
+    common = ["--scale", str(scale), "--repeats", str(repeats), "--chunk-planes", str(chunk_planes), "--channels", str(channels)]
+    one = launch(1, [*common, "--save", f"{tmp}/one"], threads=2)[0]
+    two = launch(2, [*common, "--save", f"{tmp}/two", "--overhead"])
     for r in [one, *two]:
         if not r.get("ok"):
             raise SystemExit(f"lattice-parallel step failed: {r}")
@@ -232,13 +240,18 @@ def lattice_parallel(scale: float, repeats: int, tmp: str) -> dict:
     step2 = max(r["step_s"] for r in two)
     overhead = max((r["step_s"] - r["alone_s"]) / r["step_s"] for r in two)
     rss2 = max(r["peak_rss_gib"] for r in two)
-    log(f"lattice step {one['size']} C=8: 1 rank {one['step_s']:.2f} s, {one['peak_rss_gib']:.2f} GiB; "
+    above = [(r["peak_rss_gib"] - r["runtime_rss_gib"]) for r in (one, *two)]
+    log(f"lattice step {one['size']} C={channels}: 1 rank {one['step_s']:.2f} s, {one['peak_rss_gib']:.2f} GiB; "
         f"2 ranks {step2:.2f} s, {rss2:.2f} GiB per rank (ratio {rss2 / one['peak_rss_gib']:.2f}); max |diff| {diff:.2e}; "
-        f"halo overhead {overhead:.1%}")
+        f"halo overhead {overhead:.1%}; runtime (torch + process group) {one['runtime_rss_gib']:.2f} / "
+        f"{max(r['runtime_rss_gib'] for r in two):.2f} GiB, peak above it {above[0]:.2f} / {max(above[1:]):.2f} GiB "
+        f"(ratio {max(above[1:]) / above[0]:.2f})")
     return {"lattice_size": one["size"], "lattice_step_s_1rank": one["step_s"], "lattice_step_s_2ranks": step2,
             "rss_gib_1rank": one["peak_rss_gib"], "rss_gib_per_rank_2": rss2, "rss_per_rank_ratio_2": rss2 / one["peak_rss_gib"],
             "lattice_parallel_max_abs_diff": diff, "halo_overhead_fraction": overhead,
-            "slab_alone_s": [r["alone_s"] for r in two], "slab_step_s": [r["step_s"] for r in two]}
+            "slab_alone_s": [r["alone_s"] for r in two], "slab_step_s": [r["step_s"] for r in two],
+            "chunk_planes": one.get("chunk_planes"), "runtime_rss_gib_1rank": one["runtime_rss_gib"],
+            "runtime_rss_gib_2": max(r["runtime_rss_gib"] for r in two), "above_runtime_ratio_2": max(above[1:]) / above[0]}
 
 
 def capped(scale: float, cap: float, channels: list[int], train_scale: float) -> dict:
@@ -272,6 +285,8 @@ def main() -> None:
     ap.add_argument("--skip-ddp", action="store_true", help="leave out the DDP figures")
     ap.add_argument("--skip-capped", action="store_true", help="leave out the memory-capped searches")
     ap.add_argument("--search", default=None, help="channel counts tried under the cap, e.g. 8,16,24,32 (default: 8,16,24,32,48,64)")
+    ap.add_argument("--chunk-planes", type=int, default=0,
+                    help="planes per chunk of the no-grad step, the same for 1 and 2 ranks (default: the engine's automatic choice)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--ddp-worker", nargs=3, default=None, help=argparse.SUPPRESS)
     for name, typ, default in (("rank", int, 0), ("world", int, 1), ("port", int, 0), ("scale", float, 1.0), ("channels", int, 8),
@@ -298,7 +313,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if not a.skip_ddp:
             fig.update(ddp_figures(a.quick, tmp))
-        fig.update(lattice_parallel(scale, 1 if a.quick else 3, tmp))
+        fig.update(lattice_parallel(scale, 1 if a.quick else 3, tmp, a.chunk_planes))
+        if not a.quick:  # the same step where the state, not the per-process runtime, dominates the memory
+            wide = lattice_parallel(scale, 1, tmp, a.chunk_planes, channels=32)
+            fig.update({f"{k}_c32": wide[k] for k in ("rss_gib_1rank", "rss_gib_per_rank_2", "rss_per_rank_ratio_2",
+                                                      "lattice_parallel_max_abs_diff", "halo_overhead_fraction")})
     if not a.skip_capped:
         search = [int(c) for c in a.search.split(",")] if a.search else ([8, 16, 32] if a.quick else [8, 16, 24, 32, 48, 64])
         fig.update(capped(scale, cap, search, a.train_scale or (0.25 if a.quick else 0.7)))
