@@ -36,6 +36,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
+def fixed_overrides(user: list[str], split: str) -> list[str]:
+    """The overrides of every trial: the sweep's defaults, then the user's ``--set`` (which win, e.g.
+    ``run.tasks=["evaluate"]`` with ``run.resume``), then ``--split`` (which nothing overrides)."""
+    return ['run.tasks=["train", "evaluate"]', "evaluate.plot=false", "train.threads=1", *user, f'evaluate.split="{split}"']
+
+
 def main(args: argparse.Namespace) -> int:
     from aa_core.plugin import UserError
     from aa_core.spec import load_spec
@@ -47,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     space = parse(args.param, args.case, args.seeds, args.seed_key)
     if args.workers < 1 or args.trials < 1:
         raise UserError("--workers and --trials must be at least 1")
-    fixed = [*args.fixed, f'evaluate.split="{args.split}"', 'run.tasks=["train", "evaluate"]', "evaluate.plot=false", "train.threads=1"]
+    fixed = fixed_overrides(args.fixed, args.split)
     # validate the spec and every configuration now (exit 2 before anything runs)
     probe = space.grid() if args.search == "grid" else [{"seed": str(space.seeds[0])}]
     for point in {S.point_key(S.config_of(p)): p for p in probe}.values():

@@ -143,3 +143,14 @@ def test_two_workers_share_one_sqlite_study_without_duplicates(tmp_path):
     ran = [o.count(", seed ") for o in outputs]
     assert sum(ran) == 4  # every point ran exactly once over both workers
     assert len(list((out / "trials").iterdir())) == 4
+
+
+def test_user_sets_override_the_sweep_defaults_but_not_the_split():
+    from aa_core.spec import load_spec
+    from aa_sweep.cli import fixed_overrides
+
+    fixed = fixed_overrides(['run.tasks=["evaluate"]', "train.threads=2", 'evaluate.split="test"'], "validation")
+    spec = load_spec(str(REPO / "examples" / "study" / "light.toml"), fixed)
+    assert spec.sections["run"].tasks == ["evaluate"] and spec.sections["train"].threads == 2
+    assert spec.sections["evaluate"].split == "validation" and spec.sections["evaluate"].plot is False
+    assert fixed_overrides([], "test")[-1] == 'evaluate.split="test"'
