@@ -18,6 +18,18 @@ import torch
 from aa_core.plugin import UserError, atomic_path
 
 AXES = {"x": 0, "y": 1, "z": 2}
+MAX_TRACE_BYTES = 256 * 2**20  # the kept states of one trace; larger lattices are pictured by aa inspect on a bigger machine
+
+
+def check_size(model) -> None:
+    """Refuse (UserError) a trace whose kept states would exceed MAX_TRACE_BYTES."""
+    g, steps = getattr(model, "geometry", None), getattr(getattr(model, "propagator", None), "steps", 1)
+    if g is None or not hasattr(model, "channels"):
+        return  # trace() says what is missing
+    need = 2 * g.num_cells * model.channels * ((steps if isinstance(steps, int) else 1) + 1) * 4
+    if need > MAX_TRACE_BYTES:
+        raise UserError(f"the lattice is too large to picture here ({need / 2**20:.0f} MiB of states for one question, "
+                        f"limit {MAX_TRACE_BYTES // 2**20} MiB); run aa inspect on a machine with the memory for it")
 
 
 @torch.no_grad()

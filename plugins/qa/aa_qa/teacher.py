@@ -100,6 +100,18 @@ class Teacher:
 
     @cached_property
     def _model(self):
+        """``texts → [B, L, D] hidden states, [B, L] mask``: plain torch for BERT folders (the teacher), else transformers."""
+        from . import bert_encoder
+
+        own = bert_encoder.load(self.path, self.config.max_length)
+        if own is not None:
+            tok, encoder = own
+
+            def run(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+                ids, mask, types = tok(texts)
+                return encoder(ids, mask, types), mask
+
+            return run
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
@@ -108,20 +120,23 @@ class Teacher:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
 
-        tok = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+        hf_tok = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
         model = AutoModel.from_pretrained(str(self.path), local_files_only=True).eval()
-        return tok, model
+
+        def run_hf(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+            batch = hf_tok(texts, padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt")
+            return model(**batch).last_hidden_state, batch["attention_mask"]
+
+        return run_hf
 
     @torch.no_grad()
     def _embed(self, texts: list[str]) -> np.ndarray:
-        tok, model = self._model
+        from .bert_encoder import mean_pooled
+
         out = []
         for i in range(0, len(texts), self.config.batch_size):
-            batch = tok(texts[i : i + self.config.batch_size], padding=True, truncation=True, max_length=self.config.max_length, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state  # [B, L, D]
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+            hidden, mask = self._model(texts[i : i + self.config.batch_size])  # [B, L, D], [B, L]
+            out.append(torch.nn.functional.normalize(mean_pooled(hidden, mask), dim=-1).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.embedding_dim), np.float32)
 
     def encode(self, texts: list[str]) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .batcher import Batcher
@@ -23,7 +24,8 @@ from .safety import GuardMiddleware, error_body
 from .schemas import Alternative, AnswerOut, BatchOut, Health, ModelInfo, ModelRef, ModelsOut, request_models
 from .settings import Settings
 
-ENDPOINTS = {"/", "/v1/answer", "/v1/answer/batch", "/v1/models", "/health/live", "/health/ready", "/metrics"}
+ENDPOINTS = {"/", "/v1/answer", "/v1/answer/batch", "/v1/inspect", "/v1/models", "/health/live", "/health/ready", "/metrics", "/docs", "/redoc"}
+DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's files from the fastapi-offline package: /docs and /redoc work offline
 
 
 class ServiceError(Exception):
@@ -48,7 +50,7 @@ def _load_all(pool: ModelPool, threads: int, metrics: Metrics) -> None:
 
 def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
     """The service for ``pool``; models load in the model thread after start-up (readiness says when)."""
-    AnswerRequest, BatchRequest = request_models(settings)
+    AnswerRequest, BatchRequest, InspectRequest = request_models(settings)
     metrics = Metrics(ENDPOINTS)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aa-model")  # every forward pass and the loading
     batchers: dict[str, Batcher] = {}
@@ -84,8 +86,8 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
             await b.stop()
         executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="AA question answering", version="0.1.0", lifespan=lifespan,
-                  description="Answers questions with trained AA checkpoints. Errors are JSON: {\"error\": {status, code, message, details}}.")
+    app = FastAPIOffline(title="AA question answering", version="0.1.0", lifespan=lifespan, static_url=DOCS_ASSETS,
+                         description="Answers questions with trained AA checkpoints. Errors are JSON: {\"error\": {status, code, message, details}}.")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
@@ -146,6 +148,23 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
         m = pick(body.model)  # type: ignore[attr-defined]
         answers = await run(m, list(body.questions), body.top_k, t0)  # type: ignore[attr-defined]
         return BatchOut(answers=answers, model=ModelRef(id=m.id, version=m.version), time_ms=(time.perf_counter() - t0) * 1000)
+
+    @app.post("/v1/inspect", response_class=Response,
+              responses={200: {"content": {"image/png": {}}, "description": "PNG: the state per step on slices, the light cone, the output face"},
+                         404: {"description": "unknown model"}, 422: {"description": "invalid request, or a model without a lattice to picture"}})
+    async def inspect(body: InspectRequest) -> Response:  # type: ignore[valid-type]  # a class built per application
+        """A picture of what happens inside the lattice for one question (as `aa inspect`); runs in the model thread."""
+        from aa_core.plugin import UserError
+
+        m = pick(body.model)  # type: ignore[attr-defined]
+        loop = asyncio.get_running_loop()
+        try:
+            png = await asyncio.wait_for(loop.run_in_executor(executor, m.picture, body.question), settings.timeout_s)  # type: ignore[attr-defined]
+        except TimeoutError:
+            raise ServiceError(504, "timeout", f"no picture within {settings.timeout_s:g} s (the server is overloaded); retry later") from None
+        except UserError as exc:
+            raise ServiceError(422, "not_inspectable", str(exc)) from None
+        return Response(png, media_type="image/png")
 
     @app.get("/v1/models", response_model=ModelsOut)
     async def models() -> ModelsOut:

@@ -73,6 +73,23 @@ class ServedModel:
         answer_details(model, ctx, decoder, ["warm-up question"], top_k=1)
         self.status = "ready"
 
+    def picture(self, question: str) -> bytes:
+        """PNG of what happens inside the lattice for ``question`` (``aa inspect``'s picture; runs in the model thread)."""
+        import tempfile
+
+        from aa_qa.ask import decode_scored
+        from aa_qa.lattice_view import check_size, picture, trace
+
+        if self._parts is None:
+            raise RuntimeError(f"model {self.id} is not loaded")
+        model, ctx, decoder = self._parts
+        check_size(model)
+        tr = trace(model, ctx.tokenizer.encode([question]))
+        texts, score = decode_scored(tr["prediction"], ctx, decoder)
+        with tempfile.TemporaryDirectory(prefix="aa-serve-") as tmp:
+            path = picture(model, tr, question, f"{texts[0]}  (similarity {float(score[0]):.3f})", Path(tmp) / "lattice.png")
+            return path.read_bytes()
+
     def answer(self, questions: list[str], top_k: int) -> list:
         from aa_qa.ask import answer_details
 

@@ -77,8 +77,8 @@ def _check_text(q: str) -> str:
     return q
 
 
-def request_models(s: Settings) -> tuple[type[BaseModel], type[BaseModel]]:
-    """(AnswerRequest, BatchRequest) bounded by ``s``."""
+def request_models(s: Settings) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
+    """(AnswerRequest, BatchRequest, InspectRequest) bounded by ``s``."""
 
     class AnswerRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -109,4 +109,14 @@ def request_models(s: Settings) -> tuple[type[BaseModel], type[BaseModel]]:
                     raise ValueError(f"question {i}: {exc}") from None
             return v
 
-    return AnswerRequest, BatchRequest
+    class InspectRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        question: str = Field(min_length=1, max_length=s.max_question_chars, examples=["What is overfitting?"])
+        model: str | None = Field(None, max_length=200, description="model id, version (checkpoint-hash prefix) or id@version; default: the first")
+
+        @field_validator("question")
+        @classmethod
+        def _text(cls, v: str) -> str:
+            return _check_text(v)
+
+    return AnswerRequest, BatchRequest, InspectRequest

@@ -167,3 +167,27 @@ def test_health_metrics_and_no_cors_by_default(service):
     r = httpx.get(service.url + "/v1/models", headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in r.headers
     assert httpx.get(service.url + "/openapi.json").json()["paths"].keys() >= {"/v1/answer", "/v1/answer/batch", "/v1/models"}
+
+
+def test_inspect_returns_the_lattice_picture_of_the_routed_model(service):
+    import io
+
+    from PIL import Image
+
+    r = post(service, "/v1/inspect", {"question": "What is overfitting?", "model": "b"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(r.content))
+    assert image.format == "PNG" and image.width >= 600 and image.height >= 400
+    assert sum(1 for count in image.convert("L").histogram() if count) > 16  # a drawn figure, not a blank canvas
+    assert post(service, "/v1/inspect", {"question": "What is overfitting?", "model": "nope"}).status_code == 404
+    bad = post(service, "/v1/inspect", {"question": "   "})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_request"
+
+
+def test_api_docs_render_from_local_assets(service):
+    for page_path, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        page = httpx.get(service.url + page_path, timeout=30)
+        assert page.status_code == 200 and f"/docs-assets/{asset}" in page.text
+        assert "cdn" not in page.text.lower()  # nothing fetched from a CDN: the page works offline
+        assert httpx.get(service.url + f"/docs-assets/{asset}", timeout=30).status_code == 200
+    assert httpx.get(service.url + "/docs-assets/swagger-ui.css", timeout=30).status_code == 200

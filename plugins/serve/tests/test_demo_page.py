@@ -52,6 +52,12 @@ def test_ask_on_the_demo_page(service, browser):
     alts = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#alternatives li")]
     assert len(alts) == 3 and alts[0].startswith(expected["alternatives"][0]["answer"])
 
+    # The lattice picture for this question: a real PNG decoded by the browser.
+    browser.find_element(By.ID, "show-lattice").click()
+    wait.until(ec.visibility_of_element_located((By.ID, "lattice")))
+    wait.until(lambda d: d.execute_script("const i = document.getElementById('lattice-img'); return i.complete && i.naturalWidth;"))
+    assert browser.execute_script("return document.getElementById('lattice-img').naturalWidth") >= 600
+
     # An off-topic question: the page says it abstained and still shows the best guess.
     box.clear()
     box.send_keys("Who won the 1998 world cup?")
@@ -65,3 +71,14 @@ def test_ask_on_the_demo_page(service, browser):
     browser.find_element(By.ID, "submit").click()
     wait.until(lambda d: d.find_element(By.ID, "error").text)
     assert "empty" in browser.find_element(By.ID, "error").text
+
+
+def test_api_docs_render_offline(service, browser):
+    """/docs draws every operation with Swagger UI's files served by the app (this machine has no CDN access)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(service.url + "/docs")
+    WebDriverWait(browser, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".opblock")) >= 5)
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/v1/answer", "/v1/answer/batch", "/v1/inspect", "/v1/models"} <= {p.replace("\u200b", "") for p in paths}
