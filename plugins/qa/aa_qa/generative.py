@@ -26,7 +26,7 @@ from aa_core.plugin import UserError, table, write_json, write_text
 
 from .data import QAData, normalise
 from .metrics import summarise, text_metrics
-from .stats import resample_indices
+from .stats import paired, resample_indices
 
 
 def answer_key(text: str) -> str:
@@ -99,10 +99,14 @@ def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
         hyps[name] = out
         timing[name] = (time.perf_counter() - t0) / max(len(questions), 1)
     idx = resample_indices(len(questions), ecfg.bootstrap, ecfg.seed)
-    systems = {}
+    systems, per_item = {}, {}
     for name, h in hyps.items():
-        totals, items = _score(h, refs, ref_emb, teacher, train_keys)
-        systems[name] = {**summarise(items, idx), **totals, "seconds_per_answer": timing[name]}
+        totals, per_item[name] = _score(h, refs, ref_emb, teacher, train_keys)
+        systems[name] = {**summarise(per_item[name], idx), **totals, "seconds_per_answer": timing[name]}
+    compared = {k: v for k, v in per_item["lattice"].items() if k in PAIRED_KEYS}
+    for name in hyps:
+        if name != "lattice":  # (lattice − baseline) per question, one resample for both: a test, not two intervals
+            systems[name]["paired"] = paired(compared, per_item[name], idx)
     rng = np.random.default_rng(ecfg.seed)
     pick = sorted(rng.choice(len(questions), size=min(ecfg.samples, len(questions)), replace=False).tolist())
     samples = [{"question": questions[i], "reference": refs[i][0], **{n: h[i] for n, h in hyps.items()}} for i in pick]
@@ -127,6 +131,8 @@ def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
     return folder / "generated.json"
 
 
+PAIRED = [("cosine", "teacher cos"), ("chrf", "chrF (sentence)"), ("rouge_l", "ROUGE-L"), ("token_f1", "F1")]
+PAIRED_KEYS = [k for k, _ in PAIRED]
 COLUMNS = [("bleu", "BLEU"), ("chrf", "chrF"), ("rouge_l", "ROUGE-L"), ("exact_match", "EM"), ("token_f1", "F1"),
            ("cosine", "teacher cos"), ("new_text", "new text %"), ("seconds_per_answer", "s/answer")]
 
@@ -145,8 +151,24 @@ def _rows(systems: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
     return ["system"] + [lab for _, lab in COLUMNS], rows
 
 
+def _paired_rows(systems: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    rows = []
+    for name, m in systems.items():
+        if "paired" not in m:
+            continue
+        cells = [f"lattice − {name}"]
+        for key, _ in PAIRED:
+            d = m["paired"].get(key)
+            digits = 3 if key == "cosine" else 2
+            cells.append("—" if d is None else
+                         f"{d['diff']:+.{digits}f} [{d['ci95'][0]:+.{digits}f}, {d['ci95'][1]:+.{digits}f}] {d['verdict']}")
+        rows.append(cells)
+    return ["paired difference"] + [lab for _, lab in PAIRED], rows
+
+
 def terminal_table(systems: dict[str, dict]) -> str:
-    return table(*_rows(systems))
+    paired_header, paired_rows = _paired_rows(systems)
+    return table(*_rows(systems)) + ("\n" + table(paired_header, paired_rows) if paired_rows else "")
 
 
 def markdown(report: dict) -> str:
@@ -158,6 +180,12 @@ def markdown(report: dict) -> str:
              "answer's teacher embeddings (95% bootstrap interval); new text: answers that are not a training answer.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    paired_header, paired_rows = _paired_rows(report["systems"])
+    if paired_rows:
+        lines += ["", "Paired differences (lattice − baseline, the same questions and the same bootstrap resamples for both; "
+                  "95% interval; the verdict follows the interval):", "",
+                  "| " + " | ".join(paired_header) + " |", "|" + "---|" * len(paired_header)]
+        lines += ["| " + " | ".join(r) + " |" for r in paired_rows]
     for name, why in meta.get("unavailable", {}).items():
         lines += ["", f"- {name}: not run: {why}"]
     lines += ["", f"## Ten answers (chosen with seed {meta['sample_seed']})", ""]

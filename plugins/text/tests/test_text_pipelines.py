@@ -106,6 +106,11 @@ text_baselines = ["phrase_bank", "nearest_neighbour"]
         assert {"bleu", "chrf", "rouge_l", "exact_match", "token_f1", "cosine", "cosine_ci95", "new_text"} <= set(m)
     assert len(report["samples"]) == 3 and report["meta"]["sizes"]["test"] > 0
     assert report["systems"]["nearest_neighbour"]["new_text"] == 0.0  # a training answer by construction
+    for name in ("phrase_bank", "nearest_neighbour"):  # paired (lattice − baseline) intervals with a verdict
+        p = report["systems"][name]["paired"]["cosine"]
+        assert p["ci95"][0] <= p["diff"] <= p["ci95"][1] and p["verdict"] in ("higher", "lower", "no difference detected")
+    assert "paired" not in report["systems"]["lattice"]
+    assert "lattice − nearest_neighbour" in next((tmp_path / "runs").glob("*/generated.md")).read_text()
     ckpt = next(p for p in (tmp_path / "ckpt").iterdir() if p.is_dir())
     extra = json.loads((ckpt / "final" / "extra.json").read_text())
     assert "tokenizer" in extra["subword"] and extra["pipeline"]["train_answers"]  # the vocabulary travels with the checkpoint
