@@ -92,7 +92,9 @@ def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
     notes: dict[str, str] = {}
     for name in ecfg.text_baselines:
         t0 = time.perf_counter()
-        out = TB.run(name, model, teacher, spec, data, emb, split, hyps["lattice"])
+        if name in TB.SLOW:
+            print(f"[evaluate] baseline {name}: {TB.SLOW[name]}", flush=True)
+        out = TB.run(name, model, teacher, spec, data, emb, split, hyps["lattice"], progress=run.progress)
         if isinstance(out, str):
             notes[name] = out
             continue
