@@ -21,11 +21,16 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import statistics
 import time
 from pathlib import Path
 
-import torch
+# Idle OpenMP threads sleep instead of spinning: on a shared machine, spinning threads of a
+# 2-thread run fight any other process for the cores and make it many times slower than 1 thread.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402  # after the OpenMP setting, which is read when torch loads
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,6 +116,7 @@ def main() -> None:
     packed = decoder_bytes(reduced_decoder, sparse=True)  # int8 Linears (output projection included) + masks + fp32 rest
     out = {
         "params": params, "decoder_params": sum(p.numel() for p in model.decoder.parameters()), "threads": args.threads,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "loadavg_1m": os.getloadavg()[0],
         "tokens": int(generated.shape[1]), "latency_ms_b1": 1000 * lat_b1["fp32"], "answers_per_s_b32": 32 / t32,
         "int8_latency_ms_b1": 1000 * lat_b1["int8"], "int8_bytes_ratio": packed / dense,
         "int8_latency_ratio": lat_b1["int8"] / lat_b1["fp32"], "decoder_bytes_fp32": dense, "decoder_bytes_int8_pruned": packed,

@@ -52,7 +52,8 @@ def no_lattice(model, spec, data, emb: dict, split: str) -> list[str]:
     torch.manual_seed(tcfg.seed)
     baseline = type(dec)(dec.config, dec.subword, memory_dim=emb["train"][0].shape[1], memory_len=1)
     _, targets = model.encode_pairs([p.question for p in data.train], [p.answer for p in data.train])
-    baseline.train_pairs(emb["train"][0], targets, epochs=tcfg.epochs, lr=tcfg.lr, batch_size=tcfg.batch_size, seed=tcfg.seed)
+    baseline.train_pairs(emb["train"][0], targets, epochs=tcfg.epochs, lr=tcfg.lr, batch_size=tcfg.batch_size, seed=tcfg.seed,
+                         desc="no_lattice decoder")
     return baseline.decode(emb[split][0])
 
 

@@ -222,14 +222,16 @@ class GenerativeDecoder(nn.Module):
             self.subword.fit(list(texts))
         targets = self.subword.encode(list(texts), max_length=self.config.max_new_tokens + 2, bos=True, eos=True)
         train_on_pairs(self, embeddings.float(), targets, epochs=self.config.fit_epochs, lr=self.config.fit_lr,
-                       batch_size=self.config.fit_batch_size, seed=self.config.seed)
+                       batch_size=self.config.fit_batch_size, seed=self.config.seed,
+                       desc=f"decoder pre-training on {len(texts)} texts")
         return self
 
-    def train_pairs(self, memory: torch.Tensor, targets: torch.Tensor, *, epochs: int, lr: float, batch_size: int, seed: int = 0) -> list[float]:
+    def train_pairs(self, memory: torch.Tensor, targets: torch.Tensor, *, epochs: int, lr: float, batch_size: int, seed: int = 0,
+                    desc: str | None = None) -> list[float]:
         """Teacher forcing on (memory, target ids) pairs (:func:`aa_ret.train_text.train_on_pairs`)."""
         from .train_text import train_on_pairs
 
-        return train_on_pairs(self, memory, targets, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+        return train_on_pairs(self, memory, targets, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, desc=desc)
 
     def to_extra(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         if self.owned:

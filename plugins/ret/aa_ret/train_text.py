@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
 
 def train_on_pairs(decoder, memory: torch.Tensor, targets: torch.Tensor, *, epochs: int, lr: float, batch_size: int,
-                   seed: int = 0, weight_decay: float = 0.01, grad_clip: float = 1.0) -> list[float]:
+                   seed: int = 0, weight_decay: float = 0.01, grad_clip: float = 1.0, desc: str | None = None) -> list[float]:
     """AdamW with a cosine schedule over ``epochs`` shuffled passes; returns the mean loss per epoch.
 
     ``memory [n, …]`` and ``targets [n, T]`` (``bos`` … ``eos``, padded) are indexed together.
-    The decoder is left in eval mode.
+    The decoder is left in eval mode. With ``desc``, about eight progress lines are printed.
     """
     gen = torch.Generator().manual_seed(seed)
     decoder.train()
@@ -21,8 +22,9 @@ def train_on_pairs(decoder, memory: torch.Tensor, targets: torch.Tensor, *, epoc
     opt = torch.optim.AdamW(decoder.parameters(), lr=lr, weight_decay=weight_decay)
     steps = max(1, epochs * math.ceil(len(targets) / batch_size))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    history = []
-    for _ in range(epochs):
+    history: list[float] = []
+    every, t0 = max(1, epochs // 8), time.perf_counter()
+    for epoch in range(epochs):
         order = torch.randperm(len(targets), generator=gen)
         total, seen = 0.0, 0
         for i in range(0, len(order), batch_size):
@@ -36,5 +38,7 @@ def train_on_pairs(decoder, memory: torch.Tensor, targets: torch.Tensor, *, epoc
             total += float(loss.detach()) * len(idx)
             seen += len(idx)
         history.append(total / max(seen, 1))
+        if desc and ((epoch + 1) % every == 0 or epoch + 1 == epochs):
+            print(f"{desc}: epoch {epoch + 1}/{epochs}, loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     decoder.eval()
     return history
