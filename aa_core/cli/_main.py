@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from importlib import import_module
@@ -61,6 +62,10 @@ def _out_of_memory(command: str, detail: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Idle OpenMP threads sleep rather than spin (read once, when torch loads; a user's setting wins):
+    # on a shared machine, spinning threads of a multi-threaded run fight every other process for the
+    # cores and can make it an order of magnitude slower than one thread (bench/generate.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = sys.argv[1:] if argv is None else argv
     parser = make_parser(argv)
     args: Any = parser.parse_args(argv)
