@@ -1,5 +1,5 @@
 """Benchmark of `aa serve` on loopback: throughput and latency at 1, 8 and 32 concurrent clients,
-dynamic batching on (--max-batch 32 --max-wait-ms 5) against off (--max-batch 1), in the same run.
+dynamic batching on (--max-batch 32, the default --max-wait-ms 0) against off (--max-batch 1), in the same run.
 
 Both services run at once from the same quick-start checkpoint (trained here unless --checkpoint is
 given) and are measured interleaved, round by round; figures are medians over the rounds. Each
@@ -28,7 +28,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENTS = (1, 8, 32)
-MODES = {"batched": ["--max-batch", "32", "--max-wait-ms", "5"], "unbatched": ["--max-batch", "1"]}
+MODES = {"batched": ["--max-batch", "32", "--max-wait-ms", "0"], "unbatched": ["--max-batch", "1"]}
 
 
 def train_checkpoint(folder: Path) -> Path:

@@ -1,8 +1,9 @@
 """Dynamic batching: questions arriving together are answered in one forward pass, off the event loop.
 
 A pass starts when ``max_batch`` questions are waiting or ``max_wait_s`` after the first one arrived;
-questions that arrive while a pass runs join the next one. ``max_batch = 1`` answers each question
-in its own pass (batching off).
+questions that arrive while a pass runs join the next one. With ``max_wait_s = 0`` (the default) a pass
+takes whatever is queued when the model becomes free: batches grow with the load and a lone question
+never waits. ``max_batch = 1`` answers each question in its own pass (batching off).
 """
 from __future__ import annotations
 

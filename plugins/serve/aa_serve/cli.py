@@ -13,7 +13,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--api-key-file", metavar="FILE", help="file holding the API key (else the AA_SERVE_API_KEY environment variable)")
     p.add_argument("--max-batch", type=int, default=32, help="most questions per forward pass (1 turns dynamic batching off)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a forward pass waits for more questions to join")
+    p.add_argument("--max-wait-ms", type=float, default=0.0,
+                   help="how long a pass waits for more questions after the first (default 0: a pass takes every question queued "
+                        "when the model becomes free, so batches grow with the load and a lone question never waits)")
     p.add_argument("--max-questions", type=int, default=64, help="most questions in one batch request")
     p.add_argument("--max-question-chars", type=int, default=1000, help="longest question accepted")
     p.add_argument("--max-body-bytes", type=int, default=256 * 1024, help="largest request body accepted")

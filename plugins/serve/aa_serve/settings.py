@@ -22,7 +22,7 @@ class Settings:
     port: int = 8000
     api_key: str | None = None
     max_batch: int = 32
-    max_wait_s: float = 0.005
+    max_wait_s: float = 0.0
     max_questions: int = 64
     max_question_chars: int = 1000
     max_body_bytes: int = 256 * 1024
