@@ -111,7 +111,7 @@ def _show_progress(enabled: bool) -> bool:
 class _StopRequest:
     """SIGINT/SIGTERM set a flag; the loop finishes its step, saves and stops (main thread only)."""
 
-    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+    CODES: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}  # the shell's exit codes for them
 
     def __init__(self, enabled: bool):
         self.signum: int | None = None

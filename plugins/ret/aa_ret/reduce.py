@@ -78,7 +78,10 @@ def _linears(module: nn.Module):
 def compact_state(module: nn.Module, sparse: bool = True) -> dict:
     """Every Linear weight as (mask bits, nonzero values) when ``sparse``, else dense; the
     rest of the state dict in one flat float32 buffer. int8 layers keep int8 values."""
-    meta, masks, ints, floats = [], [], [], []
+    meta: list[tuple] = []  # ("linear", name, kind, shape, int8 scale/zero point, has bias, kept) or ("tensor", key, dtype, shape)
+    masks: list[torch.Tensor] = []
+    ints: list[torch.Tensor] = []
+    floats: list[torch.Tensor] = []
     linear_names = set()
     for name, m in _linears(module):
         linear_names.add(name)
