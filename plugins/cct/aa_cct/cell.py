@@ -57,9 +57,11 @@ class EncoderLayer(nn.Module):
 
 
 class CCTCell(nn.Module):
+    taps: torch.Tensor  # [K, T] buffer: the tokenizer's taps at each neighbour position
+
     def __init__(self, config: CCTCellConfig, geometry):
         super().__init__()
-        C, d = config.channels, config.dim
+        C, d = config.size("channels"), config.size("dim")
         self.config = config
         self.channels = C
         self.dim = d
@@ -68,7 +70,7 @@ class CCTCell(nn.Module):
         self.register_buffer("taps", tap_index(geometry.offsets, config.tokenizer_kernel), persistent=False)
         self.pos = nn.Parameter(torch.empty(self.k, d))
         nn.init.trunc_normal_(self.pos, std=0.2)  # as CCT's learnable positional embedding
-        self.layers = nn.ModuleList(EncoderLayer(d, config.heads, config.mlp_hidden) for _ in range(config.layers))
+        self.layers = nn.ModuleList(EncoderLayer(d, config.size("heads"), config.mlp_hidden) for _ in range(config.size("layers")))
         self.norm = nn.LayerNorm(d)
         self.pool = nn.Linear(d, 1)  # SeqPool attention
         self.head = nn.Linear(d, C)

@@ -27,6 +27,13 @@ class _TransformerShape:
     def mlp_hidden(self) -> int:
         return max(1, round(self.dim * self.mlp_ratio))
 
+    def size(self, key: str) -> int:
+        """A size key as an int: a preset or the defaults fill every size left unset at construction."""
+        value = getattr(self, key)
+        if value is None:
+            raise ValueError(f"{type(self).__name__}.{key} is unset")
+        return int(value)
+
     def check(self):
         if self.dim % self.heads:
             yield "heads", f"dim {self.dim} is not divisible by heads {self.heads}"

@@ -53,17 +53,17 @@ class Layer(nn.Module):
 class RETCell(nn.Module):
     def __init__(self, config: RETCellConfig, geometry):
         super().__init__()
-        C, d = config.channels, config.dim
+        C, d = config.size("channels"), config.size("dim")
         self.config = config
         self.channels = C
         self.dim = d
         self.k = geometry.k
         self.center = geometry.center_index
-        self.depth = config.layers
+        self.depth = config.size("layers")
         self.embed = nn.Linear(C, d)
         self.pos = nn.Parameter(torch.randn(self.k, d) * 0.02)
-        stored = 1 if config.share_layers else config.layers
-        self.layers = nn.ModuleList(Layer(d, config.heads, config.mlp_hidden) for _ in range(stored))
+        stored = 1 if config.share_layers else self.depth
+        self.layers = nn.ModuleList(Layer(d, config.size("heads"), config.mlp_hidden) for _ in range(stored))
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, C)
         if config.zero_init:
@@ -90,10 +90,10 @@ class RETCell(nn.Module):
         return rearrange(out, "(b n) c -> b n c", b=B)
 
 
-def build(config: RETCellConfig, ctx) -> RETCell:
+def build(config: RETCellConfig, ctx) -> nn.Module:
     from .reduce import prune_linears, quantize_int8
 
-    cell = RETCell(config, ctx.geometry)
+    cell: nn.Module = RETCell(config, ctx.geometry)
     if config.prune_amount > 0:
         prune_linears(cell, config.prune_amount)
     if config.int8:

@@ -56,7 +56,14 @@ class RETCellConfig:
 
     @property
     def mlp_hidden(self) -> int:
-        return max(1, round(self.dim * self.mlp_ratio))
+        return max(1, round(self.size("dim") * float(self.mlp_ratio or 0.0)))
+
+    def size(self, key: str) -> int:
+        """A size key as an int: a preset or the defaults fill every size left unset at construction."""
+        value = getattr(self, key)
+        if value is None:
+            raise ValueError(f"RETCellConfig.{key} is unset")
+        return int(value)
 
     def sizes(self) -> dict:
         return {k: getattr(self, k) for k in SIZE_KEYS}
