@@ -7,7 +7,13 @@ This module is what the core is typed with and what the conformance kit
 (:mod:`aa_core.conformance`) checks first (``isinstance(obj, Protocol)``) before testing the
 behaviour. A component written against these protocols alone passes the kit. Optional
 capabilities are separate protocols (``LatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
-``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``): implement them to opt in.
+``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``, ``LatticeParallelPropagator``,
+``AuxiliaryLoss``, ``OwnedDecoder``): implement them to opt in.
+
+Training (the Lightning split): a task contributes a ``Dataset`` (sizes per split, a batch by
+index, optional lifecycle hooks) and the maths — a ``TrainablePipeline`` or, for generic
+pipelines, a ``TaskObjective`` on the dataset; the core's trainer (:mod:`aa_core.train`) owns the
+loop, checkpoints, resume, signals, the non-finite guard, devices and DDP.
 
 Update semantics (the ``nca`` propagator, and any engine that evaluates cells): a cell's
 output is a **residual update**. One step is::
@@ -266,6 +272,101 @@ class Pipeline(Protocol):
     def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]: ...
 
 
+@runtime_checkable
+class LatticeParallelPropagator(Propagator, Protocol):
+    """A propagator that splits the lattice itself across processes (slabs with halo exchange):
+    the trainer then runs every rank on the whole batch instead of sharing it (no DDP)."""
+
+    lattice_parallel: bool
+
+
+@runtime_checkable
+class AuxiliaryLoss(Protocol):
+    """A component whose forward pass leaves a loss term to add (e.g. a load-balancing penalty)."""
+
+    def aux_loss(self) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class OwnedDecoder(Decoder, Protocol):
+    """A decoder that lives inside the pipeline and is trained with it (not fitted beforehand)."""
+
+    owned: bool
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """A task's data, by split and index; the trainer owns the loop (a ``dataset`` component).
+
+    - ``hash``: identifies the data (recorded in checkpoints; a resume refuses another one).
+    - ``sizes()`` → ``{"train": n, "validation": n, "test": n}`` (a split may be 0; a sample pool
+      reports its pool size as ``train``).
+    - ``batch(split, index)`` → a dict whose tensors have first dimension ``len(index)``. Under
+      data-parallel training ``index`` is this process's share of the global batch and the dict
+      also carries ``global_index`` (the whole global batch) and ``share`` (this process's
+      positions in it), for losses that need the whole batch (in-batch negatives).
+    """
+
+    hash: str
+
+    def sizes(self) -> dict[str, int]: ...
+
+    def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class TrainablePipeline(Protocol):
+    """A pipeline that says how a batch becomes a loss and how well it does on validation.
+
+    ``validation_metrics`` → any named metrics (``train.select_on`` picks one, with
+    ``train.mode = "max" | "min"``); names start with ``val_``.
+    """
+
+    def training_loss(self, batch: dict[str, Any], settings: Any) -> torch.Tensor: ...
+
+    def validation_metrics(self, dataset: Dataset, settings: Any) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class TaskObjective(Protocol):
+    """A dataset that owns the maths for a generic pipeline (the task's loss and validation
+    metrics, e.g. Q→A's cosine + in-batch contrastive loss and ranking metrics); the trainer
+    prefers it to the pipeline's own ``training_loss`` / ``validation_metrics``."""
+
+    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor: ...
+
+    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class FittedDataset(Protocol):
+    """A dataset with work to do once the model is built, before training (fit a tokenizer or
+    a decoder, embed texts with a teacher); ``ctx`` is the model's BuildContext."""
+
+    def setup(self, model: torch.nn.Module, ctx: Any) -> None: ...
+
+
+@runtime_checkable
+class SampledDataset(Protocol):
+    """A dataset that learns from training (a Growing-NCA sample pool): called after every
+    optimizer step with the batch the pipeline saw (the pipeline may have added its outputs,
+    e.g. ``batch["final_state"]``), to write states back into the pool and damage them.
+    Its own state is saved with every checkpoint (``state_tensors`` / ``load_state_tensors``)."""
+
+    def after_step(self, batch: dict[str, Any], model: torch.nn.Module) -> None: ...
+
+    def state_tensors(self) -> dict[str, torch.Tensor]: ...
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None: ...
+
+
+@runtime_checkable
+class FinalizingDataset(Protocol):
+    """A dataset that adds metadata to the final checkpoint (e.g. a calibrated abstention threshold)."""
+
+    def final_metadata(self, model: torch.nn.Module, ctx: Any) -> dict[str, Any]: ...
+
+
 PROTOCOLS: dict[str, type] = {
     "geometry": Geometry,
     "cell": Cell,
@@ -276,4 +377,5 @@ PROTOCOLS: dict[str, type] = {
     "adapter": Adapter,
     "decoder": Decoder,
     "pipeline": Pipeline,
+    "dataset": Dataset,
 }
