@@ -22,7 +22,7 @@ from .._fs import atomic_path, write_json
 from .._hashing import content_hash, file_sha256
 from .._version import __version__
 from ..architectures import registry
-from ..host import KINDS
+from ..host import MODEL_KINDS
 from ..spec import Spec, diff_specs, validate
 from ._provenance import code_revision, installed_versions, spec_plugins
 from ._runs import resolve_checkpoint
@@ -33,7 +33,6 @@ WEIGHTS = "model.safetensors"
 METADATA = "metadata.json"
 EXTRA_JSON = "extra.json"
 EXTRA_PREFIX = "extra/"
-MODEL_KINDS = KINDS
 
 
 class CheckpointWarning(UserWarning):

@@ -43,10 +43,10 @@ def _get(reg: Any, key: str) -> Any:
 
 def _resolved_model(arch: Any) -> dict[str, Any]:
     from ..assemble import architecture_spec
-    from ..host import KINDS
+    from ..host import MODEL_KINDS
 
     resolved = architecture_spec(arch).resolved()
-    return {k: v for k, v in resolved.items() if k in KINDS}
+    return {k: v for k, v in resolved.items() if k in MODEL_KINDS}
 
 
 def _status(a: Any) -> str:

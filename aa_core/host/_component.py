@@ -7,7 +7,8 @@ from typing import Any
 
 import attrs
 
-KINDS = ("geometry", "cell", "propagator", "tokenizer", "subword", "encoder", "adapter", "decoder", "pipeline")
+KINDS = ("geometry", "cell", "propagator", "tokenizer", "subword", "encoder", "adapter", "decoder", "pipeline", "dataset")
+MODEL_KINDS = KINDS[:-1]  # the kinds that define a model (its hash); a dataset is what it is trained on
 
 
 def resolve(ref: str | Callable[..., Any]) -> Any:
@@ -61,12 +62,20 @@ class Section:
     """A spec section that is not a component, e.g. ``[train]``: its table is structured into ``config``.
 
     An ``optional`` section is validated only when present; the others get their defaults.
+    ``defaults`` (kind → component name) are the components a spec that *has* this section gets
+    for the kinds it leaves out (aa-qa's ``[data]``: the teacher tokenizer, the
+    ``direct_embedding`` pipeline, the ``qa_pairs`` dataset), so a spec's defaults follow from its
+    own text, never from what else is installed. ``moved`` maps an old key (``"train.temperature"``)
+    to this section's field that replaced it: the old key still works for one minor version, with
+    a DeprecationWarning naming the new one.
     """
 
     name: str
     config: type
     description: str = ""
     optional: bool = False
+    defaults: dict[str, str] = attrs.field(factory=dict)
+    moved: dict[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen

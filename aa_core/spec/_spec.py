@@ -12,19 +12,19 @@ from .._errors import Problem, SpecError, UserError
 from .._hashing import content_hash
 from .._text import did_you_mean
 from ..architectures import registry
-from ..host import KINDS, PluginHost, Registered, first_party_provider, host
+from ..host import KINDS, MODEL_KINDS, PluginHost, Registered, first_party_provider, host
 from ._convert import structure_config, unstructure
 from ._sections import CORE_SECTIONS
 
-# A kind whose table is absent gets this component, when it is installed. The pipeline default
-# applies only when a tokenizer resolved (a lattice-only spec builds the propagator alone).
+# A kind whose table is absent gets this core component. Other defaults come only from a section
+# the spec itself has (``Section.defaults``, e.g. aa-qa's [data]): a spec's resolved form and hash
+# never depend on which plugins are installed (a spec with only geometry, cell and propagator is
+# lattice-only whatever else is present).
 DEFAULT_NAMES = {
     "geometry": "lattice",
     "cell": "mlp",
     "propagator": "nca",
-    "tokenizer": "teacher",
     "adapter": "linear",
-    "pipeline": "direct_embedding",
 }
 TOP_LEVEL_KEYS = ("architecture", "description")
 
@@ -55,7 +55,7 @@ class Spec:
 
     def model_hash(self) -> str:
         """Content hash of the model-defining part of the spec (components only)."""
-        model = {k: v for k, v in self.resolved().items() if k in KINDS}
+        model = {k: v for k, v in self.resolved().items() if k in MODEL_KINDS}
         return content_hash(model)
 
 
@@ -130,6 +130,35 @@ def _sections(plugins: PluginHost) -> dict[str, tuple[type, bool, str]]:
     return out
 
 
+def _section_defaults(raw: dict[str, Any], plugins: PluginHost) -> dict[str, str]:
+    """kind → default component name, from the sections this spec has (``Section.defaults``)."""
+    out = dict(DEFAULT_NAMES)
+    for name, (section, _plugin) in plugins.sections().items():
+        if name in raw:
+            out.update(section.defaults)
+    return out
+
+
+def _move_deprecated_keys(raw: dict[str, Any], plugins: PluginHost, source: str) -> dict[str, Any]:
+    """Old keys that a section declares as moved (``Section.moved``) go to their new place, with a warning."""
+    import warnings
+
+    moves = {old: (name, new) for name, (section, _p) in plugins.sections().items() for old, new in section.moved.items()}
+    if not moves:
+        return raw
+    out = copy.deepcopy(raw)
+    for old, (name, new) in moves.items():
+        table, _, key = old.partition(".")
+        if isinstance(out.get(table), dict) and key in out[table]:
+            value = out[table].pop(key)
+            target = out.setdefault(name, {})
+            if isinstance(target, dict) and new not in target:
+                target[new] = value
+            warnings.warn(f"{source}: '{old}' moved to '{name}.{new}' (the old key works until the next minor version)",
+                          DeprecationWarning, stacklevel=3)
+    return out
+
+
 def _unknown_section(key: str, known: list[str]) -> Problem:
     provider = first_party_provider("section", key)
     hint = f"; it is provided by {provider[0]}: `pip install {provider[1]}` from the AA repository" if provider else ""
@@ -150,7 +179,9 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
                 raw = merge_over_architecture(base, raw)
             except UserError as exc:
                 problems.extend(exc.problems or [Problem("architecture", str(exc))])
+    raw = _move_deprecated_keys(raw, plugins, source)
     section_types = _sections(plugins)
+    defaults = _section_defaults(raw, plugins)
     known = list(KINDS) + list(section_types) + list(TOP_LEVEL_KEYS)
     for key, value in raw.items():
         if key not in known:
@@ -161,14 +192,11 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
     for kind in KINDS:
         table = raw.get(kind)
         if not isinstance(table, dict):
-            default = DEFAULT_NAMES.get(kind)
-            if default is None or not plugins.declared().get((kind, default)):
-                continue
-            if kind == "pipeline" and "tokenizer" not in components:
+            if defaults.get(kind) is None:
                 continue
             table = {}
         table = dict(table)
-        name = table.pop("name", DEFAULT_NAMES.get(kind))
+        name = table.pop("name", defaults.get(kind))
         if not isinstance(name, str):
             problems.append(Problem(f"{kind}.name", f"expected string, got {name!r}"))
             continue

@@ -1,0 +1,1 @@
+"""AA plugin: cellular-automata tasks with published figures (see README.md)."""
