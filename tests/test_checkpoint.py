@@ -22,7 +22,8 @@ from aa_core.checkpoint import (
 )
 from aa_core.spec import validate
 
-SPEC = {"architecture": "3d_cellular@1.0", "geometry": {"size": [4, 4, 4]}, "cell": {"hidden": 16}, "propagator": {"steps": 3}}
+SPEC = {"architecture": "3d_cellular@1.0", "geometry": {"size": [4, 4, 4]}, "cell": {"hidden": 16}, "propagator": {"steps": 3},
+        "tokenizer": {"name": "teacher"}, "pipeline": {"name": "direct_embedding"}}
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 Weights are never pickled: loading a checkpoint from a stranger cannot run code. Each file
 is written to a temporary name and moved into place with ``os.replace``; metadata.json is
 written last and records the weights' sha256, so a checkpoint interrupted half-way is
-detected instead of silently mixing two saves.
+detected instead of silently mixing two saves. The folder itself is written under a staging
+name and switched into place whole (:mod:`._disk`), so an existing checkpoint (``final/``) is
+never seen half-replaced.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .._version import __version__
 from ..architectures import registry
 from ..host import MODEL_KINDS
 from ..spec import Spec, diff_specs, validate
+from ._disk import checkpoint_folder, is_staging
 from ._provenance import code_revision, installed_versions, spec_plugins
 from ._runs import resolve_checkpoint
 
@@ -86,10 +89,12 @@ def save_checkpoint(
 
     ``metadata`` (dataset_hash, training_time_s, hyper_parameters, metrics, history, ...) is
     merged into metadata.json; the keys this function computes win over the caller's.
-    Returns the checkpoint directory.
+    The folder is staged and switched in whole (:func:`checkpoint_folder`): a kill leaves the old
+    checkpoint or the new one, and a full disk is a UserError with nothing left half-written.
+    Inside the caller's own ``checkpoint_folder`` (to add training state beside the checkpoint
+    in the same switch) it writes straight into that staging folder. Returns ``directory``.
     """
     import torch
-    from safetensors.torch import save_file
 
     directory = Path(directory)
     tensors: dict[str, torch.Tensor] = {}
@@ -101,10 +106,37 @@ def save_checkpoint(
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise UserError(f"refusing to write checkpoint {directory}: non-finite values (NaN/inf) in {', '.join(bad[:5])}")
-    directory.mkdir(parents=True, exist_ok=True)
+    if is_staging(directory):  # the caller's checkpoint_folder: write straight into it
+        _write(directory, tensors, model, spec, metadata, extra_json)
+        return directory
+    _check_replaceable(directory)
+    need = sum(t.numel() * t.element_size() for t in tensors.values()) + 128 * len(tensors) + 64 * 1024
+    with checkpoint_folder(directory, need_bytes=need) as tmp:
+        _write(tmp, tensors, model, spec, metadata, extra_json)
+    return directory
+
+
+CHECKPOINT_FILES = frozenset({WEIGHTS, METADATA, EXTRA_JSON, "train_state.safetensors", "train_state.json"})
+
+
+def _check_replaceable(directory: Path) -> None:
+    """Saving replaces the folder whole: refuse one that holds anything but a checkpoint's files."""
+    if directory.is_file():
+        raise UserError(f"cannot write checkpoint {directory}: it is a file; give a folder (new or holding a checkpoint)")
+    if not directory.is_dir():
+        return
+    foreign = sorted(p.name for p in directory.iterdir() if p.name not in CHECKPOINT_FILES and not p.name.startswith("."))
+    if foreign:
+        raise UserError(f"cannot write checkpoint {directory}: the folder holds other files ({', '.join(foreign[:5])}), "
+                        "which saving a checkpoint (it replaces the folder whole) would delete; give a new folder")
+
+
+def _write(directory: Path, tensors: dict[str, Any], model, spec, metadata: dict[str, Any] | None,
+           extra_json: dict[str, Any] | None) -> None:
+    from safetensors.torch import save_file
+
     resolved = spec.resolved()
     model_hash = spec.model_hash()
-
     with atomic_path(directory / WEIGHTS) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt", "aa_format": FORMAT, "model_hash": model_hash})
         sha = file_sha256(tmp)
@@ -127,7 +159,6 @@ def save_checkpoint(
         }
     )
     write_json(directory / METADATA, meta)
-    return directory
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ pointer files that are switched atomically (a reader never sees a half-written c
         last              text: the name of the newest checkpoint folder (resume from here)
         epoch-0007/       a complete checkpoint (metadata.json, model.safetensors, ...)
         step-0008-0003/   a checkpoint saved mid-epoch on SIGINT/SIGTERM
+        final/            the finished run's checkpoint (replaced whole when a run is extended)
+        .lock             held (flock) by the run writing the folder; see ._lock
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from .._errors import UserError
 from .._fs import write_text
+from ._disk import OLD_SUFFIX, disk_error, is_leftover, is_staging
+from ._lock import holds_lock
 
 POINTERS = ("best", "last")
 
@@ -37,13 +41,20 @@ def create_run_dir(parent: str | Path, run_id: str) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise UserError(f"cannot create {path} ({exc.strerror}); fix run.checkpoint_dir") from None
+            err = disk_error(exc, parent, None, "run.checkpoint_dir", "a run folder")
+            raise err or UserError(f"cannot create {path} ({exc.strerror}); fix run.checkpoint_dir") from None
     return create_run_dir(parent, f"{run_id}-{secrets.token_hex(3)}")
 
 
 def set_pointer(run_dir: str | Path, name: str, target: str) -> None:
     """Atomically point ``run_dir/name`` (``best`` or ``last``) at the checkpoint folder ``target``."""
-    write_text(Path(run_dir) / name, target + "\n")
+    try:
+        write_text(Path(run_dir) / name, target + "\n")
+    except OSError as exc:
+        err = disk_error(exc, Path(run_dir), None, "run.checkpoint_dir", f"the '{name}' pointer")
+        if err is None:
+            raise
+        raise err from None
 
 
 def pointer(run_dir: str | Path, name: str) -> Path | None:
@@ -52,7 +63,11 @@ def pointer(run_dir: str | Path, name: str) -> Path | None:
     if not p.is_file():
         return None
     target = Path(run_dir) / p.read_text(encoding="utf-8").strip()
-    return target if target.is_dir() else None
+    if target.is_dir():
+        return target
+    # a folder replaced without an atomic exchange, caught between its two renames: the old one is complete
+    old = sorted(Path(run_dir).glob(f".{target.name}.*{OLD_SUFFIX}"))
+    return old[0] if old and (old[0] / "metadata.json").is_file() else None
 
 
 def resolve_checkpoint(directory: str | Path, which: str = "best") -> Path:
@@ -64,11 +79,15 @@ def resolve_checkpoint(directory: str | Path, which: str = "best") -> Path:
 
 
 def prune(run_dir: str | Path) -> None:
-    """Remove checkpoint folders that neither pointer names (older epochs)."""
+    """Remove checkpoint folders that neither pointer names (older epochs) and, when this process
+    holds the run folder's lock, what a killed save left behind (staging folders)."""
     run_dir = Path(run_dir)
     keep = {p.name for p in (pointer(run_dir, n) for n in POINTERS) if p is not None}
+    mine = holds_lock(run_dir)
     for child in run_dir.iterdir():
-        if child.is_dir() and child.name not in keep and (child.name.startswith(("epoch-", "step-"))):
+        if not child.is_dir() or child.name in keep:
+            continue
+        if child.name.startswith(("epoch-", "step-")) or (mine and is_leftover(child.name) and not is_staging(child)):
             shutil.rmtree(child, ignore_errors=True)
 
 
