@@ -1,6 +1,8 @@
 """The ``ask`` task: question → teacher embedding → model → phrase-bank answer and its similarity."""
 from __future__ import annotations
 
+import math
+
 import attrs
 import torch
 import torch.nn.functional as F
@@ -13,7 +15,11 @@ from aa_core.protocols import RetrievalDecoder
 class Answer:
     """One answered question: the decoded answer, its confidence (cosine of the predicted embedding to
     the answer's embedding), the next best candidates with their cosines, and whether it falls below
-    the checkpoint's abstention threshold (the best guess is still given)."""
+    the checkpoint's abstention threshold (the best guess is still given).
+
+    A prediction that is not finite (NaN/inf) has no answer: ``text`` is empty, ``score`` NaN,
+    ``abstained`` True and ``reason`` says why.
+    """
 
     question: str
     text: str
@@ -21,6 +27,15 @@ class Answer:
     alternatives: list[tuple[str, float]]
     abstained: bool
     novel: bool | None = None  # generated text: True when it is not one of the training answers
+    reason: str | None = None  # why there is no answer at all (a non-finite prediction); None otherwise
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.score)
+
+
+NONFINITE = ("the model's prediction is NaN or inf (the checkpoint's weights or this input make it diverge; "
+             "retrain it, e.g. with a lower train.lr)")
 
 
 def decode_scored(pred: torch.Tensor, ctx, decoder) -> tuple[list[str], torch.Tensor]:
@@ -55,11 +70,19 @@ def answer_details(model, ctx, decoder, questions: list[str], *, top_k: int = 0,
     if getattr(model, "generative", False):  # text_to_text writes its answers
         from .generative import answer_generated
 
-        return answer_generated(model, ctx, questions)
+        return [a if a.finite else attrs.evolve(a, text="", score=math.nan, alternatives=[], abstained=True, reason=NONFINITE)
+                for a in answer_generated(model, ctx, questions)]
     pred = model(ctx.tokenizer.encode(list(questions)))  # [B, D]
     texts, sims = decode_scored(pred, ctx, decoder)
     alts = _alternatives(pred, decoder, texts, top_k)
-    return [Answer(q, t, float(s), a, threshold is not None and float(s) < threshold) for q, t, s, a in zip(questions, texts, sims, alts)]
+    finite = torch.isfinite(pred).all(-1).tolist()
+    out = []
+    for q, t, s, a, ok in zip(questions, texts, sims.tolist(), alts, finite):
+        if ok and math.isfinite(s):
+            out.append(Answer(q, t, s, a, threshold is not None and s < threshold))
+        else:  # NaN would compare False with the threshold and pass as an answer: abstain and say why
+            out.append(Answer(q, "", math.nan, [], True, reason=NONFINITE))
+    return out
 
 
 def answer(model, ctx, decoder, questions: list[str]) -> list[tuple[str, str, float]]:
@@ -80,7 +103,8 @@ def restore_for_answers(checkpoint) -> tuple:
 
 def print_answers(results: list[tuple[str, str, float]]) -> None:
     for q, a, s in results:
-        print(f"Q: {q}\nA: {a}\n   (similarity {s:.3f})", flush=True)
+        shown = f"{a}\n   (similarity {s:.3f})" if math.isfinite(s) else f"(no answer: {NONFINITE})"
+        print(f"Q: {q}\nA: {shown}", flush=True)
 
 
 def run_task(spec, state: dict) -> None:

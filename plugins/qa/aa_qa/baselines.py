@@ -10,6 +10,8 @@ pipeline with the propagator replaced by :class:`FaceBypass`, same training).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,7 +57,7 @@ def ridge(x, y, xv, yv, xt, lambdas: list[float]) -> tuple[torch.Tensor, dict]:
     for lam in lambdas:
         pv = ridge_predict(ridge_fit(x, y, lam), xv)
         scores[lam] = float(F.cosine_similarity(pv, yv, dim=-1).mean())
-    best = max(lambdas, key=lambda v: (scores[v], -v))
+    best = max(lambdas, key=lambda v: (scores[v] if math.isfinite(scores[v]) else -math.inf, -v))  # a NaN score never wins
     return ridge_predict(ridge_fit(x, y, best), xt), {"lambda": best, "val_cosine_by_lambda": {str(k): v for k, v in scores.items()}}
 
 

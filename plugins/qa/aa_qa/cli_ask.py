@@ -1,9 +1,64 @@
-"""`aa ask --checkpoint DIR "question" ...`: answer questions with a trained model, no retraining."""
+"""`aa ask --checkpoint DIR "question" ...`: answer questions with a trained model, no retraining.
+
+Questions must be UTF-8 text. One that is not (an argument, or a line of ``-`` = stdin) is not
+answered; the valid ones of the same call are answered and printed first, then the command ends
+with exit 2 naming each bad argument or line (so a batch keeps its answers). A model whose
+prediction is NaN/inf gives no answer: it abstains and says why.
+"""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
+
+FIX_UTF8 = "give the question as UTF-8 text (convert it, e.g. `iconv -f latin1 -t utf-8`)"
+
+
+def _not_utf8(raw: bytes, where: str) -> str:
+    """One line naming an input that is not UTF-8: where it came from, the bad byte and the fix."""
+    try:
+        raw.decode("utf-8")
+        return ""
+    except UnicodeDecodeError as exc:
+        shown = raw.decode("utf-8", "backslashreplace").strip()
+        return f"{where} ('{shown}') is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start}): {FIX_UTF8}"
+
+
+def argument_text(value: str, where: str) -> str:
+    """A command-line argument as text; a UserError naming it when its bytes are not UTF-8."""
+    from aa_core.plugin import UserError
+
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:  # undecodable argv bytes arrive as lone surrogates
+        raise UserError(_not_utf8(os.fsencode(value), where)) from None
+
+
+def read_questions(args_questions: list[str], stdin=None) -> tuple[list[str], list[str]]:
+    """(questions to answer, one message per argument or stdin line that is not UTF-8); '-' reads stdin."""
+    from aa_core.plugin import UserError
+
+    questions: list[str] = []
+    bad: list[str] = []
+    for i, q in enumerate(args_questions, start=1):
+        if q == "-":
+            stream = stdin if stdin is not None else sys.stdin.buffer
+            for n, raw in enumerate(stream.read().splitlines(), start=1):
+                if (why := _not_utf8(raw, f"stdin line {n}")):
+                    bad.append(why)
+                elif raw.decode("utf-8").strip():
+                    questions.append(raw.decode("utf-8").strip())
+            continue
+        try:
+            q = argument_text(q, f"question argument {i}")
+        except UserError as exc:
+            bad.append(str(exc.args[0]))
+            continue
+        if q.strip():
+            questions.append(q)
+    return questions, bad
 
 
 def add_parser(sub):
@@ -33,22 +88,25 @@ def main(args) -> int:
     from .abstain import threshold
     from .ask import answer_details, restore_for_answers
 
-    questions = []
-    for q in args.questions:
-        questions.extend([line.strip() for line in sys.stdin if line.strip()] if q == "-" else [q])
-    questions = [q for q in questions if q.strip()]
+    questions, bad = read_questions(list(args.questions))
+    not_answered = (f"{len(bad)} question(s) not answered" + (f" ({len(questions)} answered above)" if questions else "") + ":\n  "
+                    + "\n  ".join(bad))
     if not questions:
-        raise UserError('no question given (or only empty ones): aa ask --checkpoint DIR "your question" ...')
+        raise UserError(not_answered if bad else 'no question given (or only empty ones): aa ask --checkpoint DIR "your question" ...')
     ckpt = load_verified(args.checkpoint)
     limit = threshold(ckpt.metadata)  # None: a checkpoint from before abstention; nothing is marked
     model, ctx, decoder = restore_for_answers(ckpt)
     for a in answer_details(model, ctx, decoder, questions, threshold=limit):
         if args.json:
-            print(json.dumps({"question": a.question, "answer": a.text, "cosine": a.score, "abstained": a.abstained, "new_text": a.novel},
-                             ensure_ascii=False))
+            print(json.dumps({"question": a.question, "answer": a.text if a.finite else None, "cosine": a.score if a.finite else None,
+                              "abstained": a.abstained, "new_text": a.novel, "reason": a.reason}, ensure_ascii=False), flush=True)
+        elif not a.finite:
+            print(f"Q: {a.question}\nA: (abstained, no answer: {a.reason})\n", flush=True)
         else:
             note = f"; abstained: below the calibrated threshold {limit:.3f}, best guess shown" if a.abstained else ""
             if a.novel is not None:
                 note += "; new text, not a training answer" if a.novel else "; a training answer, reproduced"
-            print(f"Q: {a.question}\nA: {a.text}   (cosine {a.score:.3f}{note})\n")
+            print(f"Q: {a.question}\nA: {a.text}   (cosine {a.score:.3f}{note})\n", flush=True)
+    if bad:
+        raise UserError(not_answered)
     return 0

@@ -1,6 +1,7 @@
 """`aa inspect --checkpoint DIR "question"`: what happens inside the lattice, as a picture."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
@@ -17,19 +18,21 @@ def add_parser(sub):
 def main(args) -> int:
     from aa_core.plugin import UserError
 
-    from .ask import decode_scored, restore_for_answers
-    from .cli_ask import load_verified
+    from .ask import NONFINITE, decode_scored, restore_for_answers
+    from .cli_ask import argument_text, load_verified
     from .lattice_view import animation, picture, trace
 
     if not args.out.lower().endswith(".png"):
         raise UserError(f"--out {args.out}: the picture is a PNG; give a file name ending in .png")
+    question = argument_text(args.question, "the question argument")  # not UTF-8: exit 2 naming it, before any work
     model, ctx, decoder = restore_for_answers(load_verified(args.checkpoint))
-    x = ctx.tokenizer.encode([args.question])
+    x = ctx.tokenizer.encode([question])
     tr = trace(model, x)
     texts, score = decode_scored(tr["prediction"], ctx, decoder)
-    answer = f"{texts[0]}  (similarity {float(score[0]):.3f})"
-    print(f"Q: {args.question}\nA: {answer}", flush=True)
-    path = picture(model, tr, args.question, answer, Path(args.out), frames=max(2, args.frames))
+    s = float(score[0])
+    answer = f"{texts[0]}  (similarity {s:.3f})" if math.isfinite(s) else f"(no answer: {NONFINITE})"
+    print(f"Q: {question}\nA: {answer}", flush=True)
+    path = picture(model, tr, question, answer, Path(args.out), frames=max(2, args.frames))
     print(f"picture: {path}", flush=True)
     if args.animate:
         print(f"animation: {animation(model, tr, Path(args.animate))}", flush=True)

@@ -1,6 +1,7 @@
 """The ``evaluate`` task: the model and every baseline on the held-out split, one report."""
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -15,25 +16,39 @@ from aa_core.protocols import RetrievalDecoder
 from . import baselines as B
 from . import report as R
 from .ask import restore_for_answers
-from .metrics import embedding_items, gold_sets, summarise, text_metrics
+from .metrics import embedding_items, gold_sets, nonfinite_reason, summarise, text_metrics
 from .stats import paired, resample_indices
 from .train import new_run_id, predict, prepare, train_model
 
 
-def model_from_resume(spec, state: dict) -> None:
-    """Put the model, ctx and decoder of ``run.resume`` into ``state`` (evaluate/ask without train)."""
+def model_from_resume(spec, state: dict, check_data: bool = False) -> None:
+    """Put the model, ctx and decoder of ``run.resume`` into ``state`` (evaluate/ask without train).
+
+    ``check_data`` (evaluate): refuse data other than the checkpoint's unless run.allow_change has "data".
+    """
     run = spec.sections["run"]
     if not run.resume:
         raise UserError("the evaluate task needs a trained model: put 'train' before 'evaluate' in run.tasks, or set run.resume = CHECKPOINT_DIR")
     from aa_core.checkpoint import load_checkpoint
 
+    from .train import load_data_once
+
     ckpt = load_checkpoint(run.resume)
+    state.setdefault("report_meta", {})["checkpoint"] = checkpoint_identity(ckpt)
+    if check_data:  # evaluating: the data must be the checkpoint's, or the test split is not the held-out one
+        change = data_change(ckpt, spec, load_data_once(spec, state), spec.sections["evaluate"].split)
+        if change is not None and "data" not in run.allow_change:
+            raise UserError(f"run.resume = {run.resume}: the data differ from the ones the checkpoint was trained on ("
+                            + ("; ".join(change[0]) or "the data file(s) changed on disk") + "), so the evaluation's test split "
+                            "would not be the run's held-out split. Use the checkpoint's data, or set run.allow_change = [\"data\"]")
+        if change is not None:
+            state["report_meta"]["data_changed"] = change[1]
     model, ctx, decoder = restore_for_answers(ckpt)
     state.update({"model": model, "ctx": ctx, "decoder": decoder, "history": ckpt.metadata.get("history", [])})
 
 
 @torch.no_grad()
-def _reconstruction(model, x_fit: torch.Tensor, x_eval: torch.Tensor) -> dict[str, float]:
+def _reconstruction(model, x_fit: torch.Tensor, x_eval: torch.Tensor) -> dict[str, float | str]:
     """Relative reconstruction error of each adapter that reports one, on the inputs it really sees."""
     adapters = {n: m for n, m in model.named_modules() if hasattr(m, "reconstruction_error") and n}
     if not adapters:
@@ -49,7 +64,12 @@ def _reconstruction(model, x_fit: torch.Tensor, x_eval: torch.Tensor) -> dict[st
     finally:
         for h in hooks:
             h.remove()
-    return {n: round(float(adapters[n].reconstruction_error(ev[n], x_fit=fit[n])), 6) for n in adapters if n in ev}
+    out: dict[str, float | str] = {}
+    for n in adapters:
+        if n in ev:
+            err = float(adapters[n].reconstruction_error(ev[n], x_fit=fit[n]))
+            out[n] = round(err, 6) if math.isfinite(err) else "not finite"
+    return out
 
 
 def fit_baselines(spec, names: list[str], emb_train, emb_val, val_answers: list[str], qt: torch.Tensor, at: torch.Tensor,
@@ -126,13 +146,30 @@ def score(preds: dict[str, torch.Tensor], at: torch.Tensor, train_mean: torch.Te
 
 
 def summary(items: dict[str, dict[str, np.ndarray]], totals: dict[str, dict], bootstrap: int, seed: int,
-            model: str = "lattice") -> tuple[dict[str, dict], dict[str, dict]]:
-    """(systems: means, intervals and totals; paired: model − each baseline on every per-item metric)."""
-    n = len(next(iter(items.values()))["cosine"])
-    idx = resample_indices(n, bootstrap, seed)
-    systems = {name: {**summarise(it, idx), **totals.get(name, {})} for name, it in items.items()}
-    paired_out = {name: paired(items[model], it, idx) for name, it in items.items() if name != model} if model in items else {}
-    return systems, paired_out
+            model: str = "lattice", invalid: dict[str, str] | None = None,
+            order: list[str] | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(systems: means, intervals and totals; paired: model − each baseline on every per-item metric).
+
+    A system in ``invalid`` (name → why; its predictions were not finite) gets ``{"invalid": why}``
+    and no numbers, and no paired comparison involves it. ``order``: the systems' order in the report.
+    """
+    invalid = invalid or {}
+    systems: dict[str, dict] = {}
+    paired_out: dict[str, dict] = {}
+    if items:
+        n = len(next(iter(items.values()))["cosine"])
+        idx = resample_indices(n, bootstrap, seed)
+        systems = {name: {**summarise(it, idx), **totals.get(name, {})} for name, it in items.items()}
+        paired_out = {name: paired(items[model], it, idx) for name, it in items.items() if name != model} if model in items else {}
+    systems.update({name: {"invalid": why} for name, why in invalid.items()})
+    names = [n for n in (order or []) if n in systems] + [n for n in systems if n not in (order or [])]
+    return {n: systems[n] for n in names}, paired_out
+
+
+def split_valid(preds: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(systems whose predictions are all finite, name → why for the others): non-finite ones get no numbers."""
+    invalid = {name: why for name, pred in preds.items() if (why := nonfinite_reason(pred))}
+    return {n: p for n, p in preds.items() if n not in invalid}, invalid
 
 
 def evaluate(spec, state: dict) -> Path:
@@ -145,7 +182,7 @@ def evaluate(spec, state: dict) -> Path:
 
         return cross_validate(spec, state)
     if "model" not in state:
-        model_from_resume(spec, state)
+        model_from_resume(spec, state, check_data=True)
     data, emb = prepare(spec, state)
     model, decoder = state["model"], state.get("decoder")
     if getattr(model, "generative", False):  # text_to_text: generated answers beside the text baselines
@@ -168,8 +205,9 @@ def evaluate(spec, state: dict) -> Path:
     preds = {"lattice": predict(model, qt), **preds}
     meta.update(bmeta)
     history.update(bhist)
-    items, totals, bleu_sig = score(preds, at, y.mean(0), refs, decoder)
-    systems, paired_out = summary(items, totals, ecfg.bootstrap, ecfg.seed)
+    valid, invalid = split_valid(preds)
+    items, totals, bleu_sig = score(valid, at, y.mean(0), refs, decoder)
+    systems, paired_out = summary(items, totals, ecfg.bootstrap, ecfg.seed, invalid=invalid, order=list(preds))
     oracle = bool(getattr(decoder, "oracle", False))
     if decoder is not None and hasattr(decoder, "texts"):
         # A bank from a user phrase file may hold test answers that no training answer equals.
@@ -202,7 +240,14 @@ def _finish(spec, state: dict, report: dict) -> Path:
     run_id = state.setdefault("run_id", new_run_id(spec))
     meta["run_id"] = run_id
     meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    paths = R.write(report, Path(run.output_dir) / run_id, png=ecfg.plot)
+    meta.update(state.get("report_meta", {}))
+    folder = R.new_folder(Path(run.output_dir), run_id)  # exclusive: an evaluation never overwrites another's report
+    paths = R.write(report, folder, png=ecfg.plot)
+    if meta.get("checkpoint"):
+        ck = meta["checkpoint"]
+        print(f"checkpoint evaluated: run {ck['run_id']}, {ck['name']}, weights sha256 {ck['weights_sha256'][:16]}", flush=True)
+    if meta.get("data_changed"):
+        print(f"NOTE: the test split is not the training run's. {meta['data_changed']}", flush=True)
     print(R.terminal_table(report["systems"]), flush=True)
     for line in R.comparison(report):
         print(line, flush=True)
@@ -220,13 +265,89 @@ def run_task(spec, state: dict) -> None:
     evaluate(spec, state)
 
 
-def evaluate_checkpoint(ckpt, overrides: list[str] | None = None) -> Path:
-    """``aa evaluate --checkpoint DIR``: rebuild model and phrase bank from a checkpoint, write a report."""
+def checkpoint_identity(ckpt) -> dict[str, str]:
+    """Which checkpoint a report evaluates: its run id, folder name, path and weights file sha256."""
+    from aa_core.checkpoint import is_run_dir
+
+    path = Path(ckpt.path).resolve()
+    weights = ckpt.metadata.get("weights")
+    return {"run_id": path.parent.name if is_run_dir(path.parent) else path.name, "name": path.name, "path": str(path),
+            "weights_sha256": str(weights.get("sha256", "")) if isinstance(weights, dict) else ""}
+
+
+def _data_keys(old: dict, new: dict) -> list[str]:
+    """``data.KEY: old → new`` for each key of the [data] section that differs."""
+    return [f"data.{k}: {old.get(k)!r} in the checkpoint, {new.get(k)!r} now" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def data_change(ckpt, spec, data, split: str) -> tuple[list[str], str] | None:
+    """None when ``data`` is the data the checkpoint was trained on (same dataset hash, so the same split).
+
+    Otherwise (the [data] keys that differ, a plain statement of what that means for the ``split``
+    questions: how many of them the training run trained or validated on, when its split can be rebuilt).
+    """
+    from .data import load_data, normalise
+
+    recorded = ckpt.metadata.get("dataset_hash")
+    if recorded == data.hash:
+        return None
+    old = ckpt.spec.resolved().get("data") or {}
+    keys = _data_keys(old, spec.resolved().get("data") or {})
+    where = "; ".join(keys) if keys else "no [data] key changed: the data file(s) changed on disk since training"
+    statement = (f"The data differ from the training run's ({where}; dataset hash {str(recorded)[:12]} in the checkpoint, "
+                 f"{data.hash[:12]} now), so this {split} split is not the one held out from training")
+    seen = None
+    if "data" in ckpt.spec.sections and recorded:
+        try:
+            original = load_data(ckpt.spec.sections["data"])
+        except UserError:
+            original = None
+        if original is not None and original.hash == recorded:
+            seen = {normalise(p.question) for p in original.train + original.validation}
+    items = data.split(split)
+    if seen is not None:
+        n = sum(normalise(p.question) in seen for p in items)
+        statement += (f": {n} of its {len(items)} questions were training or validation questions of that run. "
+                      "These numbers are not comparable with the training run's report" + (" and overstate held-out quality." if n else "."))
+    else:
+        statement += ": the training run's split cannot be rebuilt, so how many of these questions the model was trained on is unknown."
+    return keys, statement
+
+
+def evaluate_checkpoint(ckpt, overrides: list[str] | None = None, allow_change: list[str] | None = None) -> Path:
+    """``aa evaluate --checkpoint DIR``: rebuild model and phrase bank from a checkpoint, write a report
+    to a new folder of its own that names the checkpoint.
+
+    A ``--set`` (or a changed file on disk) that changes the data (dataset hash: the pairs and their
+    split) is refused unless ``allow_change`` holds ``"data"``; the report then says in plain words
+    that its test split is not the training run's.
+    """
     from aa_core.spec import apply_overrides, validate
+
+    from .train import load_data_once
+
+    allow_change = list(allow_change or [])
+    for key in allow_change:
+        if key != "data":
+            raise UserError(f"--allow-change {key}: aa evaluate can allow only 'data' (a re-split or other data); "
+                            "the model is the checkpoint's and [train] does not apply to an evaluation")
     spec = validate(apply_overrides(ckpt.spec.resolved(), overrides or []), str(ckpt.path)) if overrides else ckpt.spec
     if "data" not in spec.sections:
-        raise UserError(f"checkpoint {ckpt.path} has no [data] section to evaluate on; pass --set data.path=FILE")
+        raise UserError(f"checkpoint {ckpt.path} has no [data] section to evaluate on; pass --set data.path=FILE --allow-change data")
+    identity = checkpoint_identity(ckpt)
+    state: dict = {"history": ckpt.metadata.get("history", []), "run_id": f"eval-{identity['run_id']}-{identity['name']}",
+                   "report_meta": {"checkpoint": identity}}
+    split = spec.sections["evaluate"].split
+    change = data_change(ckpt, spec, load_data_once(spec, state), split)  # before the model is built or anything embedded
+    if change is not None:
+        keys, statement = change
+        if "data" not in allow_change:
+            named = ("; ".join(keys) + ". ") if keys else "no [data] key changed, but the data file(s) did since training. "
+            raise UserError(f"aa evaluate --checkpoint {ckpt.path}: the data differ from the ones the checkpoint was trained on "
+                            f"(dataset hash {str(ckpt.metadata.get('dataset_hash'))[:12]} recorded, {state['data'].hash[:12]} now): "
+                            f"{named}The {split} split would not be the run's held-out split and could hold training questions. "
+                            "Drop the data change, or add --allow-change data to evaluate on these data anyway (the report then says so)")
+        state["report_meta"]["data_changed"] = statement
     model, ctx, decoder = restore_for_answers(ckpt)
-    state = {"model": model, "ctx": ctx, "decoder": decoder,
-             "history": ckpt.metadata.get("history", []), "run_id": f"eval-{Path(ckpt.path).name}"}
+    state.update({"model": model, "ctx": ctx, "decoder": decoder})
     return evaluate(spec, state)

@@ -30,7 +30,7 @@ def fold_assignment(n: int, k: int, seed: int) -> np.ndarray:
 def cross_validate(spec, state: dict) -> Path:
     from aa_core.assemble import build_model, count_params
 
-    from .evaluate import _finish, fit_baselines, score, summary
+    from .evaluate import _finish, fit_baselines, score, split_valid, summary
 
     ecfg, tcfg, dcfg, run = spec.sections["evaluate"], spec.sections["train"], spec.sections["data"], spec.sections["run"]
     data = load_data_once(spec, state)
@@ -48,6 +48,8 @@ def cross_validate(spec, state: dict) -> Path:
     fold_diffs: dict[str, dict[str, list[float]]] = {}
     history: dict = {}
     meta: dict = {}
+    invalid: dict[str, str] = {}  # a system with non-finite predictions in any fold gets no numbers at all
+    order: list[str] = []
     for f in range(k):
         test_i = np.flatnonzero(fold == f)
         rest = rng.permutation(np.flatnonzero(fold != f))
@@ -63,8 +65,12 @@ def cross_validate(spec, state: dict) -> Path:
         params = count_params(model)
         preds, bmeta, bhist = fit_baselines(spec, ecfg.baselines, tr, va, val_answers, te[0], te[1], params, run.progress)
         preds = {"lattice": predict(model, te[0]), **preds}
+        order = list(preds)
+        valid, bad = split_valid(preds)
+        for name, why in bad.items():
+            invalid.setdefault(name, f"fold {f + 1}/{k}: {why}")
         refs = [list(p.answers or (p.answer,)) for p in sub.test]
-        items, _, bleu_sig = score(preds, te[1], tr[1].mean(0), refs, decoder)
+        items, _, bleu_sig = score(valid, te[1], tr[1].mean(0), refs, decoder)
         if f == 0:
             meta.update(bmeta)
             meta.update({"lattice_params": params, "param_breakdown": B.param_breakdown(model), "bleu_signature": bleu_sig,
@@ -74,16 +80,18 @@ def cross_validate(spec, state: dict) -> Path:
             for key, v in it.items():
                 all_items.setdefault(name, {}).setdefault(key, []).append(v)
         for name, it in items.items():
-            if name == "lattice":
+            if name == "lattice" or "lattice" not in items:
                 continue
             for key, v in it.items():
                 if key in items["lattice"]:
                     fold_diffs.setdefault(name, {}).setdefault(key, []).append(float(np.mean(items["lattice"][key] - v)))
         print(f"fold {f + 1}/{k}: {len(train_i)} train / {len(val_i)} validation / {len(test_i)} test", flush=True)
-    pooled = {n: {key: np.concatenate(v) for key, v in it.items()} for n, it in all_items.items()}
-    systems, paired_pooled = summary(pooled, {}, ecfg.bootstrap, ecfg.seed)
+    pooled = {n: {key: np.concatenate(v) for key, v in it.items()} for n, it in all_items.items() if n not in invalid}
+    systems, paired_pooled = summary(pooled, {}, ecfg.bootstrap, ecfg.seed, invalid=invalid, order=order)
     paired_folds: dict[str, dict] = {}
     for name, per in fold_diffs.items():
+        if name in invalid or "lattice" in invalid:
+            continue
         paired_folds[name] = {}
         for key, diffs in per.items():
             m, lo, hi = t_interval(diffs)

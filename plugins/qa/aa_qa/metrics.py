@@ -4,11 +4,13 @@ Embedding metrics compare predictions ``[n, D]`` with the true answer embeddings
 (same frozen teacher on both sides). Ranking: the rank of the best correct candidate among all
 test answers, where a candidate is correct when its answer text equals (after normalisation) one
 of the item's accepted answers; ties count against the model (a wrong candidate scoring equal
-to the best correct one ranks above it). Text metrics use every accepted answer as a reference;
+to the best correct one ranks above it; a NaN score counts as the worst possible, so a NaN prediction
+ranks last rather than first). Text metrics use every accepted answer as a reference;
 exact match and token F1 use the SQuAD / NQ-open answer normalisation.
 """
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections import Counter
@@ -34,6 +36,7 @@ def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float 
 def ranks(pred: torch.Tensor, candidates: torch.Tensor, gold: list[list[int]]) -> np.ndarray:
     """1-based rank of the best gold candidate for each prediction: 1 + #non-gold scoring at least as high."""
     scores = F.normalize(pred.double(), dim=-1) @ F.normalize(candidates.double(), dim=-1).T  # [n, M]
+    scores = scores.nan_to_num(nan=-math.inf)  # NaN is worst: below any number, tied with NaN (ties count against the model)
     out = np.empty(len(gold), dtype=np.int64)
     for i, g in enumerate(gold):
         s = scores[i]
@@ -42,6 +45,14 @@ def ranks(pred: torch.Tensor, candidates: torch.Tensor, gold: list[list[int]]) -
         mask[g] = False
         out[i] = 1 + int((s[mask] >= best).sum())
     return out
+
+
+def nonfinite_reason(pred: torch.Tensor) -> str | None:
+    """Why predictions ``[n, D]`` cannot be scored (some value is NaN or inf), or None when all are finite."""
+    bad = int((~torch.isfinite(pred)).flatten(1).any(1).sum()) if pred.numel() else 0
+    if not bad:
+        return None
+    return f"{bad} of {len(pred)} predictions contain NaN or inf (the model diverged, or its weights are not finite)"
 
 
 def gold_sets(answers: list[str], aliases: list[list[str]] | None = None) -> list[list[int]]:

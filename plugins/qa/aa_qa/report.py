@@ -40,7 +40,18 @@ def _ci(m: dict, key: str) -> str:
     return f"{_fmt(m[key])} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
+def invalid(systems: dict[str, dict]) -> dict[str, str]:
+    """name → why, for the systems marked invalid (non-finite predictions): they get no numbers and no verdicts."""
+    return {n: str(m["invalid"]) for n, m in systems.items() if m.get("invalid")}
+
+
+def invalid_lines(systems: dict[str, dict]) -> list[str]:
+    return [f"{n}: INVALID, no numbers reported: {why}" for n, why in invalid(systems).items()]
+
+
 def rows(systems: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per valid system (invalid ones are listed apart, without numbers)."""
+    systems = {n: m for n, m in systems.items() if not m.get("invalid")}
     present = [(k, lab) for k, lab in COLUMNS if any(k in m for m in systems.values())]
     header = ["system"] + [f"{lab} [95% CI]" if k in WITH_CI else lab for k, lab in present]
     out = [[name] + [_ci(m, k) if k in WITH_CI else _fmt(m.get(k)) for k, _ in present] for name, m in systems.items()]
@@ -48,7 +59,8 @@ def rows(systems: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def terminal_table(systems: dict[str, dict]) -> str:
-    return table(*rows(systems))
+    header, body = rows(systems)
+    return "\n".join(([table(header, body)] if body else []) + invalid_lines(systems))
 
 
 def _signed(v: float) -> str:
@@ -71,7 +83,10 @@ def paired_rows(paired: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
 
 def comparison(report: dict, model: str = "lattice") -> list[str]:
     """One line per baseline, worded from the paired intervals: higher / lower / no difference detected."""
-    out = []
+    bad = invalid(report.get("systems", {}))
+    if model in bad:
+        return [f"{model}: no verdict against any baseline: {model} is invalid (non-finite predictions)"]
+    out = [f"{model} vs {name}: no verdict: {name} is invalid (non-finite predictions)" for name in bad]
     for name, p in report.get("paired", {}).items():
         groups: dict[str, list[str]] = {"higher": [], "lower": [], "no difference detected": []}
         for k, lab in PAIRED_KEYS:
@@ -86,6 +101,16 @@ def markdown(report: dict) -> str:
     header, body = rows(report["systems"])
     meta = report["meta"]
     lines = [f"# Q→A evaluation report ({meta['split']} split)", ""]
+    if meta.get("data_changed"):
+        lines += [f"**The test split is not the training run's.** {meta['data_changed']}", ""]
+    bad = invalid(report["systems"])
+    if bad:
+        lines += ["**Invalid systems, no numbers reported** (their predictions are not finite, so no metric or verdict of them "
+                  "means anything):", ""] + [f"- **{n}**: {why}" for n, why in bad.items()] + [""]
+    ck = meta.get("checkpoint")
+    if ck:
+        lines.append(f"- checkpoint evaluated: run `{ck.get('run_id')}`, `{ck.get('name')}` (`{ck.get('path')}`); "
+                     f"weights sha256 `{ck.get('weights_sha256')}`")
     lines.append(f"- spec: `{meta['spec']}`; run `{meta['run_id']}`; dataset hash `{meta['dataset_hash'][:16]}`; "
                  f"sizes {meta['sizes']}")
     lines.append(f"- lattice parameters: {meta['lattice_params']:,}; decoder: {meta['decoder']}")
@@ -108,7 +133,10 @@ def markdown(report: dict) -> str:
         lines += ["| " + " | ".join(ph) + " |", "|" + "---|" * len(ph)]
         lines += ["| " + " | ".join(r) + " |" for r in pb]
         lines += [""] + [f"- {c}" for c in comparison(report)]
-    lines += ["", "Systems:"] + [f"- **{n}**: {DESCRIPTIONS.get(n, '')}" for n in report["systems"]]
+    elif bad:
+        lines += [""] + [f"- {c}" for c in comparison(report)]
+    lines += ["", "Systems:"] + [f"- **{n}**: {DESCRIPTIONS.get(n, '')}" + (" (INVALID: non-finite predictions)" if n in bad else "")
+                                 for n in report["systems"]]
     lines += ["", "Cosine: mean cos(prediction, teacher embedding of the true answer). Centred: the same after subtracting "
               "the mean training answer from both. R@k / MRR: rank of the best correct answer among all test answers "
               "(a test answer equal to any accepted answer counts as correct; ties count against the model). EM / F1: "
@@ -131,8 +159,8 @@ def plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(report["systems"])
-    colour = _colours(names)
+    colour = _colours(list(report["systems"]))
+    names = [n for n, m in report["systems"].items() if not m.get("invalid")]
     select = report["meta"].get("select_on", "val_cosine")
     fig, axes = plt.subplots(2, 2, figsize=(14, 9))
     (ax_loss, ax_val), (ax_bar, ax_pair) = axes
@@ -186,12 +214,34 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def finite_only(value):
+    """A copy of ``value`` with every NaN/inf float replaced by None (JSON has no NaN; a non-finite value is no result)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_only(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_only(v) for v in value]
+    return value
+
+
+def new_folder(parent: Path, name: str, key: str = "run.output_dir") -> Path:
+    """A new report folder ``parent/name[-N]``, created exclusively: never one another evaluation wrote."""
+    from aa_core.checkpoint import create_run_dir
+    from aa_core.plugin import UserError
+
+    try:
+        return create_run_dir(parent, name)
+    except UserError as exc:  # its message names the checkpoint folder's key; this one is the report's
+        raise UserError(str(exc).replace("run.checkpoint_dir", key)) from None
+
+
 def write(report: dict, directory: Path, png: bool = True) -> dict[str, Path]:
     from aa_core.plugin import write_json
 
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"json": directory / "report.json", "markdown": directory / "report.md"}
-    write_json(paths["json"], report)
+    write_json(paths["json"], finite_only(report))
     with atomic_path(paths["markdown"]) as tmp:
         Path(tmp).write_text(markdown(report), encoding="utf-8")
     if png:
