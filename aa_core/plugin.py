@@ -40,7 +40,7 @@ def path_field(default: str | None = None, **kw: Any) -> Any:
 
 if TYPE_CHECKING:
     from .assemble import BuildContext
-    from .builtins.direct_embedding import EmbeddingLoss, embedding_loss
+    from .builtins.direct_embedding import EmbeddingLoss
     from .lattice.stencil import mask_kernel, neighbourhood_kernel, per_neighbour_kernel, pointwise, stencil_conv
 
 _LAZY = {
@@ -50,18 +50,31 @@ _LAZY = {
     "per_neighbour_kernel": "aa_core.lattice.stencil",
     "pointwise": "aa_core.lattice.stencil",
     "mask_kernel": "aa_core.lattice.stencil",
-    "embedding_loss": "aa_core.builtins.direct_embedding",
     "EmbeddingLoss": "aa_core.builtins.direct_embedding",
 }
 
 __all__ = [
     "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
-    "embedding_loss", "file_sha256", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
+    "file_sha256", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
     "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]
+
+
+# Names that moved to a plugin distribution: still importable from here (with a DeprecationWarning)
+# while that distribution is installed, until aa-core 0.3.
+_MOVED_TO_PLUGINS = {"embedding_loss": ("aa_qa.loss", "aa-qa")}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
+    if name in _MOVED_TO_PLUGINS:
+        module, dist = _MOVED_TO_PLUGINS[name]
+        from ._deprecated import warn_moved
+
+        warn_moved(f"aa_core.plugin.{name}", f"{module} (distribution {dist})")
+        try:
+            return getattr(import_module(module), name)
+        except ImportError:
+            raise AttributeError(f"aa_core.plugin.{name} moved to {module}: pip install {dist}") from None
     raise AttributeError(f"module 'aa_core.plugin' has no attribute {name!r}")

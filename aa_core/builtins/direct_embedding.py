@@ -13,37 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..protocols import AuxiliaryLoss
 from .configs import DirectEmbeddingConfig
-
-
-def embedding_loss(pred: torch.Tensor, target: torch.Tensor, settings: Any, candidates: torch.Tensor | None = None,
-                   positions: torch.Tensor | None = None) -> torch.Tensor:
-    """``cosine_weight`` · mean(1 − cos) + ``contrastive_weight`` · InfoNCE(``temperature``).
-
-    InfoNCE candidates: the in-batch targets, or ``candidates [M, D]`` (e.g. all training answers)
-    with the true ones at ``positions [B]``. Weights come from ``settings`` (a training config).
-    """
-    cosine_weight = getattr(settings, "cosine_weight", 1.0)
-    contrastive_weight = getattr(settings, "contrastive_weight", 0.0)
-    loss = cosine_weight * (1 - F.cosine_similarity(pred, target, dim=-1)).mean()
-    if contrastive_weight > 0 and (len(pred) > 1 or candidates is not None):
-        cands = F.normalize(target if candidates is None else candidates, dim=-1)
-        logits = F.normalize(pred, dim=-1) @ cands.T / getattr(settings, "temperature", 0.05)  # [B, B] or [B, M]
-        if candidates is None:
-            labels = torch.arange(len(pred), device=pred.device)
-        elif positions is None:
-            raise ValueError("embedding_loss: `candidates` needs `positions` (the index of each true answer)")
-        else:
-            labels = positions
-        loss = loss + contrastive_weight * F.cross_entropy(logits, labels)
-    return loss
 
 
 def aux_losses(model: nn.Module) -> torch.Tensor | float:
     """Sum of the auxiliary losses components set during a training forward (e.g. autoencoder adapters)."""
     total: torch.Tensor | float = 0.0
     for m in model.modules():
-        aux = getattr(m, "aux_loss", None)
+        aux = m.aux_loss if isinstance(m, AuxiliaryLoss) else None
         if isinstance(aux, torch.Tensor):
             total = total + aux
             m.aux_loss = None  # type: ignore[assignment]  # a plain attribute (reset after reading), not a submodule
@@ -51,16 +29,18 @@ def aux_losses(model: nn.Module) -> torch.Tensor | float:
 
 
 class EmbeddingLoss:
-    """Mixin: the Pipeline contract's ``training_loss`` and ``example_batch`` for embedding → embedding models.
+    """Mixin: the Pipeline contract's ``training_loss`` and ``example_batch`` for embedding → embedding
+    models: mean(1 − cosine) to the target plus the components' auxiliary losses. A task with its own
+    objective (aa-qa's cosine + in-batch contrastive loss) computes the loss itself from ``forward``.
 
-    Batch: ``inputs [B, D]``, ``targets [B, D]``; optional ``candidates [M, D]`` and ``positions [B]``.
+    Batch: ``inputs [B, D]``, ``targets [B, D]``.
     """
 
     embedding_dim: int
 
     def training_loss(self, batch: dict[str, torch.Tensor], settings: Any) -> torch.Tensor:
         pred = self(batch["inputs"])  # type: ignore[operator]
-        loss = embedding_loss(pred, batch["targets"], settings, batch.get("candidates"), batch.get("positions"))
+        loss = (1 - F.cosine_similarity(pred, batch["targets"], dim=-1)).mean()
         return loss + aux_losses(self)  # type: ignore[arg-type]
 
     def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:

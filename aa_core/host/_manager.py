@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 import pluggy
 
+from .._api import incompatibility
 from .._errors import PluginError, Problem
 from .._text import did_you_mean
 from . import _hookspecs
@@ -59,6 +60,7 @@ class PluginHost:
         self.pm.add_hookspecs(_hookspecs)
         self.load_errors: dict[str, str] = {}
         self._loaded: dict[str, Loaded] = {}
+        self._clashes: dict[tuple[str, str], list[str]] = {}
 
     # -- metadata only -------------------------------------------------------------
     def declared(self) -> dict[tuple[str, str], list[PluginInfo]]:
@@ -88,6 +90,10 @@ class PluginHost:
         if key in self._loaded:
             return True
         if key in self.load_errors:
+            return False
+        too_old_or_new = incompatibility(plugin.distribution, plugin.version, plugin.core_range)
+        if too_old_or_new:  # not imported: code built for another core fails in unpredictable places
+            self.load_errors[key] = f"IncompatiblePlugin: {too_old_or_new}"
             return False
         try:
             module = importlib.import_module(plugin.module)
@@ -178,12 +184,27 @@ class PluginHost:
         return list(out.values())
 
     def _by_name(self, field: str, what: str) -> dict[str, tuple[Any, PluginInfo]]:
+        """name → (item, plugin); a name claimed by two distributions is left out and recorded in
+        :meth:`clash`, so that it fails only the specs that use it."""
         out: dict[str, tuple[Any, PluginInfo]] = {}
+        clashes: dict[str, set[str]] = {}
         for item, p in self._contributions(field):
             if item.name in out and out[item.name][1].distribution != p.distribution:
-                raise PluginError(f"two plugins provide the {what} '{item.name}': '{out[item.name][1].distribution}' and '{p.distribution}'; uninstall one of them")
-            out[item.name] = (item, p)
+                clashes.setdefault(item.name, {out[item.name][1].distribution}).add(p.distribution)
+            out.setdefault(item.name, (item, p))
+        for name, dists in clashes.items():
+            out.pop(name, None)
+            self._clashes[(what, name)] = sorted(dists)
         return out
+
+    def clash(self, what: str, name: str) -> Problem | None:
+        """Why ``name`` (a ``task``, ``spec section`` or ``command``) cannot be used: two distributions claim it."""
+        self._by_name({"task": "tasks", "spec section": "sections", "command": "commands"}[what], what)
+        dists = self._clashes.get((what, name))
+        if not dists:
+            return None
+        return Problem(name, f"the {what} '{name}' is provided by two distributions: {' and '.join(repr(d) for d in dists)}; "
+                             "uninstall one of them (pip uninstall <distribution>)")
 
     def tasks(self) -> dict[str, tuple[Task, PluginInfo]]:
         return self._by_name("tasks", "task")

@@ -126,6 +126,10 @@ def _sections(plugins: PluginHost) -> dict[str, tuple[type, bool, str]]:
     """section name → (config class, optional, providing distribution): the core's and the plugins'."""
     out = {name: (cls, False, "aa-core") for name, cls in CORE_SECTIONS.items()}
     for name, (section, plugin) in plugins.sections().items():
+        if name in CORE_SECTIONS:
+            plugins._clashes[("spec section", name)] = sorted({"aa-core", plugin.distribution})
+            out.pop(name)
+            continue
         out[name] = (section.config, section.optional, plugin.distribution)
     return out
 
@@ -184,7 +188,10 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
     defaults = _section_defaults(raw, plugins)
     known = list(KINDS) + list(section_types) + list(TOP_LEVEL_KEYS)
     for key, value in raw.items():
-        if key not in known:
+        clash = plugins.clash("spec section", key) if key not in KINDS and key not in TOP_LEVEL_KEYS else None
+        if clash is not None:
+            problems.append(clash)
+        elif key not in known:
             problems.append(_unknown_section(key, known))
         elif key not in TOP_LEVEL_KEYS and not isinstance(value, dict):
             problems.append(Problem(key, f"expected a table [{key}], got {type(value).__name__}"))
@@ -232,6 +239,10 @@ def _task_problems(raw: dict[str, Any], sections: dict[str, Any], plugins: Plugi
     tasks = plugins.tasks()
     out = []
     for i, name in enumerate(run.tasks):
+        clash = plugins.clash("task", name)
+        if clash is not None:
+            out.append(Problem(f"run.tasks[{i}]", clash.message))
+            continue
         if name not in tasks:
             provider = first_party_provider("task", name)
             hint = f"; it is provided by {provider[0]}: `pip install {provider[1]}` from the AA repository" if provider else ""

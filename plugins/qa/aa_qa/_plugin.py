@@ -1,22 +1,24 @@
-"""Hook implementations of aa-qa (torch-free): the teacher tokenizer, the train / evaluate / ask
-tasks, the [data] / [train] / [evaluate] sections and the `aa ask` / `aa evaluate` commands."""
+"""Hook implementations of aa-qa (torch-free): the teacher tokenizer and the qa_pairs dataset, the
+evaluate / ask tasks, the [data] / [qa_loss] / [evaluate] sections and the `aa ask` / `aa evaluate` /
+`aa inspect` commands. Training is the core's `train` task."""
 from __future__ import annotations
 
 from aa_core.plugin import Command, Component, Section, Task, hookimpl
 
-from .config import DataConfig, EvaluateConfig, TeacherConfig, TrainConfig
+from .config import LOSS_KEYS_MOVED, DataConfig, EvaluateConfig, QALossConfig, QAPairsConfig, TeacherConfig
 
 
 @hookimpl
 def aa_components() -> list[Component]:
-    return [Component("tokenizer", "teacher", TeacherConfig, "aa_qa.teacher:build", "frozen sentence embeddings (MiniLM)")]
+    return [
+        Component("tokenizer", "teacher", TeacherConfig, "aa_qa.teacher:build", "frozen sentence embeddings (MiniLM)"),
+        Component("dataset", "qa_pairs", QAPairsConfig, "aa_qa.dataset:build", "[data]'s question→answer pairs, embedded by the teacher"),
+    ]
 
 
 @hookimpl
 def aa_tasks() -> list[Task]:
     return [
-        Task("train", "aa_qa.train:run_task", "train the model on [data] (checkpoint per epoch)", needs=("data",),
-             memory="aa_qa.estimates:train_bytes"),
         Task("evaluate", "aa_qa.evaluate:run_task", "the model and the baselines on the held-out split: a report", needs=("data",),
              memory="aa_qa.estimates:inference_bytes"),
         Task("ask", "aa_qa.ask:run_task", "answer run.ask with the trained model", memory="aa_qa.estimates:inference_bytes"),
@@ -26,8 +28,11 @@ def aa_tasks() -> list[Task]:
 @hookimpl
 def aa_spec_sections() -> list[Section]:
     return [
-        Section("data", DataConfig, "question→answer pairs: one file split by fractions, or separate files", optional=True),
-        Section("train", TrainConfig, "optimisation settings"),
+        # A spec with [data] is a Q→A spec: it gets the teacher, the direct_embedding pipeline and the
+        # qa_pairs dataset unless it names others (never because aa-qa happens to be installed).
+        Section("data", DataConfig, "question→answer pairs: one file split by fractions, or separate files", optional=True,
+                defaults={"tokenizer": "teacher", "pipeline": "direct_embedding", "dataset": "qa_pairs"}),
+        Section("qa_loss", QALossConfig, "the Q→A training objective: cosine + InfoNCE weights", moved=LOSS_KEYS_MOVED),
         Section("evaluate", EvaluateConfig, "what the held-out report contains"),
     ]
 

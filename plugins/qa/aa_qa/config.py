@@ -37,33 +37,44 @@ class DataConfig:
 
 
 @attrs.define
-class TrainConfig:
-    """Optimisation settings for `aa run` training.
+class QALossConfig:
+    """The Q→A training objective (``[qa_loss]``): cosine_weight · mean(1 − cos) + contrastive_weight ·
+    InfoNCE(temperature) whose negatives are the other answers of the batch (``negatives = "batch"``)
+    or all training answers (``"all"``). These keys were ``train.*`` in aa-qa 0.1 (still accepted, with
+    a DeprecationWarning, until the next minor version)."""
 
-    Loss = cosine_weight · mean(1 − cos) + contrastive_weight · InfoNCE(temperature) whose negatives
-    are the other answers of the batch (``negatives = "batch"``) or all training answers (``"all"``).
-    The best epoch by ``select_on`` (on validation) is kept; ``patience`` epochs without
-    improvement stop training. ``seed`` fixes initialisation and shuffling.
-    """
-
-    epochs: int = attrs.field(default=20, validator=positive)
-    batch_size: int = attrs.field(default=32, validator=positive)
-    lr: float = attrs.field(default=3e-3, validator=[positive, finite])
-    weight_decay: float = attrs.field(default=0.01, validator=[non_negative, finite])
     cosine_weight: float = attrs.field(default=1.0, validator=[non_negative, finite])
     contrastive_weight: float = attrs.field(default=0.0, validator=[non_negative, finite])
     temperature: float = attrs.field(default=0.05, validator=[positive, finite])
     negatives: str = attrs.field(default="batch", validator=one_of(["batch", "all"]))
-    patience: int = attrs.field(default=5, validator=positive)
-    grad_clip: float = attrs.field(default=1.0, validator=[non_negative, finite])
-    schedule: str = attrs.field(default="cosine", validator=one_of(["cosine", "constant"]))
-    select_on: str = attrs.field(default="val_cosine", validator=one_of(["val_cosine", "val_mrr", "val_recall_at_1", "val_loss"]))
-    seed: int = 0
-    threads: int | None = attrs.field(default=None, validator=positive)
-    nonfinite: str = attrs.field(default="stop", validator=one_of(["stop", "skip"]))  # NaN/inf loss: stop, or skip + halve lr
-    device: str = attrs.field(default="auto", validator=one_of(["auto", "cpu", "cuda"]))  # auto: CUDA when torch sees a GPU
-    precision: str = attrs.field(default="fp32", validator=one_of(["fp32", "bf16", "fp16"]))  # autocast; fp16 adds a grad scaler
-    compile: bool = False  # torch.compile the training step
+
+
+LOSS_KEYS_MOVED = {f"train.{k}": k for k in ("cosine_weight", "contrastive_weight", "temperature", "negatives")}
+
+
+@attrs.define
+class QAPairsConfig:
+    """The ``qa_pairs`` dataset: the pairs come from ``[data]`` (nothing to set here)."""
+
+    def resident_bytes(self) -> int:
+        """Memory the dataset keeps while training: the teacher model that embeds the texts."""
+        return TEACHER_BYTES
+
+
+TEACHER_BYTES = 400 << 20  # the MiniLM teacher and its tokenizer, loaded once
+
+
+def __getattr__(name: str):  # the 0.1 name of the training settings, now the core's [train]
+    if name == "TrainConfig":
+        import warnings
+
+        warnings.warn("aa_qa.config.TrainConfig moved to aa_core.train.TrainConfig (the core owns [train]); the Q→A loss "
+                      "weights are aa_qa.config.QALossConfig ([qa_loss]). The old name is removed in aa-qa 0.3",
+                      DeprecationWarning, stacklevel=2)
+        from aa_core.train import TrainConfig
+
+        return TrainConfig
+    raise AttributeError(f"module 'aa_qa.config' has no attribute {name!r}")
 
 
 @attrs.define

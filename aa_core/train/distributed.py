@@ -23,7 +23,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from aa_core.plugin import UserError
+from .._errors import UserError
+from ..protocols import LatticeParallelPropagator
 
 T = TypeVar("T")
 
@@ -60,7 +61,7 @@ def is_main() -> bool:
 
 def data_parallel(model: nn.Module) -> bool:
     """True when the ranks split each batch (several processes, no lattice-parallel module in ``model``)."""
-    return world() > 1 and not any(getattr(m, "lattice_parallel", False) for m in model.modules())
+    return world() > 1 and not any(isinstance(m, LatticeParallelPropagator) and m.lattice_parallel for m in model.modules())
 
 
 def share(idx: torch.Tensor, split: bool = True) -> tuple[torch.Tensor, float]:
@@ -126,19 +127,20 @@ def _device() -> torch.device:
 
 
 class LossModule(nn.Module):
-    """``forward(batch, cfg)`` = ``model.training_loss(batch, cfg)``, so that DDP sees the training step as a forward."""
+    """``forward(batch)`` = the task's loss of ``model`` on ``batch``, so that DDP sees the training step as a forward."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, loss: Callable[[nn.Module, dict[str, Any]], torch.Tensor]):
         super().__init__()
         self.model = model
+        self._loss = loss
 
-    def forward(self, batch: dict[str, torch.Tensor], cfg: Any) -> torch.Tensor:
-        return self.model.training_loss(batch, cfg)  # type: ignore[operator]  # a Pipeline
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        return self._loss(self.model, batch)
 
 
-def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+def wrap(model: nn.Module, device: torch.device, loss: Callable[[nn.Module, dict[str, Any]], torch.Tensor]) -> nn.Module:
     """The training step as a module: DistributedDataParallel over :class:`LossModule` when data-parallel."""
-    step = LossModule(model)
+    step = LossModule(model, loss)
     if not data_parallel(model):
         return step
     from torch.nn.parallel import DistributedDataParallel

@@ -8,13 +8,16 @@ last, so a torn save is detected).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import torch
 
-from aa_core.plugin import UserError, atomic_path, file_sha256, write_json
+from .._errors import UserError
+from .._fs import atomic_path, write_json
+from .._hashing import file_sha256
 
 TENSORS = "train_state.safetensors"
 STATE = "train_state.json"
@@ -26,7 +29,8 @@ class Progress:
 
     epoch: int = 0  # epochs completed
     batch: int = 0  # batches of the current epoch done (0 at an epoch boundary)
-    order: torch.Tensor | None = None  # the current epoch's shuffle order
+    order: torch.Tensor | None = None  # the current epoch's shuffle order (step-based: the current permutation)
+    cursor: int = 0  # step-based training: position in ``order``
     run_loss: float = 0.0
     seen: int = 0
     best_score: float = float("-inf")
@@ -39,10 +43,14 @@ class Progress:
     skipped_batches: int = 0
 
 
-def save(directory: Path, progress: Progress, opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator) -> None:
+def save(directory: Path, progress: Progress, opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator,
+         extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write the training state beside a checkpoint; ``extra`` holds a task's own tensors (a sample pool)."""
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state(), "rng.shuffle": gen.get_state()}
+    for k, v in (extra or {}).items():
+        tensors[f"extra.{k}"] = v.detach().contiguous().clone()
     if progress.order is not None:
         tensors["order"] = progress.order.clone()
     for k, v in (progress.best_state or {}).items():
@@ -67,8 +75,10 @@ def save(directory: Path, progress: Progress, opt: torch.optim.Optimizer, sched:
     })
 
 
-def load(directory: Path, opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator) -> Progress:
-    """Restore optimizer, schedule and RNG states in place and return the loop's progress."""
+def load(directory: Path, opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator,
+         extra: Callable[[dict[str, torch.Tensor]], None] | None = None) -> Progress:
+    """Restore optimizer, schedule and RNG states in place and return the loop's progress;
+    ``extra`` receives the task's own tensors saved with ``save(..., extra=)``."""
     from safetensors.torch import load_file
 
     state_path, tensor_path = directory / STATE, directory / TENSORS
@@ -91,9 +101,11 @@ def load(directory: Path, opt: torch.optim.Optimizer, sched: Any, gen: torch.Gen
     opt.load_state_dict(opt_state)
     sched.load_state_dict(meta["scheduler"])
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    if extra is not None:
+        extra({k[6:]: v for k, v in tensors.items() if k.startswith("extra.")})
     fields = {a.name for a in attrs.fields(Progress)} - {"order", "best_state", "best_score"}
     return Progress(
-        **{k: meta[k] for k in fields},
+        **{k: meta[k] for k in fields if k in meta},
         order=tensors.get("order"),
         best_state=best or None,
         best_score=meta["best_score"] if meta["best_score"] is not None else float("-inf"),

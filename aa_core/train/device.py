@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from aa_core.plugin import UserError
+from .._errors import UserError
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 

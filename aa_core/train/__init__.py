@@ -1,0 +1,28 @@
+"""The generic trainer: any task's model, dataset and ``[train]`` settings → trained weights.
+
+Split by concern: :mod:`.loop` (the loop), :mod:`.state` (resumable training state),
+:mod:`.signals` (SIGINT/SIGTERM), :mod:`.guard` (non-finite values), :mod:`.distributed`
+(torchrun processes), :mod:`.device` (device, precision, compile), :mod:`.task` (the ``train``
+task: run folders, checkpoints, ``metrics.json``), :mod:`.config` (the ``[train]`` section).
+Importing this package does not import torch; its functions do.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .config import TrainConfig
+
+if TYPE_CHECKING:
+    from .loop import fit, objective, selection
+    from .state import Progress
+
+_LAZY = {"fit": ".loop", "objective": ".loop", "selection": ".loop", "Progress": ".state"}
+
+__all__ = ["Progress", "TrainConfig", "fit", "objective", "selection"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'aa_core.train' has no attribute {name!r}")

@@ -1,0 +1,182 @@
+"""The core's ``train`` task, for any task plugin: dataset + model → checkpoints, ``metrics.json``.
+
+Builds the spec's ``dataset`` and model, creates the run folder (or resumes one, refusing a
+changed model, dataset or training setting), lets the dataset prepare (``setup``), trains with
+:func:`aa_core.train.fit`, writes a complete checkpoint every round, the final checkpoint (with
+the dataset's ``final_metadata``) and ``runs/<run-id>/metrics.json``. Later tasks of the run find
+``model``, ``dataset``, ``ctx``, ``checkpoint_dir``, ``run_id`` and ``train_result`` in the state.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._errors import Problem, RunInterrupted, UserError
+from .._fs import write_json
+from ..protocols import FinalizingDataset, FittedDataset, SampledDataset
+from . import device as devices
+from . import distributed
+from . import state as train_state
+from .config import RUNTIME_KEYS
+from .loop import fit, selection
+from .state import Progress
+
+
+def new_run_id(spec: Any) -> str:
+    """Time plus the hash of the whole resolved spec ([train] and the task's sections included)."""
+    from ..spec import content_hash
+
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{content_hash(spec.resolved())[:8]}"
+
+
+def build_dataset(spec: Any, ctx: Any) -> Any:
+    """The spec's dataset component (``[dataset]``, or the default a section of the spec names)."""
+    if "dataset" not in spec.components:
+        raise UserError(f"{spec.source}: the train task needs a dataset: add a [dataset] table naming one "
+                        "(`aa plugins` lists the installed datasets), or a section that brings one (aa-qa's [data])")
+    return ctx.build("dataset")
+
+
+def settings_sections(dataset: Any) -> tuple[str, ...]:
+    """The spec sections besides [train] whose values change what training computes (a resume compares them)."""
+    return ("train", *getattr(dataset, "settings_sections", ()))
+
+
+def resume_problems(meta: dict[str, Any], spec: Any, dataset: Any, allowed: list[str]) -> list[str]:
+    """What differs between a resumable checkpoint and this run (model, data, training settings)."""
+    from ..host import MODEL_KINDS
+    from ..spec import diff_specs
+
+    out = []
+    if meta.get("model_hash") != spec.model_hash() and "model" not in allowed:
+        lines = diff_specs({k: v for k, v in meta.get("spec", {}).items() if k in MODEL_KINDS},
+                           {k: v for k, v in spec.resolved().items() if k in MODEL_KINDS})
+        out.append("the model differs: " + ("; ".join(lines[:6]) or "model hash"))
+    if meta.get("dataset_hash") != dataset.hash and "data" not in allowed:
+        out.append(f"the data differ: dataset hash {str(meta.get('dataset_hash'))[:12]} in the checkpoint, {dataset.hash[:12]} now")
+    saved_spec, now_spec = meta.get("spec", {}), spec.resolved()
+    saved_train = meta.get("hyper_parameters") or saved_spec.get("train", {})
+    for section in settings_sections(dataset):
+        saved = saved_train if section == "train" else saved_spec.get(section, {})
+        now = now_spec.get(section, {})
+        for key in sorted(set(saved) & set(now)):
+            if saved[key] != now[key] and f"{section}.{key}" not in allowed and not (section == "train" and key in RUNTIME_KEYS):
+                out.append(f"{section}.{key}: {saved[key]!r} in the checkpoint, {now[key]!r} now")
+    return out
+
+
+def _run_folder(spec: Any, dataset: Any) -> tuple[Path, Path | None]:
+    """The run folder (new, or the one being resumed) and the checkpoint to resume from."""
+    from ..checkpoint import create_run_dir, is_run_dir, read_metadata, resolve_checkpoint
+
+    run = spec.sections["run"]
+    if run.resume and Path(run.resume).is_dir() and not is_run_dir(run.resume) and not (Path(run.resume) / "metadata.json").is_file():
+        print(f"{run.resume} holds no checkpoint yet: training from the start", flush=True)
+        return Path(run.resume), None  # a run killed before its first checkpoint: start it again, in its own folder
+    if run.resume:
+        resume_from = resolve_checkpoint(run.resume, "last")
+        problems = resume_problems(read_metadata(resume_from), spec, dataset, run.allow_change)
+        if problems:
+            raise UserError(f"cannot resume from {resume_from}: it was made with other settings (allow a change with "
+                            "--allow-change KEY, e.g. --allow-change train.epochs; 'model' and 'data' allow those)",
+                            [Problem("resume", m) for m in problems])
+        if is_run_dir(resume_from.parent):
+            return resume_from.parent, resume_from
+        return distributed.from_main(lambda: create_run_dir(run.checkpoint_dir, new_run_id(spec))), resume_from
+    return distributed.from_main(lambda: create_run_dir(run.checkpoint_dir, new_run_id(spec))), None
+
+
+def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Path, cfg: Any) -> Path:
+    """``runs/<run-id>/metrics.json``: the selected metric, the best round and the whole history (sweeps read it)."""
+    metric = result["selected"]
+    path = Path(spec.sections["run"].output_dir) / run_id / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {
+        "run_id": run_id, "spec": spec.source, "checkpoint": str(checkpoint), "selected": metric,
+        "mode": "max" if cfg.direction(metric) > 0 else "min", "best_epoch": result["best_epoch"],
+        "best": result["best"], "history": result["history"], "stopped_early": result["stopped_early"],
+        "skipped_batches": result["skipped_batches"], "time_s": result["time_s"],
+    })
+    return path
+
+
+def run_task(spec: Any, state: dict[str, Any]) -> None:
+    from ..assemble import BuildContext, build_model, count_params
+    from ..checkpoint import component_state, load_checkpoint, load_weights, prune, save_checkpoint, set_pointer
+    from ..spec import unstructure
+
+    tcfg = spec.sections["train"]
+    distributed.init(devices.resolve(tcfg.device))  # under torchrun: join the other processes (rank 0 makes the run folder)
+    dataset = state["dataset"] = build_dataset(spec, state.get("ctx") or BuildContext(spec))  # files read and checked first
+    torch.manual_seed(tcfg.seed)
+    model, ctx = build_model(spec)
+    state["ctx"] = ctx
+    run_dir, resume_from = _run_folder(spec, dataset)
+    state["run_id"] = run_dir.name
+    if isinstance(dataset, FittedDataset):
+        dataset.setup(model, ctx)  # fit tokenizers / decoders, embed texts: saved with every checkpoint
+    if resume_from is not None:
+        load_weights(model, load_checkpoint(resume_from).state_dict, where=str(resume_from))
+        print(f"resuming from {resume_from}", flush=True)
+    pool = dataset if isinstance(dataset, SampledDataset) else None
+    extra_json, extra_tensors = component_state(ctx)
+    base_meta = {"dataset_hash": dataset.hash, "data_sizes": dataset.sizes(), "hyper_parameters": unstructure(tcfg)}
+
+    def save(p: Progress, kind: str, improved: bool, opt: Any, sched: Any, gen: torch.Generator) -> None:
+        name = f"epoch-{p.epoch:04d}" if kind == "epoch" else f"step-{p.epoch + 1:04d}-{p.batch:04d}"
+        folder = run_dir / name
+        save_checkpoint(folder, model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
+                        metadata={**base_meta, "training_time_s": p.time_s, "metrics": p.history[-1] if p.history else {},
+                                  "epoch": p.epoch, "history": p.history})
+        train_state.save(folder, p, opt, sched, gen, pool.state_tensors() if pool else None)
+        set_pointer(run_dir, "last", name)
+        if improved:
+            set_pointer(run_dir, "best", name)
+        prune(run_dir)
+        if kind == "step":
+            print(f"saved {folder}; resume with: aa run {spec.source} --resume {run_dir}", flush=True)
+
+    metric, _ = selection(tcfg, dataset)
+    length = f"{tcfg.steps} steps" if tcfg.steps else f"up to {tcfg.epochs} epochs"
+    print(f"training {count_params(model):,} parameters for {length} (batch {tcfg.batch_size}, lr {tcfg.lr}, "
+          f"selecting on {metric}); checkpoints: {run_dir}", flush=True)
+    try:
+        result = fit(model, dataset, tcfg, progress=spec.sections["run"].progress, desc="lattice", save=save, resume=resume_from)
+    except RunInterrupted as exc:
+        main = distributed.is_main()
+        distributed.finish()
+        if not main:
+            raise SystemExit(exc.exit_code) from None
+        raise RunInterrupted(f"{exc}; state saved in {run_dir}. Resume with: aa run {spec.source} --resume {run_dir}", exc.exit_code) from None
+    rank = distributed.rank()
+    distributed.finish()
+    if rank != 0:  # rank 0 writes the final checkpoint and runs the tasks that follow (reports, answers)
+        print(f"rank {rank}: training done", flush=True)
+        raise SystemExit(0)
+    b = result["best"]
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in b.items() if k.startswith("val_") and isinstance(v, float))
+    print(f"best epoch {result['best_epoch']}/{len(result['history'])}: {shown} ({result['time_s']:.1f} s)", flush=True)
+    final_meta = dataset.final_metadata(model, ctx) if isinstance(dataset, FinalizingDataset) else {}
+    save_checkpoint(run_dir / "final", model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
+                    metadata={**base_meta, "training_time_s": result["time_s"], "metrics": result["best"],
+                              "best_epoch": result["best_epoch"], "history": result["history"], **final_meta})
+    set_pointer(run_dir, "best", "final")
+    prune(run_dir)
+    write_metrics(spec, run_dir.name, result, run_dir / "final", tcfg)
+    print(f"checkpoint: {run_dir}", flush=True)
+    state.update({"model": model, "checkpoint_dir": run_dir, "train_result": result})
+
+
+def train_bytes(spec: Any, model: Any, ctx: Any) -> int:
+    """Peak memory of training: one step at ``train.batch_size`` (activations of every step kept for
+    backward) plus what the dataset keeps resident (its config's ``resident_bytes()``, e.g. a teacher model)."""
+    from ..assemble import training_bytes
+
+    extra = 0
+    if "dataset" in spec.components:
+        resident = getattr(spec.components["dataset"][1], "resident_bytes", None)
+        extra = int(resident()) if callable(resident) else 0
+    return int(training_bytes(model, ctx, spec.sections["train"].batch_size)) + extra

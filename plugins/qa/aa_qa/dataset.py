@@ -1,0 +1,113 @@
+"""Question→answer pairs as a dataset of the core trainer (``dataset = "qa_pairs"``, brought by ``[data]``).
+
+The task's side of the Lightning split: the pairs are read and checked when the dataset is built
+(before anything is embedded); ``setup`` embeds them with the teacher (once, shared across
+processes), fits the decoder on training answers and, for generative pipelines, encodes token ids;
+the objective is ``[qa_loss]``'s cosine + InfoNCE (generative pipelines: their own token loss); the
+validation metrics are cosine and ranking against the validation answers; the final checkpoint
+gets the abstention threshold ``aa ask`` and ``aa serve`` use.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from aa_core.train import distributed
+
+from .data import QAData
+from .loss import embedding_loss
+from .metrics import gold_sets, ranking_metrics, ranks
+
+
+def aux_losses(model: torch.nn.Module) -> torch.Tensor | float:
+    from aa_core.builtins.direct_embedding import aux_losses as collect
+
+    return collect(model)
+
+
+class QAPairs:
+    """Embedded question→answer pairs by split; the trainer's TaskObjective for Q→A pipelines."""
+
+    default_selection = "val_cosine"
+    settings_sections = ("qa_loss",)  # a resume compares these too
+
+    def __init__(self, data: QAData, spec: Any, tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 answers: list[str] | None = None, loss: Any = None, settings: Any = None):
+        self.data, self.spec = data, spec
+        self.hash = data.hash
+        self.loss = loss if loss is not None else spec.sections["qa_loss"]
+        self.settings = settings if settings is not None else (spec.sections["train"] if spec is not None else None)
+        self.tensors = tensors or {}  # split → (inputs, targets): embeddings, or token ids for generative pipelines
+        self.val_answers = answers if answers is not None else [p.answer for p in data.validation]
+        self.embeddings: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.decoder: Any = None
+
+    def sizes(self) -> dict[str, int]:
+        return self.data.sizes()
+
+    def setup(self, model: torch.nn.Module, ctx: Any) -> None:
+        from .train import embed_data, make_decoder
+
+        run = self.spec.sections["run"]
+        if not self.embeddings:
+            t0 = time.perf_counter()
+            self.embeddings = distributed.from_main(lambda: embed_data(self.data, ctx.tokenizer, progress=run.progress))  # embed once, share
+            sizes = self.data.sizes()
+            print(f"data: {sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test pairs "
+                  f"(hash {self.hash[:12]}), embedded in {time.perf_counter() - t0:.1f} s", flush=True)
+        self.decoder = make_decoder(self.spec, ctx, self.data, self.embeddings)  # fitted on training answers before training
+        self.tensors = dict(self.embeddings)
+        if getattr(model, "generative", False):  # text_to_text trains on token ids
+            from .generative import prepare_ids
+
+            (x, y), (xv, yv) = prepare_ids(self.spec, model, self.data)
+            self.tensors.update(train=(x, y), validation=(xv, yv))
+
+    def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
+        x, y = self.tensors[split]
+        return {"inputs": x[index], "targets": y[index], "index": index}
+
+    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        if getattr(model, "generative", False):
+            return model.training_loss(batch, self.settings)  # type: ignore[operator]  # its own token loss
+        y = self.tensors["train"][1]
+        candidates = positions = None
+        if self.loss.negatives == "all":
+            candidates, positions = y.to(batch["targets"].device), batch["index"]
+        elif "global_index" in batch:  # in-batch negatives: the whole global batch's answers, as in one process
+            candidates, positions = y[batch["global_index"].cpu()].to(batch["targets"].device), batch["share"]
+        pred = model(batch["inputs"])
+        return embedding_loss(pred, batch["targets"], self.loss, candidates, positions) + aux_losses(model)
+
+    @torch.no_grad()
+    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        from .train import predict
+
+        xv, yv = self.tensors["validation"]
+        device = next((q.device for q in model.parameters()), torch.device("cpu"))
+        xv, yv = xv.to(device), yv.to(device)
+        if hasattr(model, "validation_metrics"):  # a pipeline that validates itself (text_to_text: loss + generated answers)
+            return model.validation_metrics(xv, yv, self.settings)  # type: ignore[operator]
+        pred = predict(model, xv, self.settings.batch_size)
+        cos = F.cosine_similarity(pred, yv, dim=-1)
+        out = {"val_cosine": float(cos.mean()), "val_loss": float((1 - cos).mean())}
+        out.update({f"val_{k}": v for k, v in ranking_metrics(ranks(pred, yv, gold_sets(self.val_answers))).items()})
+        return out
+
+    def final_metadata(self, model: torch.nn.Module, ctx: Any) -> dict[str, Any]:
+        """The abstention threshold ``aa ask`` / ``aa serve`` use (none for generated text: no bank answer to abstain from)."""
+        from . import abstain
+
+        generated = getattr(model, "generative", False) or hasattr(self.decoder, "generate")
+        xv, yv = self.embeddings["validation"]
+        return {abstain.KEY: None if generated else abstain.calibrate_model(model, ctx, self.decoder, xv, yv)}
+
+
+def build(config: Any, ctx: Any) -> QAPairs:
+    """The spec's ``[data]`` pairs, read and checked now (nothing embedded yet)."""
+    from .train import load_data_once
+
+    return QAPairs(load_data_once(ctx.spec, {}), ctx.spec)
