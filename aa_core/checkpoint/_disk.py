@@ -183,6 +183,7 @@ def checkpoint_folder(path: str | Path, *, need_bytes: int | None = None, key: s
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=STAGING_SUFFIX, dir=path.parent))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; checkpoints are meant to be shared
     except OSError as exc:
         err = disk_error(exc, path.parent, need_bytes, key, what)
         if err is None:

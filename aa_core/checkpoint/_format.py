@@ -14,6 +14,7 @@ import os
 import struct
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from .._version import __version__
 from ..architectures import registry
 from ..host import MODEL_KINDS
 from ..spec import Spec, diff_specs, validate
-from ._disk import checkpoint_folder, is_staging
+from ._disk import checkpoint_bytes, checkpoint_folder, is_staging
 from ._provenance import code_revision, installed_versions, spec_plugins
 from ._runs import resolve_checkpoint
 
@@ -84,6 +85,7 @@ def save_checkpoint(
     metadata: dict[str, Any] | None = None,
     extra_tensors: dict[str, Any] | None = None,
     extra_json: dict[str, Any] | None = None,
+    beside: Callable[[Path], Any] | None = None,
 ) -> Path:
     """Write ``model``'s weights and the provenance of ``spec`` into ``directory``.
 
@@ -92,7 +94,9 @@ def save_checkpoint(
     The folder is staged and switched in whole (:func:`checkpoint_folder`): a kill leaves the old
     checkpoint or the new one, and a full disk is a UserError with nothing left half-written.
     Inside the caller's own ``checkpoint_folder`` (to add training state beside the checkpoint
-    in the same switch) it writes straight into that staging folder. Returns ``directory``.
+    in the same switch) it writes straight into that staging folder. ``beside(folder)`` writes more
+    files into the staged folder before it is switched in (the trainer's training state), so they
+    appear together or not at all. Returns ``directory``.
     """
     import torch
 
@@ -108,11 +112,15 @@ def save_checkpoint(
         raise UserError(f"refusing to write checkpoint {directory}: non-finite values (NaN/inf) in {', '.join(bad[:5])}")
     if is_staging(directory):  # the caller's checkpoint_folder: write straight into it
         _write(directory, tensors, model, spec, metadata, extra_json)
+        if beside is not None:
+            beside(directory)
         return directory
     _check_replaceable(directory)
-    need = sum(t.numel() * t.element_size() for t in tensors.values()) + 128 * len(tensors) + 64 * 1024
+    need = checkpoint_bytes(model, extra_tensors, training_state=beside is not None)
     with checkpoint_folder(directory, need_bytes=need) as tmp:
         _write(tmp, tensors, model, spec, metadata, extra_json)
+        if beside is not None:
+            beside(tmp)
     return directory
 
 

@@ -63,8 +63,11 @@ def _read_holder(fd: int) -> dict[str, Any]:
 
 
 def lock_run(run_dir: str | Path, command: str | None = None) -> RunLock:
-    """Take ``run_dir``'s lock or refuse (UserError) naming the process that holds it."""
+    """Take ``run_dir``'s lock or refuse (UserError) naming the process that holds it. Re-entrant
+    within one process (a run resumed in the process that wrote it gets the lock it holds)."""
     run_dir = Path(run_dir)
+    if os.path.abspath(run_dir) in _held:
+        return _held[os.path.abspath(run_dir)]
     path = run_dir / LOCK_FILE
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

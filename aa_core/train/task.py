@@ -105,7 +105,17 @@ def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Pa
 
 def run_task(spec: Any, state: dict[str, Any]) -> None:
     from ..assemble import BuildContext, build_model, count_params
-    from ..checkpoint import component_state, load_checkpoint, load_weights, prune, save_checkpoint, set_pointer
+    from ..checkpoint import (
+        checkpoint_bytes,
+        component_state,
+        load_checkpoint,
+        load_weights,
+        lock_run,
+        prune,
+        require_free_space,
+        save_checkpoint,
+        set_pointer,
+    )
     from ..spec import unstructure
 
     tcfg = spec.sections["train"]
@@ -115,6 +125,7 @@ def run_task(spec: Any, state: dict[str, Any]) -> None:
     model, ctx = build_model(spec)
     state["ctx"] = ctx
     run_dir, resume_from = _run_folder(spec, dataset)
+    run_lock = lock_run(run_dir) if distributed.is_main() else None  # one writer per run folder: a second resume exits 2
     state["run_id"] = run_dir.name
     if isinstance(dataset, FittedDataset):
         dataset.setup(model, ctx)  # fit tokenizers / decoders, embed texts: saved with every checkpoint
@@ -124,14 +135,16 @@ def run_task(spec: Any, state: dict[str, Any]) -> None:
     pool = dataset if isinstance(dataset, SampledDataset) else None
     extra_json, extra_tensors = component_state(ctx)
     base_meta = {"dataset_hash": dataset.hash, "data_sizes": dataset.sizes(), "hyper_parameters": unstructure(tcfg)}
+    if run_lock is not None:  # room for one more checkpoint, or exit 2 before training
+        require_free_space(run_dir, checkpoint_bytes(model, extra_tensors, examples=int(dataset.sizes().get("train", 0))))
 
     def save(p: Progress, kind: str, improved: bool, opt: Any, sched: Any, gen: torch.Generator) -> None:
         name = f"epoch-{p.epoch:04d}" if kind == "epoch" else f"step-{p.epoch + 1:04d}-{p.batch:04d}"
         folder = run_dir / name
         save_checkpoint(folder, model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
                         metadata={**base_meta, "training_time_s": p.time_s, "metrics": p.history[-1] if p.history else {},
-                                  "epoch": p.epoch, "history": p.history})
-        train_state.save(folder, p, opt, sched, gen, pool.state_tensors() if pool else None)
+                                  "epoch": p.epoch, "history": p.history},
+                        beside=lambda d: train_state.save(d, p, opt, sched, gen, pool.state_tensors() if pool else None))
         set_pointer(run_dir, "last", name)
         if improved:
             set_pointer(run_dir, "best", name)
@@ -167,6 +180,8 @@ def run_task(spec: Any, state: dict[str, Any]) -> None:
     prune(run_dir)
     write_metrics(spec, run_dir.name, result, run_dir / "final", tcfg)
     print(f"checkpoint: {run_dir}", flush=True)
+    if run_lock is not None:
+        run_lock.release()
     state.update({"model": model, "checkpoint_dir": run_dir, "train_result": result})
 
 
