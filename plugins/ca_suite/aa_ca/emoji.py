@@ -1,0 +1,108 @@
+"""The ``emoji_growth`` dataset: Growing NCA (Mordvintsev et al., Distill 2020) on a rendered emoji.
+
+The target is rendered offline from Debian's ``fonts-noto-color-emoji`` with Pillow (its bitmap
+strike, 109 px), cropped to its bounding box, fitted into ``size``² (Lanczos, aspect kept) and
+centred on a ``grid``² lattice (one z-plane: ``[geometry] size = [grid, grid, 1]``). Colours are
+premultiplied by alpha, as in Distill. State channels: RGBA (alpha = channel 3 is the alive
+channel), then hidden channels; the seed is the centre cell with alpha and hidden channels at 1.
+Loss per sample: MSE of the state's RGBA to the target (Distill's loss).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aa_core.plugin import UserError
+
+from .growth import GrowthDataset
+from .growth_config import EmojiGrowthConfig
+from .pool import SamplePool
+
+FONT_PATHS = ("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", "/usr/share/fonts/noto/NotoColorEmoji.ttf")
+STRIKE = 109  # the only bitmap size Noto Color Emoji carries
+
+
+def find_font(path: str | None = None) -> Path | None:
+    for p in ([path] if path else []) + [os.environ.get("AA_EMOJI_FONT", "")] + list(FONT_PATHS):
+        if p and Path(p).is_file():
+            return Path(p)
+    return None
+
+
+def render_emoji(emoji: str, size: int, font: str | None = None) -> np.ndarray:
+    """``[size, size, 4]`` float32 premultiplied RGBA in [0, 1] (row = y from the top, column = x)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    path = find_font(font)
+    if path is None:
+        raise UserError("emoji_growth: Noto Color Emoji is not installed (looked in "
+                        f"{', '.join(FONT_PATHS)}); install it with `apt-get install fonts-noto-color-emoji` "
+                        "or set [dataset] font to a NotoColorEmoji.ttf")
+    try:
+        ttf = ImageFont.truetype(str(path), STRIKE)
+    except OSError as e:
+        raise UserError(f"emoji_growth: cannot load the font {path} ({e}); set [dataset] font to NotoColorEmoji.ttf") from None
+    canvas = Image.new("RGBA", (2 * STRIKE, 2 * STRIKE), (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).text((STRIKE // 4, STRIKE // 4), emoji, font=ttf, embedded_color=True)
+    box = canvas.getbbox()
+    if box is None:
+        raise UserError(f"emoji_growth: the font {path} has no glyph for [dataset] emoji = {emoji!r}; choose another emoji")
+    img = canvas.crop(box)
+    scale = size / max(img.size)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)
+    out = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    out.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
+    a = np.asarray(out, dtype=np.float32) / 255.0
+    a[..., :3] *= a[..., 3:4]
+    return a
+
+
+class EmojiGrowth(GrowthDataset):
+    name = "emoji_growth"
+    default_selection = "val_loss"
+    alive_channel = 3
+
+    def __init__(self, config: EmojiGrowthConfig):
+        rgba = render_emoji(config.emoji, config.size, config.font)  # [H (y), W (x), 4]
+        self.source = f"emoji {config.emoji!r} rendered at {config.size}² on {config.grid}²"
+        G, S = config.grid, config.size
+        img = torch.zeros(G, G, 4)
+        o = (G - S) // 2
+        img[o : o + S, o : o + S] = torch.from_numpy(rgba)
+        self.image = img  # [Y (rows), X (cols), 4], for pictures
+        grid = img.permute(1, 0, 2).unsqueeze(2)  # lattice [X, Y, 1, 4]: x = column, y = row
+        self.shape = (G, G, 1)
+        self.channels = config.channels
+        self.target = grid.reshape(-1, 4).contiguous()  # [N, 4]
+        seed = torch.zeros(G * G, config.channels)
+        seed[(G // 2) * G + G // 2, 3:] = 1.0
+        self.seed = seed
+        occupied = (grid[..., 3] > 0.1).view(G, G, 1)
+        centres = occupied.nonzero()
+        self.pool = SamplePool(seed, config.pool_size, self.shape, centres, float(S), config.damage,
+                               tuple(config.damage_radius), config.seed)  # type: ignore[arg-type]
+        self.hash = self._hash(config.emoji, config.size, config.grid, config.channels)
+
+    def channel_layout(self) -> str:
+        return f"RGBA (alpha = channel 3, the alive channel), {self.channels - 4} hidden"
+
+    def sample_losses(self, final: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return ((final[..., :4] - targets) ** 2).mean(dim=(1, 2))
+
+    def metrics(self, final: torch.Tensor) -> dict[str, float]:
+        return {"val_mse": float(self.sample_losses(final, self.target.unsqueeze(0).to(final)).mean())}
+
+    def to_image(self, state: torch.Tensor) -> np.ndarray:
+        """A state ``[N, C]`` → ``[Y, X, 3]`` RGB on white (uint8), for pictures."""
+        G = self.shape[0]
+        rgba = state[:, :4].detach().cpu().view(G, G, 4).permute(1, 0, 2).clamp(0, 1).numpy()
+        rgb = 1.0 - rgba[..., 3:4] + rgba[..., :3]
+        return (rgb.clip(0, 1) * 255).astype(np.uint8)
+
+
+def build(config: EmojiGrowthConfig, ctx: Any) -> EmojiGrowth:
+    return EmojiGrowth(config)

@@ -1,0 +1,203 @@
+"""The ``growth`` pipeline and what the growth datasets share.
+
+Pipeline: a batch of lattice states ``[B, N, C]`` (seeds, or states from a sample pool) is run
+through T steps of the spec's propagator (the built-in ``nca``: residual updates, fire rate,
+alive masking) and returned. T is drawn uniformly from ``[pipeline] steps = [min, max]`` for
+every training batch (so the pattern must hold for a range of times) and is ``eval_steps`` in
+``forward``. The propagator's own ``steps`` is not used: the pipeline steps it one step at a time.
+
+Datasets (:class:`GrowthDataset`, subclassed by :mod:`aa_ca.voxel` and :mod:`aa_ca.emoji`) own
+the maths (:class:`~aa_core.protocols.TaskObjective`): a target on the lattice, a seed, a
+:class:`~aa_ca.pool.SamplePool` as the training split (``after_step`` writes the grown states
+back, reseeds the worst, damages the best), the loss, and validation metrics measured on a
+pattern grown from the seed with the same stochastic updates as in training (a fixed random
+stream, so validation is repeatable).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from aa_core.plugin import UserError
+
+from .growth_config import GrowthConfig
+from .pool import SamplePool
+
+VALIDATION_SEED = 1234  # the random stream of validation's fire masks
+
+
+class Growth(nn.Module):
+    def __init__(self, config: GrowthConfig, ctx: Any):
+        super().__init__()
+        self.geometry = ctx.geometry
+        self.cell = ctx.cell
+        self.propagator = ctx.propagator
+        if not hasattr(self.propagator, "step_grid"):
+            raise UserError(f"{ctx.spec.source}: the growth pipeline steps its propagator one step at a time; "
+                            "set [propagator] name = \"nca\" (or another propagator with step_grid)")
+        self.channels = self.cell.channels
+        self.steps = (int(config.steps[0]), int(config.steps[1]))
+        self.eval_steps = int(config.eval_steps or config.steps[1])
+
+    def sample_steps(self) -> int:
+        """A training T, uniform in [min, max] (the global torch generator: seeded by the trainer)."""
+        lo, hi = self.steps
+        return int(torch.randint(lo, hi + 1, ()).item())
+
+    def grow_grid(self, grid: torch.Tensor, steps: int) -> torch.Tensor:
+        """``steps`` propagator steps on ``[B, X, Y, Z, C]``."""
+        prop: Any = self.propagator
+        ckpt = getattr(getattr(prop, "config", None), "gradient_checkpointing", False) and self.training and torch.is_grad_enabled()
+        for _ in range(steps):
+            grid = checkpoint(prop.step_grid, grid, use_reentrant=False) if ckpt else prop.step_grid(grid)
+        return grid
+
+    def grow(self, state: torch.Tensor, steps: int) -> torch.Tensor:
+        """``[B, N, C]`` → the state after ``steps`` steps."""
+        g = self.geometry
+        return g.to_cells(self.grow_grid(g.to_grid(state.contiguous()), steps))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.grow(inputs, self.eval_steps)
+
+    # -- the Pipeline contract for generic use (the growth datasets bring their own loss) -------
+    def training_loss(self, batch: dict[str, torch.Tensor], settings: Any) -> torch.Tensor:
+        """MSE of the grown state's first channels to ``targets [B, N, c]`` (T random in the range)."""
+        out = self.grow(batch["inputs"], self.sample_steps())
+        batch["final_state"] = out.detach()
+        t = batch["targets"]
+        return F.mse_loss(out[..., : t.shape[-1]], t)
+
+    def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        N, C = self.geometry.num_cells, self.channels
+        seed = torch.zeros(size, N, C)
+        seed[:, N // 2] = 1.0
+        return {"inputs": seed, "targets": torch.rand(size, N, min(4, C), generator=generator)}
+
+
+def build(config: GrowthConfig, ctx: Any) -> Growth:
+    return Growth(config, ctx)
+
+
+def growth_model(model: nn.Module) -> Growth:
+    """The :class:`Growth` pipeline inside ``model`` (unwrapping DDP / compile wrappers)."""
+    for m in model.modules():
+        if isinstance(m, Growth):
+            return m
+    raise UserError(f"the growth datasets train the `growth` pipeline; this spec's model is {type(model).__name__} "
+                    "(set [pipeline] name = \"growth\")")
+
+
+class GrowthDataset:
+    """A target ``[N, c]`` on an (X, Y, Z) lattice, grown from ``seed [N, C]`` with a sample pool.
+
+    Subclasses set ``channels`` (state width the cell must have), ``alive_channel``, ``target``,
+    ``seed``, ``pool`` and implement :meth:`sample_losses` and :meth:`metrics`.
+    """
+
+    name = "growth"
+    default_selection = "val_loss"
+    shape: tuple[int, int, int]
+    channels: int
+    alive_channel: int
+    target: torch.Tensor
+    seed: torch.Tensor
+    pool: SamplePool
+    source: str
+
+    def _hash(self, *parts: Any) -> str:
+        h = hashlib.sha256(self.name.encode())
+        h.update(self.target.numpy().tobytes())
+        for p in parts:
+            h.update(repr(p).encode())
+        return h.hexdigest()[:16]
+
+    # -- the Dataset contract ------------------------------------------------------------------
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.pool), "validation": 1, "test": 0}
+
+    def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
+        if split == "train":
+            inputs = self.pool.sample(index)
+        else:
+            inputs = self.seed.unsqueeze(0).repeat(len(index), 1, 1)
+        return {"inputs": inputs, "targets": self.target.unsqueeze(0).expand(len(index), -1, -1), "index": index}
+
+    def setup(self, model: nn.Module, ctx: Any) -> None:
+        """Check that the model fits the data: the lattice size, the cell's width, the alive channel."""
+        g = growth_model(model)
+        where = getattr(getattr(ctx, "spec", None), "source", "the spec")
+        if tuple(g.geometry.size) != tuple(self.shape):
+            raise UserError(f"{where}: [geometry] size = {list(g.geometry.size)} but the {self.name} target {self.source} "
+                            f"needs size = {list(self.shape)}; set it so")
+        if g.channels != self.channels:
+            raise UserError(f"{where}: [cell] channels = {g.channels} but {self.name} needs {self.channels} "
+                            f"({self.channel_layout()}); set [cell] channels = {self.channels}")
+        cfg = getattr(g.propagator, "config", None)
+        if cfg is not None and getattr(cfg, "alive_threshold", None) is not None and cfg.alive_channel != self.alive_channel:
+            raise UserError(f"{where}: [propagator] alive_channel = {cfg.alive_channel} but {self.name}'s alive channel is "
+                            f"{self.alive_channel} ({self.channel_layout()}); set alive_channel = {self.alive_channel}")
+
+    def channel_layout(self) -> str:
+        return ""
+
+    # -- the TaskObjective contract --------------------------------------------------------------
+    def sample_losses(self, final: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per-sample loss ``[B]`` of grown states ``[B, N, C]``."""
+        raise NotImplementedError
+
+    def metrics(self, final: torch.Tensor) -> dict[str, float]:
+        """Validation metrics of grown states ``[B, N, C]`` (names start with ``val_``)."""
+        raise NotImplementedError
+
+    def training_loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        g = growth_model(model)
+        final = g.grow(batch["inputs"], g.sample_steps())
+        losses = self.sample_losses(final, batch["targets"])
+        batch["final_state"] = final.detach()
+        batch["sample_loss"] = losses.detach()
+        return losses.mean()
+
+    def after_step(self, batch: dict[str, Any], model: nn.Module) -> None:
+        if "final_state" in batch:
+            self.pool.write_back(batch["index"], batch["final_state"], batch["sample_loss"])
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return self.pool.state_tensors()
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.pool.load_state_tensors(tensors)
+
+    def grow_from_seed(self, model: nn.Module, steps: int | None = None, batch: int = 1, stochastic: bool = True,
+                       start: torch.Tensor | None = None, seed: int = VALIDATION_SEED) -> torch.Tensor:
+        """Grown states ``[batch, N, C]`` from the seed (or ``start``), no grad; ``stochastic`` keeps
+        training's fire masks (a fixed random stream, so the result is repeatable)."""
+        g = growth_model(model)
+        was = g.training
+        g.train(stochastic)
+        x = (self.seed.unsqueeze(0).repeat(batch, 1, 1) if start is None else start).to(next(g.parameters()).device)
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return g.grow(x, g.eval_steps if steps is None else steps)
+        finally:
+            g.train(was)
+
+    def validation_metrics(self, model: nn.Module) -> dict[str, float]:
+        final = self.grow_from_seed(model)
+        out = self.metrics(final)
+        out["val_loss"] = float(self.sample_losses(final, self.target.unsqueeze(0).to(final)).mean())
+        return out
+
+    def damage_ball(self, states: torch.Tensor, centre: torch.Tensor, radius: float) -> torch.Tensor:
+        """A copy of ``states [B, N, C]`` with the cells within ``radius`` of ``centre`` zeroed."""
+        from .pool import ball_mask
+
+        out = states.clone()
+        out[:, ball_mask(self.shape, centre, radius).flatten().to(out.device)] = 0
+        return out
