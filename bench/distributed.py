@@ -171,7 +171,7 @@ def ddp_worker(spec_path: str, emb_path: str, out: str) -> None:
     sys.path.insert(0, ROOT)
     from aa_core import validate
     from aa_core.assemble import build_model
-    from aa_qa import distributed
+    from aa_core.train import distributed
     from aa_qa.train import train_model
 
     spec = validate(json.loads(open(spec_path).read()))
@@ -179,7 +179,7 @@ def ddp_worker(spec_path: str, emb_path: str, out: str) -> None:
     torch.manual_seed(cfg.seed)
     model, _ = build_model(spec)
     e = torch.load(emb_path)
-    res = train_model(model, e["x"], e["y"], e["xv"], e["yv"], e["answers"], cfg, progress=False)
+    res = train_model(model, e["x"], e["y"], e["xv"], e["yv"], e["answers"], cfg, loss=spec.sections["qa_loss"], progress=False)
     steps = cfg.epochs * -(-len(e["x"]) // cfg.batch_size)
     if distributed.is_main():
         torch.save(model.state_dict(), out)

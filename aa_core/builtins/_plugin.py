@@ -34,7 +34,7 @@ def aa_tasks() -> list[Task]:
     return [
         Task("check", "aa_core.tasks:describe_task", "build the model and describe every component (reads no data)"),
         Task("train", "aa_core.train.task:run_task", "train the model on the spec's dataset (a checkpoint per epoch, metrics.json)",
-             memory="aa_core.train.task:train_bytes"),
+             needs=("dataset",), memory="aa_core.train.task:train_bytes"),
     ]
 
 

@@ -204,6 +204,11 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
             table = {}
         table = dict(table)
         name = table.pop("name", defaults.get(kind))
+        if name is None:
+            installed = plugins.names(kind)
+            problems.append(Problem(f"{kind}.name", f"missing: name the {kind} component, e.g. name = \"{installed[0] if installed else '...'}\" "
+                                                   f"(installed: {', '.join(installed) or 'none'})"))
+            continue
         if not isinstance(name, str):
             problems.append(Problem(f"{kind}.name", f"expected string, got {name!r}"))
             continue
@@ -225,13 +230,13 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
         problems.extend(errs)
         if cfg is not None:
             sections[name] = cfg
-    problems.extend(_task_problems(raw, sections, plugins))
+    problems.extend(_task_problems(raw, sections, components, plugins))
     if problems:
         raise SpecError(problems, source=source)
     return Spec(source, raw, architecture, components, sections)
 
 
-def _task_problems(raw: dict[str, Any], sections: dict[str, Any], plugins: PluginHost) -> list[Problem]:
+def _task_problems(raw: dict[str, Any], sections: dict[str, Any], components: dict[str, Any], plugins: PluginHost) -> list[Problem]:
     """Every run.tasks entry names an installed task, and the sections it needs are present."""
     run = sections.get("run")
     if run is None:
@@ -249,7 +254,11 @@ def _task_problems(raw: dict[str, Any], sections: dict[str, Any], plugins: Plugi
             out.append(Problem(f"run.tasks[{i}]", f"unknown task {name!r}{did_you_mean(name, tasks)}; installed tasks: {', '.join(sorted(tasks))}{hint}"))
             continue
         for need in tasks[name][0].needs:
-            if need not in raw and need not in sections:
+            if need in KINDS and need not in components:
+                out.append(Problem(need, f"task {name!r} of run.tasks needs a {need}: add a [{need}] table naming one "
+                                         f"(installed: {', '.join(plugins.names(need)) or 'none'}), or a section that brings "
+                                         "one (aa-qa's [data] brings qa_pairs)"))
+            elif need not in KINDS and need not in raw and need not in sections:
                 out.append(Problem(need, f"run.tasks {run.tasks} need a [{need}] section (task {name!r})"))
     return list({(p.path, p.message): p for p in out}.values())
 

@@ -107,14 +107,14 @@ def fit_baselines(spec, names: list[str], emb_train, emb_val, val_answers: list[
             torch.manual_seed(tcfg.seed)
             mlp = B.SameParamsMLP(D, hidden, residual=bool(getattr(pipe, "residual", False)))
             mcfg = attrs.evolve(tcfg, lr=ecfg.mlp_lr or tcfg.lr, epochs=ecfg.mlp_epochs or tcfg.epochs)
-            res = train_model(mlp, x, y, xv, yv, val_answers, mcfg, progress=progress, desc="mlp_same_params")
+            res = train_model(mlp, x, y, xv, yv, val_answers, mcfg, loss=spec.sections["qa_loss"], progress=progress, desc="mlp_same_params")
             meta.update({"mlp_hidden": hidden, "mlp_params": count_params(mlp), "mlp_lr": mcfg.lr, "mlp_epochs": mcfg.epochs})
             history[name] = res["history"]
             preds[name] = predict(mlp, qt)
         elif name == "adapters_only":
             bypass = B.adapters_only(spec, tcfg.seed)
             if count_params(bypass) > 0:  # fixed adapters leave nothing to train: the bypass is then a fixed map
-                res = train_model(bypass, x, y, xv, yv, val_answers, tcfg, progress=progress, desc="adapters_only")
+                res = train_model(bypass, x, y, xv, yv, val_answers, tcfg, loss=spec.sections["qa_loss"], progress=progress, desc="adapters_only")
                 history[name] = res["history"]
             meta.update({"adapters_only_params": count_params(bypass), "adapters_only_breakdown": B.param_breakdown(bypass)})
             preds[name] = predict(bypass, qt)

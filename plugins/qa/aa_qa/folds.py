@@ -61,7 +61,7 @@ def cross_validate(spec, state: dict) -> Path:
         model, ctx = build_model(spec)
         decoder = make_decoder(spec, ctx, sub, {"train": tr}) if "decoder" in spec.components else None
         val_answers = [p.answer for p in sub.validation]
-        res = train_model(model, *tr, *va, val_answers, tcfg, progress=run.progress, desc=f"lattice fold {f + 1}/{k}")
+        res = train_model(model, *tr, *va, val_answers, tcfg, loss=spec.sections["qa_loss"], progress=run.progress, desc=f"lattice fold {f + 1}/{k}")
         params = count_params(model)
         preds, bmeta, bhist = fit_baselines(spec, ecfg.baselines, tr, va, val_answers, te[0], te[1], params, run.progress)
         preds = {"lattice": predict(model, te[0]), **preds}

@@ -21,12 +21,12 @@ def train(spec_path: str, emb_path: str) -> tuple[dict, dict]:
     torch.manual_seed(cfg.seed)
     model, _ = build_model(spec)
     e = torch.load(emb_path)
-    result = train_model(model, e["x"], e["y"], e["xv"], e["yv"], e["answers"], cfg, progress=False)
+    result = train_model(model, e["x"], e["y"], e["xv"], e["yv"], e["answers"], cfg, loss=spec.sections["qa_loss"], progress=False)
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, result
 
 
 if __name__ == "__main__":
-    from aa_qa import distributed
+    from aa_core.train import distributed
 
     weights, result = train(sys.argv[1], sys.argv[2])
     if distributed.is_main():

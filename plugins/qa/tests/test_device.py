@@ -7,8 +7,7 @@ import torch.nn.functional as F
 
 from aa_core import UserError, validate
 from aa_core.assemble import build_model
-from aa_qa import device
-from aa_qa.config import TrainConfig
+from aa_core.train import TrainConfig, device
 from aa_qa.train import train_model
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
@@ -24,7 +23,8 @@ def _problem(d: int = 16, n: int = 96):
 
 def _model():
     spec = validate({"geometry": {"size": [3, 3, 2]}, "cell": {"name": "mlp", "channels": 4, "hidden": 8},
-                     "propagator": {"steps": 2}, "adapter": {"name": "learned_linear"}, "pipeline": {"residual": True}})
+                     "propagator": {"steps": 2}, "adapter": {"name": "learned_linear"}, "tokenizer": {"name": "teacher"},
+                     "pipeline": {"name": "direct_embedding", "residual": True}})
     torch.manual_seed(0)
     return build_model(spec)[0]
 

@@ -8,13 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aa_core.plugin import EmbeddingLoss, embedding_loss
-from aa_qa.config import TrainConfig
+from aa_core.plugin import EmbeddingLoss
+from aa_core.train import TrainConfig
+from aa_qa.config import QALossConfig
+from aa_qa.loss import embedding_loss
 from aa_qa.train import train_model
 
 
 def loss_fn(pred, target, contrastive_weight, temperature, cosine_weight=1.0, bank=None, positions=None):
-    settings = TrainConfig(contrastive_weight=contrastive_weight, temperature=temperature, cosine_weight=cosine_weight)
+    settings = QALossConfig(contrastive_weight=contrastive_weight, temperature=temperature, cosine_weight=cosine_weight)
     return embedding_loss(pred, target, settings, bank, positions)
 
 
@@ -45,11 +47,11 @@ def problem(seed=0, n=160, d=12):
     return x[:120], y[:120], x[120:], y[120:], [f"a{i}" for i in range(40)]
 
 
-def fit(cfg, seed=0):
+def fit(cfg, seed=0, loss=None):
     torch.manual_seed(seed)
     model = Linear(12)
     x, y, xv, yv, names = problem()
-    return model, train_model(model, x, y, xv, yv, names, cfg, progress=False)
+    return model, train_model(model, x, y, xv, yv, names, cfg, loss=loss, progress=False)
 
 
 def test_learns_a_linear_map_and_restores_the_best_epoch():
@@ -65,10 +67,11 @@ def test_learns_a_linear_map_and_restores_the_best_epoch():
 
 
 def test_early_stopping_and_same_seed_same_history():
-    cfg = TrainConfig(epochs=50, batch_size=16, lr=0.5, patience=2, threads=1, schedule="constant", contrastive_weight=0.5, negatives="all")
-    _, a = fit(cfg)
-    _, b = fit(cfg)
+    cfg = TrainConfig(epochs=50, batch_size=16, lr=0.5, patience=2, threads=1, schedule="constant")
+    loss = QALossConfig(contrastive_weight=0.5, negatives="all")
+    _, a = fit(cfg, loss=loss)
+    _, b = fit(cfg, loss=loss)
     assert a["history"] == b["history"]
     assert a["stopped_early"] and len(a["history"]) < 50
-    _, c = fit(attrs.evolve(cfg, seed=1))
+    _, c = fit(attrs.evolve(cfg, seed=1), loss=loss)
     assert c["history"] != a["history"]
