@@ -153,6 +153,7 @@ def lattice_worker(a: argparse.Namespace) -> dict:
     return rec
 
 
+TRAIN_PAIRS = 290  # the bundled set's training split (0.8 of 363 pairs after de-duplication)
 DDP_SPEC = {
     "geometry": {"size": [8, 8, 4]},
     "cell": {"name": "mlp", "channels": 8, "hidden": 32},
@@ -160,27 +161,31 @@ DDP_SPEC = {
     "adapter": {"name": "learned_linear"},
     "pipeline": {"residual": True},
     "data": {"path": os.path.join(ROOT, "examples", "data", "ml_qa.jsonl"), "split": [0.8, 0.1, 0.1]},
-    "train": {"epochs": 2, "batch_size": 32, "contrastive_weight": 0.5, "seed": 0, "patience": 10},
+    "train": {"epochs": 2, "batch_size": 32, "seed": 0, "patience": 10},
+    "qa_loss": {"contrastive_weight": 0.5},
 }
 
 
-def ddp_worker(spec_path: str, emb_path: str, out: str) -> None:
-    """One rank of the DDP figures (under torchrun): train, report steps/s; rank 0 saves the weights."""
+def ddp_worker(spec_path: str, out: str) -> None:
+    """One rank of the DDP figures (under torchrun): the core's trainer on the spec's dataset (the
+    question→answer pairs, through the plugin host), steps/s; rank 0 saves the weights."""
     import torch
 
     sys.path.insert(0, ROOT)
     from aa_core import validate
     from aa_core.assemble import build_model
-    from aa_core.train import distributed
-    from aa_qa.train import train_model
+    from aa_core.train import distributed, fit
+    from aa_core.train.task import build_dataset
 
     spec = validate(json.loads(open(spec_path).read()))
     cfg = spec.sections["train"]
+    distributed.init(torch.device("cpu"))
     torch.manual_seed(cfg.seed)
-    model, _ = build_model(spec)
-    e = torch.load(emb_path)
-    res = train_model(model, e["x"], e["y"], e["xv"], e["yv"], e["answers"], cfg, loss=spec.sections["qa_loss"], progress=False)
-    steps = cfg.epochs * -(-len(e["x"]) // cfg.batch_size)
+    model, ctx = build_model(spec)
+    dataset = build_dataset(spec, ctx)
+    dataset.setup(model, ctx)  # rank 0 embeds (cached on disk), the others receive the vectors
+    res = fit(model, dataset, cfg, progress=False)
+    steps = cfg.epochs * -(-dataset.sizes()["train"] // cfg.batch_size)
     if distributed.is_main():
         torch.save(model.state_dict(), out)
         print(json.dumps({"steps_per_s": steps / res["time_s"], "time_s": res["time_s"]}), flush=True)
@@ -189,25 +194,14 @@ def ddp_worker(spec_path: str, emb_path: str, out: str) -> None:
 def ddp_figures(quick: bool, tmp: str) -> dict:
     import torch
 
-    sys.path.insert(0, ROOT)
-    from aa_core import validate
-    from aa_core.assemble import BuildContext
-    from aa_qa.data import load_data
-    from aa_qa.train import embed_data
-
     raw = json.loads(json.dumps(DDP_SPEC))
     raw["train"]["epochs"] = 1 if quick else 3
-    spec = validate(raw)
-    data = load_data(spec.sections["data"])
-    e = embed_data(data, BuildContext(spec).tokenizer)
-    torch.save({"x": e["train"][0], "y": e["train"][1], "xv": e["validation"][0], "yv": e["validation"][1],
-                "answers": [p.answer for p in data.validation]}, f"{tmp}/emb.pt")
     with open(f"{tmp}/spec.json", "w") as f:
         json.dump(raw, f)
     res = {}
     for n in (1, 2):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n), os.path.abspath(__file__),
-               "--ddp-worker", f"{tmp}/spec.json", f"{tmp}/emb.pt", f"{tmp}/w{n}.pt"]
+               "--ddp-worker", f"{tmp}/spec.json", f"{tmp}/w{n}.pt"]
         env = {**os.environ, "OMP_NUM_THREADS": str(2 // n)}
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if r.returncode != 0:
@@ -215,7 +209,7 @@ def ddp_figures(quick: bool, tmp: str) -> dict:
         res[n] = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("{")][-1])
     w1, w2 = torch.load(f"{tmp}/w1.pt"), torch.load(f"{tmp}/w2.pt")
     diff = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
-    log(f"DDP {len(e['train'][0])} pairs, global batch {raw['train']['batch_size']}: 1 process {res[1]['steps_per_s']:.1f} steps/s "
+    log(f"DDP {TRAIN_PAIRS} pairs, global batch {raw['train']['batch_size']}: 1 process {res[1]['steps_per_s']:.1f} steps/s "
         f"(2 threads), 2 processes {res[2]['steps_per_s']:.1f} steps/s (1 thread each), "
         f"ratio {res[2]['steps_per_s'] / res[1]['steps_per_s']:.2f}; max |weight diff| {diff:.2e}")
     return {"ddp_steps_per_s_1": res[1]["steps_per_s"], "ddp_steps_per_s_2": res[2]["steps_per_s"],
@@ -288,7 +282,7 @@ def main() -> None:
     ap.add_argument("--chunk-planes", type=int, default=0,
                     help="planes per chunk of the no-grad step, the same for 1 and 2 ranks (default: the engine's automatic choice)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--ddp-worker", nargs=3, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--ddp-worker", nargs=2, default=None, help=argparse.SUPPRESS)
     for name, typ, default in (("rank", int, 0), ("world", int, 1), ("port", int, 0), ("scale", float, 1.0), ("channels", int, 8),
                                ("repeats", int, 1), ("mode", str, "step"), ("boundary", str, "zero"), ("save", str, "")):
         ap.add_argument(f"--{name}", type=typ, default=default, help=argparse.SUPPRESS)

@@ -46,11 +46,17 @@ def load(checkpoint: str | None):
 
     spec = load_spec(REPO / "examples" / "text_to_text.toml")
     model, ctx = build_model(spec)
-    from aa_qa.data import load_data
-
-    data = load_data(spec.sections["data"])
+    data = qa_pairs(spec)
     model.subword.fit([p.question for p in data.train] + [p.answer for p in data.train])
     return model.eval(), ctx, spec
+
+
+def qa_pairs(spec):
+    """The spec's question→answer pairs, read through its dataset component (aa-qa's qa_pairs, via the plugin host)."""
+    from aa_core.assemble import BuildContext
+    from aa_core.train.task import build_dataset
+
+    return build_dataset(spec, BuildContext(spec)).data
 
 
 def timed(fn, repeats: int) -> float:
@@ -90,9 +96,7 @@ def main() -> None:
     torch.manual_seed(0)
     repeats = 3 if args.quick else 11
     model, ctx, spec = load(args.checkpoint)
-    from aa_qa.data import load_data
-
-    data = load_data(spec.sections["data"])
+    data = qa_pairs(spec)
     questions = [p.question for p in data.test] * 32
     fp32 = model
     reduced = copy.copy(model)  # shares encoder and lattice; only the decoder is reduced
@@ -138,7 +142,7 @@ def main() -> None:
         from aa_qa.generative import roundtrip
 
         r = restore(args.roundtrip)
-        rdata = load_data(r.checkpoint.spec.sections["data"])
+        rdata = qa_pairs(r.checkpoint.spec)
         texts = [p.question for p in rdata.test] + [p.answer for p in rdata.test]
         rt = roundtrip(r.component("decoder"), r.ctx.tokenizer, texts[: 16 if args.quick else len(texts)])
         out.update(roundtrip_teacher_cosine=rt["teacher_cosine"], roundtrip_bleu=rt["bleu"], roundtrip_chrf=rt["chrf"],

@@ -368,7 +368,7 @@ class _SumGradsOverRanks(torch.autograd.Function):
 class ParallelNCA(NCAPropagator):
     """The ``nca_parallel`` propagator: :class:`NCAPropagator` whose steps run slab-parallel under torchrun."""
 
-    lattice_parallel = True  # the training loop gives every rank the whole batch (see aa_qa.distributed)
+    lattice_parallel = True  # the training loop gives every rank the whole batch (see aa_core.train.distributed)
     config: NCAParallelConfig
 
     def __init__(self, config: NCAParallelConfig, geometry, cell: nn.Module):

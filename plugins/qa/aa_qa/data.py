@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from aa_core.plugin import Problem, UserError
+from aa_core.ranking import normalise
 
 SPLITS = ("train", "validation", "test")
 
@@ -51,12 +50,6 @@ class QAData:
 
     def sizes(self) -> dict[str, int]:
         return {s: len(self.split(s)) for s in SPLITS}
-
-
-def normalise(text: str) -> str:
-    """Lower-case, accents folded, punctuation dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
 _FIX = 'each record needs "question" (text) and "answer" (text, or a list of texts whose first is the reference)'

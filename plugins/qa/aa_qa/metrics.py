@@ -10,7 +10,6 @@ exact match and token F1 use the SQuAD / NQ-open answer normalisation.
 """
 from __future__ import annotations
 
-import math
 import re
 import string
 from collections import Counter
@@ -19,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import normalise
+from aa_core.ranking import gold_sets, normalise, ranking_items, ranking_metrics, ranks  # noqa: F401  (re-exported: aa_qa.metrics.* kept working)
+
 from .stats import interval, resample_indices
 
 
@@ -33,49 +33,12 @@ def bootstrap_ci(values: np.ndarray, n: int = 1000, seed: int = 0, level: float 
     return interval(values, resample_indices(len(values), n, seed), level) if len(values) else (float("nan"), float("nan"))
 
 
-def ranks(pred: torch.Tensor, candidates: torch.Tensor, gold: list[list[int]]) -> np.ndarray:
-    """1-based rank of the best gold candidate for each prediction: 1 + #non-gold scoring at least as high."""
-    scores = F.normalize(pred.double(), dim=-1) @ F.normalize(candidates.double(), dim=-1).T  # [n, M]
-    scores = scores.nan_to_num(nan=-math.inf)  # NaN is worst: below any number, tied with NaN (ties count against the model)
-    out = np.empty(len(gold), dtype=np.int64)
-    for i, g in enumerate(gold):
-        s = scores[i]
-        best = s[g].max()
-        mask = torch.ones_like(s, dtype=torch.bool)
-        mask[g] = False
-        out[i] = 1 + int((s[mask] >= best).sum())
-    return out
-
-
 def nonfinite_reason(pred: torch.Tensor) -> str | None:
     """Why predictions ``[n, D]`` cannot be scored (some value is NaN or inf), or None when all are finite."""
     bad = int((~torch.isfinite(pred)).flatten(1).any(1).sum()) if pred.numel() else 0
     if not bad:
         return None
     return f"{bad} of {len(pred)} predictions contain NaN or inf (the model diverged, or its weights are not finite)"
-
-
-def gold_sets(answers: list[str], aliases: list[list[str]] | None = None) -> list[list[int]]:
-    """For each item i, the indices j whose reference answer equals (normalised) one of item i's accepted answers."""
-    key = [normalise(a) or a for a in answers]
-    groups: dict[str, list[int]] = {}
-    for j, k in enumerate(key):
-        groups.setdefault(k, []).append(j)
-    out = []
-    for i, k in enumerate(key):
-        accepted = {k} | {normalise(a) or a for a in (aliases[i] if aliases else ())}
-        out.append(sorted({j for a in accepted for j in groups.get(a, ())}))
-    return out
-
-
-def ranking_items(r: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-item recall@1, recall@10 and reciprocal rank."""
-    r = np.asarray(r)
-    return {"recall_at_1": (r <= 1).astype(np.float64), "recall_at_10": (r <= 10).astype(np.float64), "mrr": 1.0 / r}
-
-
-def ranking_metrics(r: np.ndarray) -> dict[str, float]:
-    return {k: float(v.mean()) for k, v in ranking_items(r).items()}
 
 
 def squad_normalise(text: str) -> str:

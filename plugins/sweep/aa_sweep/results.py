@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 
 from aa_core.plugin import atomic_path, table, write_json
-from aa_qa.stats import t_interval, verdict
+from aa_core.stats import t_interval, verdict
 
 METRICS = (("cosine", "cosine"), ("recall_at_1", "R@1"), ("mrr", "MRR"))
 

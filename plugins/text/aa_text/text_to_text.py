@@ -100,7 +100,7 @@ class TextToText(nn.Module):
                   for i in range(0, len(xv), bs)]
         out = {"val_loss": sum(losses) / max(len(xv), 1)}
         if self.teacher is not None and self.config.validate_generation and len(xv):
-            from aa_qa.metrics import gold_sets, ranking_metrics, ranks
+            from aa_core.ranking import gold_sets, ranking_metrics, ranks
 
             refs = self.subword.decode(yv)
             gen, ref = self.teacher.encode(self.generate_ids(xv, strategy="greedy")), self.teacher.encode(refs)
