@@ -27,6 +27,32 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def version_text() -> str:
+    """The core, the plugin API and every installed plugin distribution with its version and declared
+    aa-core range (installed metadata only: nothing is imported)."""
+    from .._api import API_VERSION, incompatibility
+    from ..host._discovery import scan
+
+    lines = [f"aa-core {__version__} (plugin API {API_VERSION})"]
+    seen: dict[str, list] = {}
+    for p in scan():
+        if p.distribution != "aa-core":
+            seen.setdefault(p.distribution, [p.version, p.core_range, set()])[2].add(p.name)
+    for dist, (version, rng, _) in sorted(seen.items()):
+        flag = "  INCOMPATIBLE" if incompatibility(dist, version, rng) else ""
+        lines.append(f"  {dist} {version} (built for aa-core {rng or 'any'}){flag}")
+    return "\n".join(lines)
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings: list[str], dest: str, **kw: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def _plugin_commands() -> dict[str, str]:
     """name → module of every subcommand that installed plugins add (imports their hook modules)."""
     from ..host import host
@@ -41,7 +67,7 @@ def _plugin_commands() -> dict[str, str]:
 def make_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; plugin subcommands are loaded unless ``argv`` names a core command."""
     parser = _Parser(prog="aa", description="AA: 3D cellular neural networks, assembled from TOML specs and plugins.")
-    parser.add_argument("--version", action="version", version=f"aa-core {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show the core, plugin API and installed plugin versions, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     first = next((a for a in (argv or []) if not a.startswith("-")), None)
     commands = dict(CORE_COMMANDS)

@@ -15,6 +15,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    from .._api import API_VERSION, incompatibility
+    from .._version import __version__
     from ..host import PluginHost
 
     host = PluginHost()
@@ -22,18 +24,28 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     for plugin in host.plugins:
         key = f"{plugin.distribution}:{plugin.name}"
-        status = "not loaded" if not args.load else ("error: " + errors[key] if key in errors else "ok")
+        if args.load:
+            status = "error: " + errors[key] if key in errors else "ok"
+        else:  # the range is metadata: an incompatible plugin is flagged without importing it
+            status = "incompatible" if incompatibility(plugin.distribution, plugin.version, plugin.core_range) else "not loaded"
+        core = "(core)" if plugin.distribution == "aa-core" else (plugin.core_range or "any")
         for kind, name in plugin.components or (("-", "-"),):
-            rows.append({"kind": kind, "name": name, "distribution": plugin.distribution, "version": plugin.version, "module": plugin.module, "status": status})
+            rows.append({"kind": kind, "name": name, "distribution": plugin.distribution, "version": plugin.version,
+                         "aa_core": core, "module": plugin.module, "status": status})
     conflicts = {f"{k}.{n}": d for (k, n), d in host.conflicts().items()}
     if args.json:
-        print(json.dumps({"components": rows, "conflicts": conflicts, "errors": errors}, indent=2))
+        print(json.dumps({"core": __version__, "api_version": API_VERSION, "components": rows, "conflicts": conflicts, "errors": errors}, indent=2))
     else:
         from .._table import table
 
-        print(table(["kind", "name", "distribution", "version", "status"], [[r[k] for k in ("kind", "name", "distribution", "version", "status")] for r in rows]))
+        cols = ("kind", "name", "distribution", "version", "aa_core", "status")
+        print(table(["kind", "name", "distribution", "version", "built for aa-core", "status"], [[r[k] for k in cols] for r in rows]))
         dists = sorted({(p.distribution, p.version) for p in host.plugins})
-        print(f"\n{len(rows)} components from {len(dists)} distributions")
+        print(f"\n{len(rows)} components from {len(dists)} distributions; aa-core {__version__}, plugin API {API_VERSION}")
+        for p in host.plugins:
+            why = incompatibility(p.distribution, p.version, p.core_range)
+            if why and not args.load:
+                print(f"INCOMPATIBLE: {why}; specs using its components fail")
         for key, ds in conflicts.items():
             print(f"CONFLICT: {key} is registered by {' and '.join(ds)}; specs naming it fail until one is uninstalled")
     for key, err in errors.items():

@@ -5,6 +5,8 @@ from importlib import metadata
 
 import attrs
 
+from .._api import core_range
+
 PLUGIN_GROUP = "aa.plugins"
 COMPONENT_GROUP = "aa.components"
 
@@ -44,6 +46,8 @@ class PluginInfo:
     distribution: str
     version: str
     components: tuple[tuple[str, str], ...]
+    #: the aa-core releases the plugin was built for: its Requires-Dist specifier on aa-core ('' = any)
+    core_range: str = ""
 
 
 def _dist_of(ep: metadata.EntryPoint) -> tuple[str, str]:
@@ -68,6 +72,7 @@ def scan() -> list[PluginInfo]:
             continue
         seen.add((dist, ep.name))
         comps = tuple(sorted(declared.get((dist, ep.value), [])))
-        plugins.append(PluginInfo(ep.name, ep.value, dist, version, comps))
+        rng = core_range(ep.dist) if dist != "aa-core" else ""
+        plugins.append(PluginInfo(ep.name, ep.value, dist, version, comps, rng))
     plugins.sort(key=lambda p: (p.distribution != "aa-core", p.distribution, p.name))
     return plugins
