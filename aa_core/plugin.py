@@ -22,6 +22,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._api import API_VERSION
 from ._errors import Problem, RunInterrupted, UserError
 from ._fs import atomic_path, write_json, write_text
 from ._hashing import file_sha256
@@ -54,7 +55,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
+    "API_VERSION", "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
     "file_sha256", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
     "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]
