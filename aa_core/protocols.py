@@ -8,7 +8,8 @@ This module is what the core is typed with and what the conformance kit
 behaviour. A component written against these protocols alone passes the kit. Optional
 capabilities are separate protocols (``LatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
 ``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``, ``LatticeParallelPropagator``,
-``AuxiliaryLoss``, ``OwnedDecoder``): implement them to opt in.
+``AuxiliaryLoss``, ``OwnedDecoder``, ``GenerativePipeline``): implement them to opt in; the code tests
+them with ``isinstance``, never by probing attribute names.
 
 Training (the Lightning split): a task contributes a ``Dataset`` (sizes per split, a batch by
 index, optional lifecycle hooks) and the maths — a ``TrainablePipeline`` or, for generic
@@ -292,6 +293,20 @@ class OwnedDecoder(Decoder, Protocol):
     """A decoder that lives inside the pipeline and is trained with it (not fitted beforehand)."""
 
     owned: bool
+
+
+@runtime_checkable
+class GenerativePipeline(Protocol):
+    """A pipeline that writes text token by token (aa-text's ``text_to_text``): it trains on token ids
+    (``encode_pairs``), validates itself on held-out ids and generates answers from question texts."""
+
+    generative: bool
+
+    def encode_pairs(self, questions: list[str], answers: list[str]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def generate_texts(self, questions: list[str], **kw: Any) -> list[str]: ...
+
+    def validation_metrics(self, inputs: torch.Tensor, targets: torch.Tensor, settings: Any) -> dict[str, float]: ...
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from aa_core.protocols import GenerativeDecoder, GenerativePipeline
 from aa_core.train import distributed
 
 from .data import QAData
@@ -60,7 +61,7 @@ class QAPairs:
                   f"(hash {self.hash[:12]}), embedded in {time.perf_counter() - t0:.1f} s", flush=True)
         self.decoder = make_decoder(self.spec, ctx, self.data, self.embeddings)  # fitted on training answers before training
         self.tensors = dict(self.embeddings)
-        if getattr(model, "generative", False):  # text_to_text trains on token ids
+        if isinstance(model, GenerativePipeline):  # text_to_text trains on token ids
             from .generative import prepare_ids
 
             (x, y), (xv, yv) = prepare_ids(self.spec, model, self.data)
@@ -71,8 +72,8 @@ class QAPairs:
         return {"inputs": x[index], "targets": y[index], "index": index}
 
     def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        if getattr(model, "generative", False):
-            return model.training_loss(batch, self.settings)  # type: ignore[operator]  # its own token loss
+        if isinstance(model, GenerativePipeline):
+            return model.training_loss(batch, self.settings)  # type: ignore[attr-defined]  # its own token loss
         y = self.tensors["train"][1]
         candidates = positions = None
         if self.loss.negatives == "all":
@@ -89,8 +90,8 @@ class QAPairs:
         xv, yv = self.tensors["validation"]
         device = next((q.device for q in model.parameters()), torch.device("cpu"))
         xv, yv = xv.to(device), yv.to(device)
-        if hasattr(model, "validation_metrics"):  # a pipeline that validates itself (text_to_text: loss + generated answers)
-            return model.validation_metrics(xv, yv, self.settings)  # type: ignore[operator]
+        if isinstance(model, GenerativePipeline):  # it validates itself (text_to_text: loss + generated answers)
+            return model.validation_metrics(xv, yv, self.settings)
         pred = predict(model, xv, self.settings.batch_size)
         cos = F.cosine_similarity(pred, yv, dim=-1)
         out = {"val_cosine": float(cos.mean()), "val_loss": float((1 - cos).mean())}
@@ -101,7 +102,7 @@ class QAPairs:
         """The abstention threshold ``aa ask`` / ``aa serve`` use (none for generated text: no bank answer to abstain from)."""
         from . import abstain
 
-        generated = getattr(model, "generative", False) or hasattr(self.decoder, "generate")
+        generated = isinstance(model, GenerativePipeline) or isinstance(self.decoder, GenerativeDecoder)
         xv, yv = self.embeddings["validation"]
         return {abstain.KEY: None if generated else abstain.calibrate_model(model, ctx, self.decoder, xv, yv)}
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from aa_core.plugin import UserError
+from aa_core.protocols import Decoder, GenerativeDecoder, OwnedDecoder
 from aa_core.train import distributed
 from aa_core.train.loop import show_progress as _show_progress
 from aa_core.train.task import new_run_id
@@ -112,15 +113,15 @@ def make_decoder(spec, ctx, data: QAData, emb: Embeddings):
     decoder = ctx.build("decoder", default=DEFAULT_DECODER)
     if getattr(getattr(decoder, "config", None), "phrases", None):
         decoder.fit_from_file(ctx.tokenizer)
-    elif getattr(decoder, "owned", False):
+    elif isinstance(decoder, OwnedDecoder) and decoder.owned:
         pass  # a decoder inside the pipeline (text_to_text) is trained with it
-    elif hasattr(decoder, "generate"):  # embedding → text: pre-trained to reconstruct training questions and answers
+    elif isinstance(decoder, GenerativeDecoder):  # embedding → text: pre-trained to reconstruct training questions and answers
         from .generative import decoder_fit_data
 
         if spec.sections["train"].threads:
             torch.set_num_threads(spec.sections["train"].threads)
         decoder.fit(*decoder_fit_data(data, emb))
-    elif hasattr(decoder, "fit"):
+    elif isinstance(decoder, Decoder):
         decoder.fit([p.answer for p in data.train], emb["train"][1])
     return decoder
 
