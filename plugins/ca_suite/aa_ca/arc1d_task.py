@@ -1,0 +1,159 @@
+"""The ``arc1d`` dataset: one task of 1D-ARC (Xu et al., TMLR 2024), read from any folder.
+
+A task folder holds one JSON file per problem (3 train pairs + 1 test pair; a grid is one row
+of colours 0–9). The problems are split into ``folds`` folds by a fixed permutation: fold
+``fold`` is the test split, ``validation`` of the others are validation problems, the rest train.
+Every pair of a training problem is a training example; validation scores all pairs of the
+validation problems; test scores the test pair of each test problem (exact match of the whole
+row, as CAX Table 2). One NCA per task learns the task's rule from its training problems and
+applies it to unseen problems (the test pair's own train pairs are not shown to it).
+
+Batches: ``inputs [B, L, 10]`` (one-hot colours, zero beyond a row's end), ``mask [B, L]`` (the
+row's cells: cells beyond it stay dead), ``targets [B, L]`` (colours, −100 beyond the row).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aa_core.plugin import UserError, did_you_mean
+
+from .classifier_config import Arc1DConfig
+
+COLOURS = 10
+IGNORE = -100
+
+
+def task_names(root: str | Path) -> list[str]:
+    """The task folders under a 1D-ARC dataset folder."""
+    return sorted(p.name for p in Path(root).iterdir() if p.is_dir())
+
+
+def _problem_key(p: Path) -> tuple[int, str]:
+    m = re.search(r"_(\d+)$", p.stem)
+    return (int(m.group(1)) if m else 1 << 30, p.stem)
+
+
+def load_task(root: str | Path, task: str) -> list[dict[str, Any]]:
+    """The problems of ``task`` in problem-number order: ``{"name", "pairs": [(input, output), ...4]}`` (last = test)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"dataset.path: the 1D-ARC folder {root} does not exist; point dataset.path at the dataset/ folder "
+                        "of 1D-ARC (e.g. ../shared/data/1d-arc/dataset, or --set dataset.path=...)")
+    folder = root / task
+    if not folder.is_dir():
+        names = task_names(root)
+        raise UserError(f"dataset.task: no task {task!r} in {root}{did_you_mean(task, names)}; tasks there: {', '.join(names)}")
+    problems = []
+    for f in sorted(folder.glob("*.json"), key=_problem_key):
+        try:
+            data = json.loads(f.read_text())
+            pairs = [(p["input"][0], p["output"][0]) for p in data["train"]] + [(data["test"][0]["input"][0], data["test"][0]["output"][0])]
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise UserError(f"{f}: not a 1D-ARC problem ({exc}); expected {{\"train\": [{{\"input\": [[...]], \"output\": [[...]]}}, ...], "
+                            "\"test\": [...]}") from None
+        for a, b in pairs:
+            if len(a) != len(b) or not all(isinstance(v, int) and 0 <= v < COLOURS for v in a + b):
+                raise UserError(f"{f}: a pair's input and output must be rows of equal length with colours 0–9")
+        problems.append({"name": f.stem, "pairs": pairs})
+    if not problems:
+        raise UserError(f"dataset.task: {folder} holds no problem files (*.json)")
+    return problems
+
+
+def encode(pairs: list[tuple[list[int], list[int]]], length: int) -> dict[str, torch.Tensor]:
+    n = len(pairs)
+    x = torch.full((n, length), -1, dtype=torch.long)
+    y = torch.full((n, length), IGNORE, dtype=torch.long)
+    for i, (a, b) in enumerate(pairs):
+        x[i, : len(a)] = torch.tensor(a)
+        y[i, : len(b)] = torch.tensor(b)
+    return {"colours": x, "targets": y}
+
+
+class Arc1D:
+    def __init__(self, config: Arc1DConfig):
+        self.config = config
+        problems = load_task(config.path or "", config.task)
+        if len(problems) < config.folds:
+            raise UserError(f"dataset.folds = {config.folds} exceeds the {len(problems)} problems of {config.task}")
+        perm = np.random.default_rng(config.split_seed).permutation(len(problems))
+        folds = np.array_split(perm, config.folds)
+        test = folds[config.fold]
+        rest = np.concatenate([f for i, f in enumerate(folds) if i != config.fold])
+        if config.validation >= len(rest):
+            raise UserError(f"dataset.validation = {config.validation} leaves no training problems ({len(rest)} outside the test fold)")
+        val, train = rest[: config.validation], rest[config.validation:]
+        self.problems = {"train": [problems[i] for i in train], "validation": [problems[i] for i in val],
+                         "test": [problems[i] for i in test]}
+        self.length = max(len(a) for p in problems for a, _ in p["pairs"])
+        self.data = {
+            "train": encode([pr for p in self.problems["train"] for pr in p["pairs"]], self.length),
+            "validation": encode([pr for p in self.problems["validation"] for pr in p["pairs"]], self.length),
+            "test": encode([p["pairs"][-1] for p in self.problems["test"]], self.length),
+        }
+        h = hashlib.sha256(json.dumps({k: [p["name"] for p in v] for k, v in self.problems.items()}).encode())
+        for split in ("train", "validation", "test"):
+            h.update(self.data[split]["colours"].numpy().tobytes())
+            h.update(self.data[split]["targets"].numpy().tobytes())
+        self.hash = h.hexdigest()[:16]
+
+    def sizes(self) -> dict[str, int]:
+        return {k: len(v["colours"]) for k, v in self.data.items()}
+
+    def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
+        x = self.data[split]["colours"][index]
+        y = self.data[split]["targets"][index]
+        if split == "train" and self.config.augment == "colours":
+            perm = torch.cat([torch.zeros(len(index), 1, dtype=torch.long),
+                              torch.argsort(torch.rand(len(index), COLOURS - 1), dim=1) + 1], dim=1)  # [B, 10]: 0 stays 0
+            x = torch.where(x >= 0, perm.gather(1, x.clamp_min(0)), x)
+            y = torch.where(y >= 0, perm.gather(1, y.clamp_min(0)), y)
+        mask = x >= 0
+        inputs = F.one_hot(x.clamp_min(0), COLOURS).float() * mask[..., None]
+        return {"inputs": inputs, "mask": mask, "targets": y}
+
+    # ---- TaskObjective ---------------------------------------------------------------------------
+    def _logits(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return model(batch["inputs"], batch["mask"])[:, : self.length]  # [B, L, 10]
+
+    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        logits = self._logits(model, batch)
+        return F.cross_entropy(logits.reshape(-1, COLOURS), batch["targets"].reshape(-1), ignore_index=IGNORE)
+
+    @torch.no_grad()
+    def _score(self, model: torch.nn.Module, split: str) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+        was = model.training
+        model.eval()
+        b = self.batch(split, torch.arange(self.sizes()[split]))
+        pred = self._logits(model, b).argmax(-1)
+        model.train(was)
+        inside = b["targets"] != IGNORE
+        right = (pred == b["targets"]) | ~inside
+        exact = right.all(1)
+        cells = float(((pred == b["targets"]) & inside).sum()) / max(int(inside.sum()), 1)
+        return float(exact.float().mean()) if len(exact) else 0.0, cells, pred, exact
+
+    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        exact, cells, _, _ = self._score(model, "validation")
+        return {"val_accuracy": exact, "val_cell_accuracy": cells}
+
+    def test_metrics(self, model: torch.nn.Module) -> dict[str, Any]:
+        exact, cells, pred, ok = self._score(model, "test")
+        examples = []
+        for i, p in enumerate(self.problems["test"]):
+            a, b = p["pairs"][-1]
+            examples.append({"problem": p["name"], "input": a, "target": b, "prediction": pred[i, : len(a)].tolist(), "exact": bool(ok[i])})
+        return {"test_exact_match": exact, "test_cell_accuracy": cells, "problems": [p["name"] for p in self.problems["test"]],
+                "examples": examples}
+
+
+def build(config: Arc1DConfig, ctx: Any) -> Arc1D:
+    return Arc1D(config)

@@ -1,0 +1,173 @@
+"""The ``ca_classifier`` pipeline: inputs written onto lattice cells, T cell updates, class logits per cell.
+
+Generic over the task: MNIST-1D (a line or a folded 3D shape, the class read as the consensus —
+the mean — of the cells' logits), self-classifying digits (every alive cell classifies, the pixel
+held fixed) and 1D-ARC (every cell outputs its colour). The task's dataset owns the loss
+(:class:`aa_core.protocols.TaskObjective`); this module owns the lattice roll-out.
+
+``forward(inputs [B, N_in, F], mask=None, steps=None, state=None, trajectory=False)`` → logits
+``[B, N_read, classes]`` (with ``trajectory``: a list of them, one per step, and the final state).
+``mask [B, N_in]``: cells outside it are held at zero (dead cells, Randazzo et al. 2020).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aa_core.plugin import UserError
+
+from .classifier_config import CAClassifierConfig
+
+
+def snake_order(size: tuple[int, int, int]) -> torch.Tensor:
+    """Cell ids of an X×Y×Z lattice in boustrophedon order: consecutive ids are lattice neighbours."""
+    X, Y, Z = size
+    out = []
+    line = 0
+    for x in range(X):
+        ys = range(Y) if x % 2 == 0 else range(Y - 1, -1, -1)
+        for y in ys:
+            zs = range(Z) if line % 2 == 0 else range(Z - 1, -1, -1)
+            out.extend((x * Y + y) * Z + z for z in zs)
+            line += 1
+    return torch.tensor(out, dtype=torch.long)
+
+
+def consensus_logits(logits: torch.Tensor) -> torch.Tensor:
+    """``[B, N, K]`` per-cell logits (or ``[B, K]``) → ``[B, K]``: the mean over cells."""
+    return logits.mean(1) if logits.dim() == 3 else logits
+
+
+class CAClassifier(nn.Module):
+    in_cells: torch.Tensor  # buffers
+    read_cells: torch.Tensor
+
+    def __init__(self, config: CAClassifierConfig, ctx: Any):
+        super().__init__()
+        self.config = config
+        self.geometry = ctx.geometry
+        self.cell = ctx.cell
+        self.propagator = ctx.propagator
+        self.channels = int(self.cell.channels)
+        self.classes = config.classes
+        self.in_features = config.in_features
+        C, Fin, N = self.channels, config.in_features, self.geometry.num_cells
+        if config.write == "copy" and Fin > C:
+            raise UserError(f"pipeline.in_features = {Fin} does not fit the cell's {C} channels with write = \"copy\"; "
+                            "use more cell channels or write = \"linear\"")
+        if config.readout == "channels" and config.classes + (Fin if config.write == "copy" else 0) > C:
+            raise UserError(f"readout = \"channels\" needs {config.classes} class channels besides the {Fin} input channels, "
+                            f"but the cell has {C}; raise cell.channels")
+        if config.place == "input_face":
+            cells = self.geometry.input_cells.clone()
+        elif config.place == "snake":
+            cells = snake_order(self.geometry.size)
+        else:
+            cells = torch.arange(N)
+        self.register_buffer("in_cells", cells, persistent=False)
+        read = self.geometry.output_cells.clone() if config.read == "output_face" else cells.clone()
+        self.register_buffer("read_cells", read, persistent=False)
+        self.write = nn.Linear(Fin, C) if config.write == "linear" else None
+        self.readout = nn.Linear(C, config.classes) if config.readout == "linear" else None
+        self.steps = config.steps if config.steps is not None else int(getattr(self.propagator, "steps", 1))
+
+    @property
+    def input_cells(self) -> int:
+        return len(self.in_cells)
+
+    # ---- the roll-out ------------------------------------------------------------------------
+    def _scatter(self, x: torch.Tensor, width: int) -> torch.Tensor:
+        """``[B, n ≤ N_in, width]`` in input order → ``[B, N, width]`` on the lattice (zeros elsewhere)."""
+        B, n = x.shape[:2]
+        if n > self.input_cells:
+            raise UserError(f"{n} inputs per sample do not fit the lattice's {self.input_cells} input cells "
+                            f"(geometry.size = {list(self.geometry.size)}, pipeline.place = {self.config.place!r}): enlarge geometry.size")
+        out = x.new_zeros(B, self.geometry.num_cells, width)
+        return out.index_copy(1, self.in_cells[:n], x)
+
+    def initial_state(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The lattice before step 1: inputs written onto their cells, zeros elsewhere ``[B, N, C]``."""
+        if self.write is not None:
+            return self._scatter(self.write(inputs), self.channels)
+        return self._scatter(F.pad(inputs, (0, self.channels - inputs.shape[-1])), self.channels)
+
+    def logits(self, state: torch.Tensor) -> torch.Tensor:
+        """Per-cell logits of the read cells ``[B, N_read, classes]``."""
+        cells = state.index_select(1, self.read_cells)
+        if self.readout is not None:
+            return self.readout(cells)
+        return cells[..., self.channels - self.classes:]
+
+    def _step(self, state: torch.Tensor) -> torch.Tensor:
+        step = getattr(self.propagator, "step", None)
+        if step is None:
+            raise UserError("ca_classifier steps the lattice one update at a time: the [propagator] must have a step() "
+                            "method (the core's `nca` propagator has one)")
+        return step(state)
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None, steps: int | None = None,
+                state: torch.Tensor | None = None, trajectory: bool = False) -> Any:
+        T = self.steps if steps is None else steps
+        x = inputs.to(torch.float32)
+        if state is None:
+            state = self.initial_state(x)
+        alive = None if mask is None else self._scatter(mask.to(state.dtype).unsqueeze(-1), 1)  # [B, N, 1]
+        if alive is not None:
+            state = state * alive
+        fixed = fixed_mask = None
+        if self.config.clamp_input:
+            Fin = x.shape[-1]
+            fixed = self._scatter(F.pad(x, (0, self.channels - Fin)), self.channels)
+            sel = torch.zeros(self.geometry.num_cells, self.channels, dtype=torch.bool, device=x.device)
+            sel[self.in_cells[: x.shape[1]], :Fin] = True
+            fixed_mask = sel
+        frames = []
+        for _ in range(T):
+            state = self._step(state)
+            if self.training and self.config.noise > 0:
+                state = state + self.config.noise * torch.randn_like(state)
+            if fixed is not None:
+                state = torch.where(fixed_mask, fixed, state)
+            if alive is not None:
+                state = state * alive
+            if trajectory:
+                frames.append(self.logits(state))
+        if trajectory:
+            return frames, state
+        return self.logits(state)
+
+    # ---- the Pipeline contract (used when the dataset is not a TaskObjective) -------------------
+    def training_loss(self, batch: dict[str, Any], settings: Any) -> torch.Tensor:
+        return F.cross_entropy(consensus_logits(self(batch["inputs"], batch.get("mask"))), batch["targets"])
+
+    def validation_metrics(self, dataset: Any, settings: Any) -> dict[str, float]:
+        return consensus_accuracy(self, dataset, "validation")
+
+    def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        n = min(self.input_cells, 8)
+        return {"inputs": torch.randn(size, n, self.in_features, generator=generator),
+                "targets": torch.randint(0, self.classes, (size,), generator=generator)}
+
+
+@torch.no_grad()
+def consensus_accuracy(model: nn.Module, dataset: Any, split: str, batch_size: int = 500) -> dict[str, float]:
+    """Accuracy and mean cross-entropy of the consensus class on a split (``{prefix}_accuracy``, ``{prefix}_loss``)."""
+    was = model.training
+    model.eval()
+    n = dataset.sizes()[split]
+    correct, loss = 0, 0.0
+    for start in range(0, n, batch_size):
+        b = dataset.batch(split, torch.arange(start, min(n, start + batch_size)))
+        logits = consensus_logits(model(b["inputs"], b.get("mask")))
+        correct += int((logits.argmax(-1) == b["targets"]).sum())
+        loss += float(F.cross_entropy(logits, b["targets"], reduction="sum"))
+    model.train(was)
+    prefix = "val" if split == "validation" else split
+    return {f"{prefix}_accuracy": correct / max(n, 1), f"{prefix}_loss": loss / max(n, 1)}
+
+
+def build(config: CAClassifierConfig, ctx: Any) -> CAClassifier:
+    return CAClassifier(config, ctx)

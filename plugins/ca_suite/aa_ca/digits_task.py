@@ -1,0 +1,167 @@
+"""The ``digits`` dataset: self-classifying 8×8 digits (Randazzo et al., Distill 2020, on scikit-learn's digits).
+
+Each image (pixels / 16, in [0, 1]) is written onto an 8×8×1 lattice, one pixel per cell; a cell
+is alive when its pixel is > 0, dead cells stay zero, and every alive cell outputs the digit's
+class (the pipeline's per-cell logits). Batches: ``inputs [B, 64, 1]``, ``mask [B, 64]``,
+``targets [B]``; from the sample pool also ``state [B, N, C]``, ``fresh [B]`` and ``index [B]``.
+
+Training (a TaskObjective and a SampledDataset): a roll-out of ``steps_min``…``steps_max`` steps
+from the pool's states, the loss (L2 of the class logits to the one-hot target, or cross-entropy)
+averaged over the alive cells of every step; the final states go back into the pool, and
+``replace`` of the batch's entries restart from a fresh digit. Metrics after ``eval_steps`` steps
+from a fresh start: average cell accuracy (alive cells pooled) and total agreement (images whose
+alive cells all name the right class).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .classifier_config import DigitsConfig
+
+SIDE = 8
+
+
+def load() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits (shipped with the package, no download): images ``[1797, 64]`` in [0, 1], labels."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images.reshape(len(d.images), -1) / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def cell_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean over alive cells of L2-to-one-hot or cross-entropy; ``logits [B, N, K]``, ``targets [B]``, ``mask [B, N]``."""
+    B, N, K = logits.shape
+    if kind == "l2":
+        per_cell = (logits - F.one_hot(targets, K).to(logits.dtype)[:, None, :]).pow(2).sum(-1)
+    else:
+        per_cell = F.cross_entropy(logits.reshape(B * N, K), targets.repeat_interleave(N), reduction="none").view(B, N)
+    m = mask.to(logits.dtype)
+    return (per_cell * m).sum() / m.sum().clamp_min(1)
+
+
+def agreement_stats(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[int, int, int]:
+    """(correct alive cells, alive cells, images whose alive cells all name the right class)."""
+    right = (logits.argmax(-1) == targets[:, None]) & mask
+    alive = mask.sum(1)
+    return int(right.sum()), int(alive.sum()), int((right.sum(1) == alive).sum())
+
+
+class Digits:
+    def __init__(self, config: DigitsConfig):
+        self.config = config
+        x, y = load()
+        perm = np.random.default_rng(config.split_seed).permutation(len(y))
+        n_test, n_val = round(config.test * len(y)), round(config.validation * len(y))
+        parts = {"test": perm[:n_test], "validation": perm[n_test: n_test + n_val], "train": perm[n_test + n_val:]}
+        self.splits = {k: (torch.from_numpy(x[v]), torch.from_numpy(y[v])) for k, v in parts.items()}
+        h = hashlib.sha256()
+        for k in ("train", "validation", "test"):
+            h.update(parts[k].tobytes())
+        h.update(x.tobytes())
+        self.hash = h.hexdigest()[:16]
+        P = config.pool_size
+        gen = torch.Generator().manual_seed(config.split_seed + 1)
+        self.pool_digit = torch.randint(0, len(parts["train"]), (P,), generator=gen)
+        self.pool_fresh = torch.ones(P, dtype=torch.bool)
+        self.pool_state: torch.Tensor | None = None  # [P, N, C], allocated by setup (C is the model's)
+
+    def sizes(self) -> dict[str, int]:
+        n = {k: len(v[1]) for k, v in self.splits.items()}
+        if self.config.pool_size > 0:
+            n["train"] = self.config.pool_size
+        return n
+
+    def _digits(self, split: str, index: torch.Tensor) -> dict[str, Any]:
+        xs, ys = self.splits[split]
+        x = xs[index]
+        return {"inputs": x.unsqueeze(-1), "mask": x > 0, "targets": ys[index]}
+
+    def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
+        if split != "train" or self.config.pool_size == 0:
+            return self._digits(split, index)
+        out = self._digits("train", self.pool_digit[index])
+        out["index"] = index
+        out["fresh"] = self.pool_fresh[index].clone()
+        if self.pool_state is not None:
+            out["state"] = self.pool_state[index].clone()
+        return out
+
+    # ---- the sample pool (SampledDataset, FittedDataset) -----------------------------------------
+    def setup(self, model: torch.nn.Module, ctx: Any) -> None:
+        if self.config.pool_size > 0 and self.pool_state is None:
+            n = model.geometry.num_cells  # type: ignore[union-attr]
+            self.pool_state = torch.zeros(self.config.pool_size, n, int(model.channels))  # type: ignore[arg-type]
+
+    def after_step(self, batch: dict[str, Any], model: torch.nn.Module) -> None:
+        if self.config.pool_size == 0 or self.pool_state is None or "final_state" not in batch:
+            return
+        index = batch["index"]
+        self.pool_state[index] = batch["final_state"].to(self.pool_state.dtype)
+        self.pool_fresh[index] = False
+        k = min(self.config.replace, len(index))
+        if k:
+            chosen = index[torch.randperm(len(index))[:k]]
+            self.pool_digit[chosen] = torch.randint(0, len(self.splits["train"][1]), (k,))
+            self.pool_fresh[chosen] = True
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"pool_digit": self.pool_digit, "pool_fresh": self.pool_fresh}
+        if self.pool_state is not None:
+            out["pool_state"] = self.pool_state
+        return out
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.pool_digit = tensors["pool_digit"].clone()
+        self.pool_fresh = tensors["pool_fresh"].clone()
+        if "pool_state" in tensors:
+            self.pool_state = tensors["pool_state"].clone()
+
+    # ---- TaskObjective ---------------------------------------------------------------------------
+    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        inputs, mask, targets = batch["inputs"], batch["mask"], batch["targets"]
+        start = model.initial_state(inputs)  # type: ignore[operator]
+        if "state" in batch:
+            start = torch.where(batch["fresh"][:, None, None], start, batch["state"])
+        T = int(torch.randint(self.config.steps_min, self.config.steps_max + 1, ()))
+        frames, final = model(inputs, mask, steps=T, state=start, trajectory=True)
+        batch["final_state"] = final.detach()
+        return torch.stack([cell_loss(f, targets, mask, self.config.loss) for f in frames]).mean()
+
+    @torch.no_grad()
+    def curves(self, model: torch.nn.Module, split: str, steps: int | None = None, batch_size: int = 512) -> dict[str, list[float]]:
+        """Average cell accuracy and total agreement after every step 1…steps, from a fresh start."""
+        steps = steps or self.config.eval_steps
+        was = model.training
+        model.eval()
+        n = self.sizes()[split] if split != "train" else len(self.splits["train"][1])
+        right = np.zeros(steps)
+        alive = 0
+        agree = np.zeros(steps)
+        for s in range(0, n, batch_size):
+            b = self._digits(split, torch.arange(s, min(n, s + batch_size)))
+            frames, _ = model(b["inputs"], b["mask"], steps=steps, trajectory=True)
+            for t, f in enumerate(frames):
+                r, a, g = agreement_stats(f, b["targets"], b["mask"])
+                right[t] += r
+                agree[t] += g
+            alive += a
+        model.train(was)
+        return {"cell_accuracy": list(right / max(alive, 1)), "agreement": list(agree / max(n, 1))}
+
+    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        c = self.curves(model, "validation")
+        return {"val_accuracy": c["cell_accuracy"][-1], "val_agreement": c["agreement"][-1]}
+
+    def test_metrics(self, model: torch.nn.Module) -> dict[str, Any]:
+        c = self.curves(model, "test")
+        return {"test_cell_accuracy": c["cell_accuracy"][-1], "test_agreement": c["agreement"][-1], "curves": c}
+
+
+def build(config: DigitsConfig, ctx: Any) -> Digits:
+    return Digits(config)

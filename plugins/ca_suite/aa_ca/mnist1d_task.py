@@ -1,0 +1,73 @@
+"""The ``mnist1d`` dataset: MNIST-1D generated offline from PyPI ``mnist1d`` (Greydanus & Kobak, ICML 2024).
+
+``make_dataset(get_dataset_args())`` with its default seed 42 gives 4,000 training and 1,000 test
+sequences of length 40; ``get_dataset`` is never called (it tries a download first). The last
+``validation`` training sequences form the validation split (default 500: 3,500 / 500 / 1,000).
+Batches: ``inputs [B, 40, 1]`` float, ``targets [B]`` long. The dataset owns the maths
+(a TaskObjective): cross-entropy of the consensus logits, accuracy on validation and test.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from aa_core.plugin import UserError
+
+from .classifier import consensus_accuracy, consensus_logits
+from .classifier_config import Mnist1DConfig
+
+
+def generate(seed: int = 42, shuffle: bool = False) -> dict[str, np.ndarray]:
+    """The MNIST-1D arrays of ``make_dataset`` (no download); ``shuffle``: the spatially shuffled variant."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    args.seed = seed
+    args.shuffle_seq = shuffle
+    return make_dataset(args)
+
+
+class Mnist1D:
+    def __init__(self, config: Mnist1DConfig):
+        data = generate(config.seed, config.shuffle)
+        x, y = data["x"].astype(np.float32), data["y"].astype(np.int64)
+        if config.validation >= len(y):
+            raise UserError(f"dataset.validation = {config.validation} leaves no training data (MNIST-1D has {len(y)} "
+                            "training sequences); use a smaller number, e.g. 500")
+        cut = len(y) - config.validation
+        self.splits = {
+            "train": (torch.from_numpy(x[:cut]), torch.from_numpy(y[:cut])),
+            "validation": (torch.from_numpy(x[cut:]), torch.from_numpy(y[cut:])),
+            "test": (torch.from_numpy(data["x_test"].astype(np.float32)), torch.from_numpy(data["y_test"].astype(np.int64))),
+        }
+        h = hashlib.sha256()
+        for xs, ys in self.splits.values():
+            h.update(xs.numpy().tobytes())
+            h.update(ys.numpy().tobytes())
+        self.hash = h.hexdigest()[:16]
+        self.length = x.shape[1]
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(ys) for name, (_, ys) in self.splits.items()}
+
+    def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
+        xs, ys = self.splits[split]
+        return {"inputs": xs[index].unsqueeze(-1), "targets": ys[index]}
+
+    # ---- TaskObjective ---------------------------------------------------------------------------
+    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return F.cross_entropy(consensus_logits(model(batch["inputs"])), batch["targets"])
+
+    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        return consensus_accuracy(model, self, "validation")
+
+    def test_metrics(self, model: torch.nn.Module) -> dict[str, float]:
+        return consensus_accuracy(model, self, "test")
+
+
+def build(config: Mnist1DConfig, ctx: Any) -> Mnist1D:
+    return Mnist1D(config)
