@@ -1,0 +1,222 @@
+"""Measuring the growth tasks: a logged training run under a time budget, then growth, persistence
+and regeneration of the trained model, with pictures (``python -m aa_ca.growth_study``).
+
+``train`` runs the same optimisation as ``aa run`` on the spec (AdamW with the spec's lr and weight
+decay, gradient clipping, the sample pool's ``after_step`` after every step) in its own loop so
+that every step is logged — the published voxel logs are per training step (1 − IoU of the
+training batch) — and so that a wall-clock budget can end it cleanly. Log and weights are
+written atomically after every validation, so a killed run leaves its last complete state.
+``evaluate`` reads them back and writes ``eval.json`` and the pictures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aa_core.plugin import atomic_path, write_json
+
+
+def build(spec_path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """(model, dataset, raw spec) of a growth spec."""
+    from aa_core.assemble import BuildContext
+    from aa_core.spec import validate
+
+    with open(spec_path, "rb") as f:
+        raw = tomllib.load(f)
+    for key, value in (overrides or {}).items():
+        section, name = key.split(".", 1)
+        raw.setdefault(section, {})[name] = value
+    ctx = BuildContext(validate(raw, source=str(spec_path)))
+    model = ctx.build("pipeline")
+    dataset = ctx.build("dataset")
+    dataset.setup(model, ctx)
+    return model, dataset, raw
+
+
+def first_below(log: list[dict[str, Any]], key: str, threshold: float) -> int | None:
+    for row in log:
+        if row.get(key) is not None and row[key] <= threshold:
+            return int(row["step"])
+    return None
+
+
+def train(spec_path: str | Path, out: Path, steps: int, seed: int, budget_s: float, eval_every: int = 25,
+          overrides: dict[str, Any] | None = None, threads: int = 1) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    model, ds, raw = build(spec_path, {**(overrides or {}), "train.seed": seed})
+    tr = raw.get("train", {})
+    opt = torch.optim.AdamW(model.parameters(), lr=tr.get("lr", 2e-3), weight_decay=tr.get("weight_decay", 0.0))
+    clip = tr.get("grad_clip", 1.0)
+    bs = tr.get("batch_size", 8)
+    gen = torch.Generator().manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    log: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    order, cursor = torch.randperm(len(ds.pool), generator=gen), 0
+    step = 0
+
+    def save(done: bool) -> dict[str, Any]:
+        summary = {"spec": str(spec_path), "seed": seed, "steps_done": step, "steps_planned": steps, "budget_s": budget_s if math.isfinite(budget_s) else None,
+                   "wall_s": time.perf_counter() - t0, "s_per_step": (time.perf_counter() - t0) / max(step, 1),
+                   "threads": threads, "finished": done, "evals": evals, "log": log}
+        if hasattr(ds, "iou_error"):
+            summary["first_train_iou_error_below_0.1"] = first_below(log, "train_iou_error", 0.1)
+            summary["first_train_iou_error_below_0.01"] = first_below(log, "train_iou_error", 0.01)
+            summary["first_val_iou_error_below_0.01"] = first_below(evals, "val_iou_error", 0.01)
+        with atomic_path(out / "model.pt") as tmp:
+            torch.save(model.state_dict(), tmp)
+        write_json(out / "train.json", summary)
+        return summary
+
+    while step < steps and time.perf_counter() - t0 < budget_s:
+        model.train()
+        if cursor + bs > len(order):
+            order, cursor = torch.randperm(len(ds.pool), generator=gen), 0
+        idx = order[cursor : cursor + bs]
+        cursor += bs
+        batch = ds.batch("train", idx)
+        loss = ds.training_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        ds.after_step(batch, model)
+        step += 1
+        row = {"step": step, "loss": float(loss.detach()), "t": round(time.perf_counter() - t0, 2)}
+        if hasattr(ds, "iou_error"):
+            row["train_iou_error"] = float(ds.iou_error(batch["final_state"]).mean())
+        log.append(row)
+        if step % eval_every == 0 or step == steps:
+            model.eval()
+            evals.append({"step": step, **ds.validation_metrics(model)})
+            print(json.dumps({**row, **evals[-1]}), flush=True)
+            save(False)
+    return save(step >= steps)
+
+
+def _voxel_pictures(ds: Any, states: dict[str, torch.Tensor], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = plt.get_cmap("tab10")
+    fig = plt.figure(figsize=(4 * len(states), 4))
+    for i, (title, cls) in enumerate(states.items()):
+        ax = fig.add_subplot(1, len(states), i + 1, projection="3d")
+        grid = cls.view(ds.shape).numpy()
+        filled = grid != 0
+        face = np.empty(grid.shape, dtype=object)
+        for c in range(1, ds.num_classes):
+            face[grid == c] = matplotlib.colors.to_hex(colours(c % 10))
+        # Minecraft's y is up: draw (x, z, y)
+        ax.voxels(filled.transpose(0, 2, 1), facecolors=face.transpose(0, 2, 1), edgecolor="k", linewidth=0.2)
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+        ax.set_box_aspect(np.array(grid.shape)[[0, 2, 1]])
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def _emoji_pictures(ds: Any, frames: list[tuple[int, torch.Tensor]], path_png: Path, path_gif: Path) -> None:
+    from PIL import Image
+
+    imgs = [Image.fromarray(ds.to_image(s)).resize((ds.shape[0] * 3,) * 2, Image.Resampling.NEAREST) for _, s in frames]
+    strip = Image.new("RGB", (sum(i.width for i in imgs), imgs[0].height), "white")
+    x = 0
+    for im in imgs:
+        strip.paste(im, (x, 0))
+        x += im.width
+    with atomic_path(path_png) as tmp:
+        strip.save(tmp, format="PNG")
+    with atomic_path(path_gif) as tmp:
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=120, loop=0)
+
+
+def evaluate(spec_path: str | Path, run: Path, persist_steps: int = 500, regrow_steps: int | None = None,
+             seeds: int = 4, threads: int = 1) -> dict[str, Any]:
+    """Growth from the seed, persistence, and regrowth after damage of a trained model; pictures."""
+    torch.set_num_threads(threads)
+    model, ds, _ = build(spec_path)
+    model.load_state_dict(torch.load(run / "model.pt"))
+    model.eval()
+    T = model.eval_steps
+    regrow = regrow_steps or T
+    res: dict[str, Any] = {"eval_steps": T, "regrow_steps": regrow, "samples": seeds}
+    grown = ds.grow_from_seed(model, T, batch=seeds)
+    if hasattr(ds, "iou_error"):
+        res["grown_iou_error"] = [round(float(v), 4) for v in ds.iou_error(grown)]
+        centre = ds.occupied.view(ds.shape).nonzero().float().mean(0).round()
+        radius = 0.3 * min(ds.shape)  # a sphere through the middle of the structure
+        damaged = ds.damage_ball(grown, centre, radius)
+        res["damage"] = {"centre": centre.tolist(), "radius": radius,
+                         "cells_removed": int((ds.predicted(grown) != ds.predicted(damaged)).sum()) // seeds}
+        res["damaged_iou_error"] = [round(float(v), 4) for v in ds.iou_error(damaged)]
+        regrown = ds.grow_from_seed(model, regrow, start=damaged, seed=99)
+        res["regrown_iou_error"] = [round(float(v), 4) for v in ds.iou_error(regrown)]
+        longer = ds.grow_from_seed(model, persist_steps, start=grown, seed=7)
+        res["persist_steps"] = persist_steps
+        res["persisted_iou_error"] = [round(float(v), 4) for v in ds.iou_error(longer)]
+        _voxel_pictures(ds, {"target": ds.classes.flatten(), f"grown ({T} steps)": ds.predicted(grown)[0],
+                             "damaged": ds.predicted(damaged)[0], f"regrown (+{regrow} steps)": ds.predicted(regrown)[0]},
+                        run / "voxel_growth.png")
+    else:
+        mse = lambda s: [round(float(v), 5) for v in ds.sample_losses(s, ds.target.unsqueeze(0))]  # noqa: E731
+        res["grown_mse"] = mse(grown)
+        frames, state = [(0, ds.seed)], ds.seed.unsqueeze(0)
+        chunk = 8
+        for t in range(chunk, T + 1, chunk):
+            state = ds.grow_from_seed(model, chunk, start=state, seed=t)
+            frames.append((t, state[0]))
+        curve, s = [], grown
+        for t in range(0, persist_steps + 1, 50):
+            if t:
+                s = ds.grow_from_seed(model, 50, start=s, seed=1000 + t)
+            curve.append({"steps_after_growth": t, "mse": mse(s)})
+        res["persistence"] = curve
+        G = ds.shape[0]
+        damaged = ds.damage_ball(grown, torch.tensor([G / 2 + 6, G / 2 - 6, 0.0]), 0.25 * G)
+        res["damaged_mse"] = mse(damaged)
+        regrown = ds.grow_from_seed(model, regrow, start=damaged, seed=99)
+        res["regrown_mse"] = mse(regrown)
+        frames += [(T + 1, damaged[0]), (T + 1 + regrow, regrown[0])]
+        _emoji_pictures(ds, frames, run / "emoji_growth.png", run / "emoji_growth.gif")
+        _emoji_pictures(ds, [(0, ds.target), (T, grown[0]), (T + persist_steps, s[0]), (0, damaged[0]), (0, regrown[0])],
+                        run / "emoji_summary.png", run / "emoji_summary.gif")
+    write_json(run / "eval.json", res)
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("spec")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--budget-s", type=float, default=math.inf)
+    ap.add_argument("--eval-every", type=int, default=25)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], help="section.key=JSON value")
+    ap.add_argument("--evaluate-only", action="store_true")
+    a = ap.parse_args(argv)
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
+    if not a.evaluate_only:
+        s = train(a.spec, a.out, a.steps, a.seed, a.budget_s, a.eval_every, overrides, a.threads)
+        print(json.dumps({k: v for k, v in s.items() if k not in ("log", "evals")}), flush=True)
+    print(json.dumps(evaluate(a.spec, a.out, threads=a.threads)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

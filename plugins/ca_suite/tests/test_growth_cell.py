@@ -1,0 +1,65 @@
+"""The growing_nca cell and the growth pipeline against the conformance kit and their own semantics."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aa_core.assemble import BuildContext
+from aa_core.conformance import build_registered, check_cell, check_nca_paths, check_pipeline
+from aa_core.spec import validate
+
+LEARNED = {"perception": "learned", "channels": 6, "multiplier": 2, "hidden": [8, 8]}
+
+
+@pytest.mark.parametrize("config", [{}, LEARNED], ids=["sobel", "learned"])
+@pytest.mark.parametrize("size", [(4, 3, 3), (5, 4, 1)], ids=["3d", "2d"])
+@pytest.mark.parametrize("neighbourhood,boundary", [(26, "zero"), (6, "zero"), (26, "periodic")])
+def test_lattice_forward_matches_reference(config, size, neighbourhood, boundary):
+    base = {"geometry": {"name": "lattice", "size": list(size), "neighbourhood": neighbourhood, "boundary": boundary}}
+    cell, ctx = build_registered("cell", "growing_nca", config, base=base)
+    check_cell(cell, ctx.geometry)  # randomises the weights (the zero last layer too) first
+    check_nca_paths("growing_nca", config, neighbourhood=neighbourhood, boundary=boundary, size=size)
+
+
+def test_zero_initialised_update_leaves_the_state_alone():
+    cell, ctx = build_registered("cell", "growing_nca", LEARNED)
+    grid = torch.randn(2, *ctx.geometry.size, 6)
+    assert torch.equal(cell.lattice_forward(grid, ctx.geometry), torch.zeros_like(grid))
+    assert cell.layers[0].weight.abs().sum() > 0  # only the last layer starts at zero
+
+
+def test_sobel_perception_reads_gradients():
+    """On a ramp f = 2x + 3y the features of an interior cell are (f, ∂f/∂x, ∂f/∂y) = (f, 2, 3)."""
+    base = {"geometry": {"name": "lattice", "size": [6, 6, 1]}}
+    cell, ctx = build_registered("cell", "growing_nca", {"channels": 4}, base=base)
+    x, y = torch.meshgrid(torch.arange(6.0), torch.arange(6.0), indexing="ij")
+    f = (2 * x + 3 * y).view(1, 6, 6, 1, 1).expand(1, 6, 6, 1, 4).contiguous()
+    p = cell.perceive(f, ctx.geometry).view(6, 6, 4, 3)
+    assert torch.allclose(p[2, 3, 1], torch.tensor([f[0, 2, 3, 0, 0], 2.0, 3.0]))
+
+
+def _growth_ctx(size=(5, 5, 3), channels=6):
+    raw = {"geometry": {"name": "lattice", "size": list(size)},
+           "cell": {"name": "growing_nca", **LEARNED, "channels": channels},
+           "propagator": {"name": "nca", "fire_rate": 0.5, "alive_threshold": 0.1, "alive_channel": 0},
+           "pipeline": {"name": "growth", "steps": [3, 5], "eval_steps": 4}}
+    return BuildContext(validate(raw, source="<test>"))
+
+
+def test_growth_pipeline_conforms():
+    check_pipeline(_growth_ctx().build("pipeline"))
+
+
+def test_growth_draws_T_in_its_range_and_respects_the_light_cone():
+    model = _growth_ctx().build("pipeline")
+    assert {model.sample_steps() for _ in range(200)} == {3, 4, 5}
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    model.eval()
+    seed = torch.zeros(1, 75, 6)
+    seed[0, 37] = 1.0  # the centre cell of 5×5×3
+    with torch.no_grad():
+        out = model.grow(seed, 1)
+    changed = out[0].abs().sum(-1) > 0
+    assert changed[37] and set(changed.nonzero().flatten().tolist()) <= set(
+        (model.geometry.hop_distance(37) <= 1).nonzero().flatten().tolist())

@@ -1,0 +1,81 @@
+"""voxel_growth: the NBT loader on the shipped structures, the dataset's maths, and a short `aa run`."""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from aa_ca.growth_config import VoxelGrowthConfig
+from aa_ca.voxel import VoxelGrowth, load_structure, shared_data
+
+from aa_core.plugin import UserError
+
+ART = shared_data() / "voxel-artefacts"
+SPEC = Path(__file__).resolve().parents[3] / "examples" / "ca" / "voxel_growth.toml"
+needs_data = pytest.mark.skipif(not ART.is_dir(), reason="../shared/data/voxel-artefacts not present")
+
+
+@needs_data
+def test_caterpillar_loads_as_published():
+    classes, names = load_structure(ART / "caterpillar_short.nbt")
+    assert classes.shape == (8, 8, 27) and names[0] == "minecraft:air" and len(names) == 7
+    counts = torch.bincount(classes.flatten(), minlength=7)
+    assert counts[0] == 1591 and counts.sum() == 8 * 8 * 27  # 137 blocks, the rest air
+    assert sorted(counts[1:].tolist()) == [1, 2, 12, 12, 55, 55]
+
+
+@needs_data
+def test_jungle_temple_loads_with_merged_block_states():
+    classes, names = load_structure(ART / "jungle_temple.nbt")
+    assert classes.shape == (12, 14, 15)
+    assert len(names) == len(set(names)) and "minecraft:vine" in names  # 7 vine states → one class
+    assert (classes != 0).sum() > 0
+
+
+def test_loader_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(UserError, match="no structure file"):
+        load_structure(tmp_path / "missing.nbt")
+    bad = tmp_path / "bad.nbt"
+    bad.write_bytes(gzip.compress(b"not nbt at all"))
+    with pytest.raises(UserError, match="not a readable Minecraft structure"):
+        load_structure(bad)
+
+
+@needs_data
+def test_dataset_layout_seed_and_loss():
+    ds = VoxelGrowth(VoxelGrowthConfig(pool_size=4))
+    assert ds.channels == 20 and ds.alive_channel == 7 and ds.shape == (8, 8, 27)
+    assert ds.sizes() == {"train": 4, "validation": 1, "test": 0}
+    assert (ds.seed.abs().sum(-1) > 0).sum() == 1 and ds.seed[:, 7].sum() == 1
+    # a state that is the target (big logits on the right class, alive on occupied cells) has IoU 1
+    labels = ds.target[:, 0].long()
+    perfect = torch.zeros(1, len(labels), 20)
+    perfect[0, torch.arange(len(labels)), labels] = 20.0
+    perfect[0, :, 7] = (labels != 0).float()
+    assert ds.iou_error(perfect).item() == 0 and ds.sample_losses(perfect, ds.target[None]).item() < 1e-6
+    assert ds.iou_error(ds.seed[None]).item() == 1.0  # the seed alone occupies nothing
+
+
+@needs_data
+def test_pipeline_must_fit_the_structure():
+    from aa_ca.growth_study import build
+
+    with pytest.raises(UserError, match=r"\[cell\] channels = 16 .* set \[cell\] channels = 20"):
+        build(SPEC, {"cell.channels": 16})
+
+
+@needs_data
+def test_a_few_steps_through_aa_run(aa, tmp_path):
+    r = aa("run", str(SPEC), "--set", "train.steps=3", "--set", "train.eval_every=3", "--set", "pipeline.steps=[3,3]",
+           "--set", "pipeline.eval_steps=3", "--set", "dataset.pool_size=8", "--set", "dataset.damage=1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (metrics,) = tmp_path.glob("runs/*/metrics.json")
+    m = json.loads(metrics.read_text())
+    assert m["selected"] == "val_iou_error" and m["mode"] == "min"
+    assert {"val_iou_error", "val_class_accuracy", "val_loss"} <= set(m["history"][-1])
+    (state,) = tmp_path.glob("checkpoints/*/epoch-0001/train_state.safetensors")  # the pool is saved with it
+    from safetensors.torch import load_file
+
+    assert any("pool" in k for k in load_file(state))
