@@ -8,6 +8,7 @@ target precision; below it an answer is marked ``abstained`` (the best guess is 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,7 +61,8 @@ def calibrate_model(model, ctx, decoder, x_val: torch.Tensor, y_val: torch.Tenso
 
 
 def threshold(metadata: dict[str, Any]) -> float | None:
-    """The abstention threshold a checkpoint's metadata holds (None: an older checkpoint, no abstention)."""
+    """The abstention threshold a checkpoint's metadata holds (None: an older checkpoint, or one calibrated on
+    non-finite confidences, whose NaN threshold would mark nothing; no abstention by threshold)."""
     entry = metadata.get(KEY)
     value = entry.get("threshold") if isinstance(entry, dict) else None
-    return float(value) if isinstance(value, (int, float)) else None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None

@@ -128,7 +128,9 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
         out = []
         for a, size in results:
             metrics.questions.labels(m.id, str(a.abstained).lower()).inc()
-            out.append(AnswerOut(question=a.question, answer=a.text, confidence=a.score, abstained=a.abstained, threshold=m.threshold,
+            finite = getattr(a, "finite", True)  # a NaN/inf prediction abstains with a reason, never a NaN confidence
+            out.append(AnswerOut(question=a.question, answer=a.text, confidence=a.score if finite else None, abstained=a.abstained,
+                                 reason=getattr(a, "reason", None), threshold=m.threshold,
                                  alternatives=[Alternative(answer=t, score=s) for t, s in a.alternatives[:top_k]],
                                  new_text=getattr(a, "novel", None), model=ref,
                                  batch_size=size, time_ms=ms))

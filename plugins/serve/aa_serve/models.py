@@ -2,6 +2,7 @@
 through the one restore path, their answers."""
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,9 @@ import attrs
 
 from aa_core.checkpoint import read_metadata, resolve_checkpoint
 
-NO_ABSTENTION = ("this checkpoint holds no calibrated threshold (saved before abstention existed, or its model writes new text): "
-                 "answers are never marked abstained")
+NO_ABSTENTION = ("this checkpoint holds no usable calibrated threshold (saved before abstention existed, its model writes new text, "
+                 "or it was calibrated on non-finite predictions): answers are never marked abstained by a threshold, only when the "
+                 "prediction is not finite")
 
 
 @attrs.define
@@ -40,14 +42,17 @@ class ServedModel:
         return threshold(self.metadata)
 
     def describe(self) -> dict[str, Any]:
+        """What /v1/models says of this model; NaN/inf values (a diverged run's metrics or threshold) become null."""
         from aa_qa.abstain import KEY
+        from aa_qa.report import finite_only
 
         m = self.metadata
         arch = m.get("architecture") if isinstance(m.get("architecture"), dict) else None
         abstention = dict(m[KEY]) if isinstance(m.get(KEY), dict) else {"threshold": None}
-        if abstention.get("threshold") is None:
+        if self.threshold is None:
+            abstention["threshold"] = None
             abstention["note"] = NO_ABSTENTION
-        return {
+        return finite_only({
             "id": self.id, "version": self.version, "status": self.status, "error": self.error,
             "architecture": arch.get("key") if arch else None,
             "components": {kind: f"{(m.get('spec') or {}).get(kind, {}).get('name')}" for kind in ("cell", "propagator", "adapter", "decoder", "pipeline")
@@ -56,7 +61,7 @@ class ServedModel:
             "model_hash": m.get("model_hash"), "data_hash": m.get("dataset_hash"), "data_sizes": m.get("data_sizes"),
             "params": m.get("params"), "created": m.get("created"), "metrics": m.get("metrics") or {},
             "abstention": abstention, "warnings": self.warnings,
-        }
+        })
 
     def load(self) -> None:
         """Restore the model (in the model thread) and answer one question so the first request is not slow."""
@@ -77,7 +82,7 @@ class ServedModel:
         """PNG of what happens inside the lattice for ``question`` (``aa inspect``'s picture; runs in the model thread)."""
         import tempfile
 
-        from aa_qa.ask import decode_scored
+        from aa_qa.ask import NONFINITE, decode_scored
         from aa_qa.lattice_view import check_size, picture, trace
 
         if self._parts is None:
@@ -86,8 +91,10 @@ class ServedModel:
         check_size(model)
         tr = trace(model, ctx.tokenizer.encode([question]))
         texts, score = decode_scored(tr["prediction"], ctx, decoder)
+        s = float(score[0])
+        shown = f"{texts[0]}  (similarity {s:.3f})" if math.isfinite(s) else f"(no answer: {NONFINITE})"
         with tempfile.TemporaryDirectory(prefix="aa-serve-") as tmp:
-            path = picture(model, tr, question, f"{texts[0]}  (similarity {float(score[0]):.3f})", Path(tmp) / "lattice.png")
+            path = picture(model, tr, question, shown, Path(tmp) / "lattice.png")
             return path.read_bytes()
 
     def answer(self, questions: list[str], top_k: int) -> list:

@@ -20,9 +20,11 @@ class ModelRef(BaseModel):
 
 class AnswerOut(BaseModel):
     question: str
-    answer: str = Field(description="the decoded answer (the best guess, also when abstained)")
-    confidence: float = Field(description="cosine of the predicted answer embedding to the answer's embedding")
-    abstained: bool = Field(description="confidence below the threshold calibrated on the validation split")
+    answer: str = Field(description="the decoded answer (the best guess, also when abstained); empty when the prediction is not finite")
+    confidence: float | None = Field(description="cosine of the predicted answer embedding to the answer's embedding "
+                                                 "(null: the prediction is NaN/inf, no answer)")
+    abstained: bool = Field(description="confidence below the threshold calibrated on the validation split, or no finite prediction")
+    reason: str | None = Field(None, description="why there is no answer at all (a NaN/inf prediction); null otherwise")
     threshold: float | None = Field(description="the checkpoint's abstention threshold (null: none stored, no abstention)")
     alternatives: list[Alternative]
     new_text: bool | None = Field(None, description="generative models: true when the answer is not one of the training answers")
