@@ -8,27 +8,54 @@ Batches: ``inputs [B, 40, 1]`` float, ``targets [B]`` long. The dataset owns the
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aa_core.plugin import UserError
+from aa_core.plugin import UserError, atomic_path
 
 from .classifier import consensus_accuracy, consensus_logits
 from .classifier_config import Mnist1DConfig
 
+CACHE_DIR = Path(".aa_cache/mnist1d")
 
+
+@functools.lru_cache(maxsize=4)
 def generate(seed: int = 42, shuffle: bool = False) -> dict[str, np.ndarray]:
-    """The MNIST-1D arrays of ``make_dataset`` (no download); ``shuffle``: the spatially shuffled variant."""
+    """The MNIST-1D arrays of ``make_dataset`` (no download); ``shuffle``: the spatially shuffled variant.
+
+    Generating takes seconds to a minute, so the arrays are kept in ``.aa_cache/mnist1d/`` (keyed by
+    the package version and the arguments; written atomically) and in memory.
+    """
+    from importlib.metadata import version
+
     from mnist1d.data import get_dataset_args, make_dataset
 
+    cache = CACHE_DIR / f"mnist1d-{version('mnist1d')}-seed{seed}-{'shuffled' if shuffle else 'plain'}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache) as z:
+                return {k: z[k] for k in ("x", "y", "x_test", "y_test")}
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt below
     args = get_dataset_args()
     args.seed = seed
     args.shuffle_seq = shuffle
-    return make_dataset(args)
+    data = make_dataset(args)
+    out = {k: np.asarray(data[k]) for k in ("x", "y", "x_test", "y_test")}
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **out)
+    except OSError:
+        pass  # a read-only folder only costs the cache
+    return out
 
 
 class Mnist1D:

@@ -1,0 +1,66 @@
+"""MNIST-1D: the generated data, the paper's baselines, the lattice classifier and a few steps through `aa run`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from aa_ca.baselines import CNNClassifier, MLPClassifier
+from aa_ca.classifier import snake_order
+from aa_ca.classifier_config import CNNClassifierConfig, MLPClassifierConfig, Mnist1DConfig
+from aa_ca.mnist1d_task import Mnist1D
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_loader_sizes_and_split():
+    ds = Mnist1D(Mnist1DConfig())
+    assert ds.sizes() == {"train": 3500, "validation": 500, "test": 1000}
+    b = ds.batch("validation", torch.arange(3))
+    assert b["inputs"].shape == (3, 40, 1) and b["inputs"].dtype == torch.float32
+    assert b["targets"].dtype == torch.long and set(ds.splits["test"][1].tolist()) == set(range(10))
+    # validation is the tail of make_dataset's 4,000 training sequences, disjoint from the training split
+    train_x = ds.splits["train"][0]
+    assert not any(torch.equal(train_x[i], ds.splits["validation"][0][0]) for i in range(len(train_x)))
+    assert Mnist1D(Mnist1DConfig()).hash == ds.hash != Mnist1D(Mnist1DConfig(validation=400)).hash
+
+
+def test_shuffled_variant_is_one_fixed_permutation_of_the_positions():
+    plain, shuffled = Mnist1D(Mnist1DConfig()), Mnist1D(Mnist1DConfig(shuffle=True))
+    xp, xs = plain.splits["test"][0], shuffled.splits["test"][0]
+    assert torch.equal(plain.splits["test"][1], shuffled.splits["test"][1])
+    perm = [int(torch.nonzero((xp == xs[:, [j]]).all(0))[0]) for j in range(40)]  # the plain column equal to each shuffled one
+    assert sorted(perm) == list(range(40)) and perm != list(range(40))
+    assert torch.equal(xs, xp[:, perm])
+    assert torch.equal(shuffled.splits["train"][0], plain.splits["train"][0][:, perm])
+
+
+def test_baselines_have_the_papers_sizes():
+    assert sum(p.numel() for p in MLPClassifier(MLPClassifierConfig()).parameters()) == 15210
+    assert sum(p.numel() for p in CNNClassifier(CNNClassifierConfig()).parameters()) == 5210
+    out = CNNClassifier(CNNClassifierConfig())(torch.randn(4, 40, 1))
+    assert out.shape == (4, 1, 10)
+
+
+@pytest.mark.parametrize("size", [(2, 4, 5), (40, 1, 1), (3, 3, 3)])
+def test_snake_order_visits_every_cell_through_neighbours(size):
+    order = snake_order(size)
+    X, Y, Z = size
+    assert sorted(order.tolist()) == list(range(X * Y * Z))
+    coords = [((i // Z) // Y, (i // Z) % Y, i % Z) for i in order.tolist()]
+    assert all(sum(abs(a - b) for a, b in zip(p, q)) == 1 for p, q in zip(coords, coords[1:]))
+
+
+def test_few_steps_through_aa_run(aa, tmp_path):
+    spec = REPO / "examples/ca/mnist1d.toml"
+    r = aa("run", str(spec), "--set", "train.steps=4", "--set", "train.eval_every=2", "--set", "train.batch_size=8",
+           "--set", "propagator.steps=3", "--set", f"run.output_dir={tmp_path}/runs", "--set", f"run.checkpoint_dir={tmp_path}/ck",
+           cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (report,) = (tmp_path / "runs").glob("*/report.json")
+    data = json.loads(report.read_text())
+    assert data["task"] == "mnist1d" and data["published"]["cnn"] == 94.0
+    assert 0.0 <= data["ours"]["test_accuracy"] <= 100.0
+    metrics = json.loads((report.parent / "metrics.json").read_text())
+    assert metrics["selected"] == "val_accuracy" and len(metrics["history"]) == 2
