@@ -13,9 +13,11 @@ out="$(realpath -m "${1:-dist}")"
 rm -rf "$out"
 mkdir -p "$out"
 shopt -s nullglob
+# in a git checkout, only committed projects (an untracked one is someone's work in progress)
+tracked() { ! git rev-parse --git-dir >/dev/null 2>&1 || git ls-files --error-unmatch "$1/pyproject.toml" >/dev/null 2>&1; }
 projects=(.)
 for p in plugins/*/ examples/plugins/*/; do
-    [ -f "$p/pyproject.toml" ] && projects+=("${p%/}")
+    [ -f "$p/pyproject.toml" ] && tracked "${p%/}" && projects+=("${p%/}")
 done
 flags=()
 [ "${AA_BUILD_NO_ISOLATION:-0}" = 1 ] && flags+=(--no-isolation)
