@@ -7,8 +7,9 @@ m·C → hidden… → C with ReLU between; the last layer is zero-initialised, 
 training leave the seed alone and growth is learned from there.
 
 ``forward`` is the Cell contract on gathered neighbourhoods; ``lattice_forward`` is the same map
-on the channels-last grid: one grouped oneDNN convolution (2D when the lattice is one z-plane
-thick, so a 48×48×1 lattice does 9 taps, not 27) and per-cell linears (:func:`pointwise`).
+on the channels-last grid: the perception by the C++ kernel of :mod:`aa_ca.nca_cell_kernel`
+(forward and backward; fp32 CPU) or else one grouped convolution (2D when the lattice is one
+z-plane thick), then per-cell linears (:func:`pointwise`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from torch import nn
 
 from aa_core.plugin import mask_kernel, pointwise, stencil_conv
 
+from . import nca_cell_kernel
 from .growth_config import GrowingNCACellConfig
 
 
@@ -55,6 +57,7 @@ class GrowingNCACell(nn.Module):
         self.perception = config.perception
         m = self.multiplier = 3 if config.perception == "sobel" else config.multiplier
         self.geometry = geometry
+        self.use_kernel = True  # fp32 CPU grids take the C++ perception (nca_cell_kernel) when it builds
         if config.perception == "sobel":
             self.register_buffer("kernel", sobel_kernel(C))
         else:
@@ -84,6 +87,8 @@ class GrowingNCACell(nn.Module):
     def perceive(self, grid: torch.Tensor, geometry: Any) -> torch.Tensor:
         """``[B, X, Y, Z, C]`` → perception features ``[B, X, Y, Z, m·C]``."""
         B, X, Y, Z, C = grid.shape
+        if self.use_kernel and nca_cell_kernel.available(grid):
+            return nca_cell_kernel.depthwise_perception(grid, mask_kernel(self.kernel, geometry), geometry.periodic_axes)
         if Z != 1:
             return stencil_conv(grid, self.kernel, None, geometry, groups=C)
         # one z-plane: the z-neighbours are outside (zero boundary) or the cell itself (periodic)

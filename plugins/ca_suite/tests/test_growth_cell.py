@@ -63,3 +63,21 @@ def test_growth_draws_T_in_its_range_and_respects_the_light_cone():
     changed = out[0].abs().sum(-1) > 0
     assert changed[37] and set(changed.nonzero().flatten().tolist()) <= set(
         (model.geometry.hop_distance(37) <= 1).nonzero().flatten().tolist())
+
+
+@pytest.mark.parametrize("size,boundary", [((4, 5, 3), "zero"), ((4, 5, 3), "periodic"), ((5, 4, 1), "zero"), ((6, 1, 1), "periodic")])
+def test_cpp_perception_and_its_gradients_match_pytorch(size, boundary):
+    from aa_ca import nca_cell_kernel
+
+    base = {"geometry": {"name": "lattice", "size": list(size), "neighbourhood": 18, "boundary": boundary}}
+    cell, ctx = build_registered("cell", "growing_nca", LEARNED, base=base)
+    x = torch.randn(2, *size, 6, requires_grad=True)
+    if not nca_cell_kernel.available(x):
+        pytest.skip("no C++ compiler: the cell runs its PyTorch path")
+    results = []
+    for use_kernel in (True, False):
+        cell.use_kernel = use_kernel
+        p = cell.perceive(x, ctx.geometry)
+        results.append((p, *torch.autograd.grad((p * torch.linspace(-1, 1, p.numel()).view_as(p)).sum(), [x, cell.kernel])))
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-5)
