@@ -7,6 +7,7 @@ trials are never run again; a point whose worker died is taken over by the next 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 import attrs
 import optuna
 
+from . import results as R
 from . import trial as T
 from .claims import Claims, engine_for, owner_id, schema_lock
 from .space import Range, Space, config_of, label, point_key
@@ -30,10 +32,11 @@ class Sweep:
     study_name: str
     folder: Path
     fixed: list[str] = attrs.field(factory=list)  # --set applied to every trial
-    objective: str = "cosine"
+    objective: str | None = None  # a metric key of the runs (None: the metric each run selects on)
     search: str = "grid"
     trials: int = 0  # search mode: number of configurations
     timeout_s: float | None = None
+    direction: str = "maximize"  # of the objective
 
 
 def _key_hash(key: str) -> str:
@@ -49,7 +52,7 @@ def open_study(sw: Sweep) -> optuna.Study:
     for attempt in range(5):
         try:
             with schema_lock(sw.storage):
-                return optuna.create_study(study_name=sw.study_name, storage=storage, direction="maximize", sampler=sampler,
+                return optuna.create_study(study_name=sw.study_name, storage=storage, direction=sw.direction, sampler=sampler,
                                            load_if_exists=True)
         except optuna.exceptions.DuplicatedStudyError:  # created by another worker at the same moment
             time.sleep(0.5 * (attempt + 1))
@@ -94,10 +97,17 @@ def run_grid_worker(sw: Sweep, study: optuna.Study, claims: Claims, worker: int,
             claims.release(_key_hash(key), owner)
             continue
         folder = sw.folder / "trials" / _key_hash(key)[:16]
-        res = T.run(sw.spec, [*sw.fixed, *sw.space.overrides(mine)], folder, sw.timeout_s)
+        try:
+            res = T.run(sw.spec, [*sw.fixed, *sw.space.overrides(mine)], folder, sw.timeout_s,
+                        started=functools.partial(claims.set_trial, _key_hash(key), owner))
+        except T.Busy as exc:
+            _busy(exc, key, owner, claims, failed, report)
+            continue
+        except T.Stopped:
+            return ran
+        value = R.objective_value(res, sw.objective) if res["ok"] else None
         attrs_ = {"key": key, "config": label(config_of(mine)), "seed": mine["seed"], "folder": str(folder), **{k: res[k] for k in res if k != "ok"}}
         state = optuna.trial.TrialState.COMPLETE if res["ok"] else optuna.trial.TrialState.FAIL
-        value = res["systems"]["lattice"].get(sw.objective) if res["ok"] else None
         study.add_trial(optuna.trial.create_trial(params=mine, distributions=_distributions(sw.space, mine), value=value,
                                                   user_attrs=attrs_, state=state))
         if not res["ok"]:
@@ -105,7 +115,7 @@ def run_grid_worker(sw: Sweep, study: optuna.Study, claims: Claims, worker: int,
         claims.release(_key_hash(key), owner)
         ran += 1
         n_done = len(finished_keys(study))
-        status = f"{sw.objective} {value:.4f}" if res["ok"] else f"FAILED (exit {res['returncode']}; log {res['log']})"
+        status = f"{sw.objective or res.get('selected')} {value:.4f}" if res["ok"] else f"FAILED ({res.get('error') or 'exit ' + str(res['returncode'])}; log {res['log']})"
         report(f"[{n_done}/{len(points)}] {label(config_of(mine))}, seed {mine['seed']}: {status} ({res['seconds']:.0f} s)")
 
 
@@ -139,9 +149,20 @@ def run_search_worker(sw: Sweep, study: optuna.Study, claims: Claims, worker: in
         for seed in sw.space.seeds:
             point = {**config, "seed": str(seed)}
             folder = sw.folder / "trials" / f"slot{slot:04d}-seed{seed}"
-            res = T.run(sw.spec, [*sw.fixed, *sw.space.overrides(point)], folder, sw.timeout_s)
+            try:
+                res = T.run(sw.spec, [*sw.fixed, *sw.space.overrides(point)], folder, sw.timeout_s,
+                            started=functools.partial(claims.set_trial, _key_hash(f"slot-{slot}"), owner))
+            except T.Busy as exc:
+                study.tell(tr, state=optuna.trial.TrialState.FAIL)
+                _busy(exc, f"slot-{slot}", owner, claims, failed, report, str(slot))
+                break
+            except T.Stopped:
+                return ran
             runs.append({"seed": str(seed), "folder": str(folder), **{k: res[k] for k in res if k != "ok"}})
-            vals.append(res["systems"]["lattice"].get(sw.objective, math.nan) if res["ok"] else math.nan)
+            value = R.objective_value(res, sw.objective) if res["ok"] else None
+            vals.append(math.nan if value is None else value)
+        if len(runs) < len(sw.space.seeds):  # a seed's folder was busy: this slot is left for a later run
+            continue
         for k, v in {"slot": slot, "config": label(config), "runs": runs}.items():
             tr.set_user_attr(k, v)
         ok = all(not math.isnan(v) for v in vals)
@@ -154,8 +175,20 @@ def run_search_worker(sw: Sweep, study: optuna.Study, claims: Claims, worker: in
                + (f"{sum(vals) / len(vals):.4f}" if ok else "FAILED"))
 
 
+def _busy(exc: Exception, key: str, owner: str, claims: Claims, failed: set[str], report: Callable[[str], None],
+          mark: str | None = None) -> None:
+    """A point whose folder a live trial process still writes: leave it (not run, not deleted) this time."""
+    failed.add(mark if mark is not None else key)
+    claims.release(_key_hash(key), owner)
+    report(f"skipped: {exc}; rerun the sweep once it has ended (or stop it)")
+
+
 def run(sw: Sweep, workers: int = 1, report: Callable[[str], None] = print) -> optuna.Study:
-    """Run this process's share of the sweep with ``workers`` threads (each trial its own ``aa run`` process)."""
+    """Run this process's share of the sweep with ``workers`` threads (each trial its own ``aa run`` process).
+
+    However this ends (done, an exception, Ctrl-C, a SIGTERM turned into an exception by the CLI),
+    the trials still running are killed with it (:func:`trial.stop_all`)."""
+    T.STOP.clear()
     sw.folder.mkdir(parents=True, exist_ok=True)
     study = open_study(sw)
     claims = Claims(engine_for(sw.storage), sw.study_name)
@@ -179,4 +212,7 @@ def run(sw: Sweep, workers: int = 1, report: Callable[[str], None] = print) -> o
                 t.join(0.5)
     finally:
         stop.set()
+        if T.stop_all():
+            for t in threads:
+                t.join(5)
     return study

@@ -1,14 +1,42 @@
-"""One trial: a normal ``aa run`` in its own process and folder; its report's numbers."""
+"""One trial: a normal ``aa run`` in its own process and folder; its report's numbers.
+
+A trial never outlives its sweep: it runs in its own process group, which the sweep kills when
+it stops (an exception, Ctrl-C, SIGTERM), and on Linux the kernel kills it when the sweep dies
+outright (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, set in the child before ``exec``). Its folder
+records the process (``trial.json``: ``host:pid:start``), and a folder whose process is alive
+is never deleted.
+"""
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-HEADLINE = ("cosine", "recall_at_1", "recall_at_10", "mrr", "exact_match", "token_f1")
+from .claims import process_alive, process_id
+from .results import outcome
+
+RECORD = "trial.json"
+PR_SET_PDEATHSIG = 1
+
+STOP = threading.Event()  # set when the sweep stops: no trial starts after it
+_lock = threading.Lock()
+_running: dict[int, subprocess.Popen] = {}
+
+
+class Stopped(Exception):
+    """The sweep is stopping; the trial was not run (or was killed) and is not recorded."""
+
+
+class Busy(Exception):
+    """The trial's folder belongs to a live process (an orphan of a killed sweep)."""
 
 
 def command(spec: str, overrides: list[str], folder: Path) -> list[str]:
@@ -16,28 +44,101 @@ def command(spec: str, overrides: list[str], folder: Path) -> list[str]:
     return [sys.executable, "-m", "aa_core.cli", "run", spec, *[a for s in sets for a in ("--set", s)]]
 
 
-def run(spec: str, overrides: list[str], folder: Path, timeout_s: float | None = None) -> dict:
-    """Run the trial from scratch in ``folder`` (a leftover of a killed attempt is removed first).
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` making the child get SIGKILL when the thread that started it dies (Linux).
 
-    Returns ``{"ok", "returncode", "seconds", "report" (path), "systems", "paired", "log"}``.
+    Everything is looked up before the fork, so the child only makes two system calls. PDEATHSIG
+    follows the *thread* that forks: the sweep's worker thread, which waits for the trial."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    parent, sig = os.getpid(), int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:  # the sweep died before the request took effect
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
+def stop_all() -> int:
+    """Stop the sweep: no new trial starts, and every running trial's process group is killed.
+    Returns how many were running."""
+    with _lock:
+        STOP.set()
+        procs = list(_running.values())
+    for proc in procs:
+        _kill_group(proc)
+    return len(procs)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the trial leads its own group: it and anything it started
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def owner_of(folder: Path) -> str | None:
+    """``host:pid:start`` of the live process that a trial folder belongs to, if any."""
+    try:
+        ident = json.loads((folder / RECORD).read_text(encoding="utf-8")).get("process")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return ident if isinstance(ident, str) and process_alive(ident) else None
+
+
+def run(spec: str, overrides: list[str], folder: Path, timeout_s: float | None = None,
+        started: Callable[[str], None] | None = None) -> dict:
+    """Run the trial from scratch in ``folder`` (a leftover of a killed attempt is removed first,
+    unless its process still lives: :class:`Busy`). ``started(process_id)`` is called once the
+    trial process exists (the sweep records it in the claim).
+
+    Returns ``{"ok", "returncode", "seconds", "log"}`` and what :func:`results.outcome` reads from the run folder
+    (``metrics``, ``selected``, ``mode``, and with a report ``report``, ``systems``, ``paired``, ``params``).
     """
+    if STOP.is_set():
+        raise Stopped
     if folder.exists():
+        holder = owner_of(folder)
+        if holder is not None:
+            raise Busy(f"{folder} belongs to the live trial process {holder} (left running by a killed sweep); not deleted")
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     log = folder / "log.txt"
     t0 = time.perf_counter()
     with open(log, "wb") as out:
+        with _lock:
+            if STOP.is_set():
+                raise Stopped
+            proc = subprocess.Popen(command(spec, overrides, folder), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_die_with_parent())
+            _running[proc.pid] = proc
         try:
-            rc = subprocess.run(command(spec, overrides, folder), stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s,
-                                stdin=subprocess.DEVNULL).returncode
+            ident = process_id(proc.pid)
+            (folder / RECORD).write_text(json.dumps({"process": ident, "sweep": process_id()}) + "\n", encoding="utf-8")
+            if started is not None:
+                started(ident)
+            rc = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            proc.wait()
             rc = -1
+        except BaseException:
+            _kill_group(proc)
+            proc.wait()
+            raise
+        finally:
+            with _lock:
+                _running.pop(proc.pid, None)
+    if STOP.is_set():
+        raise Stopped
     result: dict = {"ok": False, "returncode": rc, "seconds": time.perf_counter() - t0, "log": str(log)}
-    reports = sorted((folder / "runs").glob("*/report.json"))
-    if rc == 0 and reports:
-        rep = json.loads(reports[-1].read_text(encoding="utf-8"))
-        result.update(ok=True, report=str(reports[-1]),
-                      systems={n: {k: m[k] for k in HEADLINE if k in m} for n, m in rep["systems"].items()},
-                      paired={n: {k: p[k]["diff"] for k in HEADLINE if k in p} for n, p in rep.get("paired", {}).items()},
-                      params=rep["meta"].get("lattice_params"))
+    if rc == 0:
+        result.update(outcome(folder))  # metrics.json of the train task, and the report when a task wrote one
     return result
