@@ -52,15 +52,64 @@ def summarise(lines: list[dict[str, Any]], key: str) -> dict[str, dict[str, floa
     return out
 
 
+def _fmt(stats: dict[str, float] | None, scale: float = 100.0) -> str:
+    if not stats:
+        return "not run"
+    m, h, n = stats["mean"] * scale, stats["half_interval"] * scale, stats["n"]
+    return f"{m:.1f}" if n == 1 else f"{m:.1f} ± {h:.1f} (n={n})"
+
+
+def markdown_tables(lines: list[dict[str, Any]]) -> str:
+    """The three tasks' tables (ours beside the published figures) from the study's JSON lines."""
+    from .report import ARC1D_NCA_MEAN, PUBLISHED, arc1d_verdict
+
+    out = []
+    acc = summarise(lines, "test_accuracy")
+    params = {row["label"]: row["params"] for row in lines}
+    out += ["| MNIST-1D model | parameters | test accuracy, ours (%) | published (%) |", "|---|---|---|---|"]
+    for label, pub in [("mnist1d_mlp", PUBLISHED["mnist1d"]["mlp"]), ("mnist1d_cnn", PUBLISHED["mnist1d"]["cnn"]),
+                       ("mnist1d_lattice_line", None), ("mnist1d_lattice_snake", None),
+                       ("mnist1d_mlp_shuffled", PUBLISHED["mnist1d_shuffled"]["mlp"]), ("mnist1d_cnn_shuffled", PUBLISHED["mnist1d_shuffled"]["cnn"]),
+                       ("mnist1d_lattice_line_shuffled", None)]:
+        out.append(f"| {label} | {params.get(label, '–')} | {_fmt(acc.get(label))} | {pub if pub is not None else '–'} |")
+    cell, agree = summarise(lines, "test_cell_accuracy"), summarise(lines, "test_agreement")
+    out += ["", "| self-classifying digits, loss | cell accuracy at step 200 (%) | total agreement at step 200 (%) | peak cell accuracy (%) at step | published (MNIST) |",
+            "|---|---|---|---|---|"]
+    pub_sc = {"digits_l2_noise": "95.3 / 88.1", "digits_ce": "peaks 96.2 at step 80, then decays", "digits_l2": "below L2 + noise"}
+    for label in ("digits_l2_noise", "digits_ce", "digits_l2"):
+        peaks = [(max(c), 1 + c.index(max(c))) for row in lines if row["label"] == label
+                 for c in [row["test"].get("curves", {}).get("cell_accuracy", [])] if c]
+        peak = "; ".join(f"{100 * a:.1f} at {t}" for a, t in peaks) or "–"
+        out.append(f"| {label} | {_fmt(cell.get(label))} | {_fmt(agree.get(label))} | {peak} | {pub_sc[label]} |")
+    exact = summarise(lines, "test_exact_match")
+    out += ["", "| 1D-ARC task | exact match, ours (%) | CAX NCA (%) |", "|---|---|---|"]
+    ours: dict[str, float] = {}
+    for task, pub in PUBLISHED["arc1d"].items():
+        st = exact.get(f"arc1d_{task}")
+        if st:
+            ours[task] = 100 * st["mean"]
+        out.append(f"| {task} | {_fmt(st)} | {pub:g} |")
+    mean = sum(ours.values()) / len(ours) if ours else float("nan")
+    out.append(f"| mean over the tasks run ({len(ours)}) | {mean:.1f} | {ARC1D_NCA_MEAN} (18 tasks) |")
+    out += ["", f"Verdict (six solved tasks ≥ 96 %, recolor ≤ 10 %): {arc1d_verdict(ours)}."]
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--spec", required=True)
-    ap.add_argument("--label", required=True)
+    ap.add_argument("--summary", help="print the Markdown tables of a study's JSON lines file and exit")
+    ap.add_argument("--spec")
+    ap.add_argument("--label")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--set", action="append", default=[], dest="overrides")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    if args.summary:
+        print(markdown_tables([json.loads(x) for x in Path(args.summary).read_text().splitlines() if x.strip()]))
+        return
+    if not (args.spec and args.label and args.out):
+        ap.error("--spec, --label and --out are required to run a study")
     import torch
 
     torch.set_num_threads(args.threads)
