@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import Problem, UserError
-from ..assemble import ADVICE, available_bytes, build_model, human_bytes
+from ..assemble import ADVICE, MEMORY_MARGIN, available_bytes, build_model, fits, human_bytes
 from ..host import host, resolve
 from ..spec import Spec
 
@@ -40,8 +40,9 @@ def memory_estimates(spec: Spec, tasks: list[str]) -> dict[str, int]:
 
 
 def memory_problems(estimates: dict[str, int], available: int) -> list[Problem]:
-    return [Problem(f"run.tasks ({task})", f"needs about {human_bytes(need)} but {human_bytes(available)} is available; {ADVICE}")
-            for task, need in estimates.items() if need > available]
+    return [Problem(f"run.tasks ({task})", f"needs about {human_bytes(need)}, more than {MEMORY_MARGIN:.0%} of the "
+                                           f"{human_bytes(available)} available (the estimate is within about 25 %); {ADVICE}")
+            for task, need in estimates.items() if not fits(need, available)]
 
 
 def preflight(spec: Spec) -> None:
