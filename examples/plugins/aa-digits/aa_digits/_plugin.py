@@ -1,0 +1,34 @@
+"""Hooks and configs (torch-free: the factories are "module:attr" strings, loaded when built)."""
+from __future__ import annotations
+
+import attrs
+
+from aa_core.plugin import Component, hookimpl, positive
+
+
+@attrs.define
+class DigitsConfig:
+    """scikit-learn's 8×8 digits, shuffled with ``seed`` and cut into train/validation/test by ``split``."""
+
+    split: list[float] = attrs.field(factory=lambda: [0.7, 0.15, 0.15], validator=positive)
+    seed: int = 0
+
+    def check(self):
+        if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-6:
+            yield "split", f"must be three fractions (train, validation, test) summing to 1, got {self.split}"
+
+
+@attrs.define
+class ConsensusConfig:
+    """Pixels onto the input face, the propagator, then the mean of a per-cell linear readout of the output face."""
+
+    classes: int = attrs.field(default=10, validator=positive)
+
+
+@hookimpl
+def aa_components() -> list[Component]:
+    return [
+        Component("dataset", "digits8x8", DigitsConfig, "aa_digits.data:Digits", "scikit-learn's 8×8 digits (bundled, offline)"),
+        Component("pipeline", "face_consensus", ConsensusConfig, "aa_digits.model:FaceConsensus",
+                  "image on the input face → propagator → class = consensus of the output cells"),
+    ]
