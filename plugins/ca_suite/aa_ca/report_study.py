@@ -31,12 +31,14 @@ def run_seed(spec_path: str, overrides: list[str], seed: int) -> dict[str, Any]:
     model, ctx = build_model(spec)
     if hasattr(dataset, "setup"):
         dataset.setup(model, ctx)
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     result = fit(model, dataset, cfg, progress=False)
+    cpu = time.process_time() - c0
     test = dataset.test_metrics(model)
     test.pop("examples", None)
     return {"seed": seed, "params": count_params(model), "best": result["best"], "best_epoch": result["best_epoch"],
-            "train_s": round(time.time() - t0, 1), "test": test}
+            "train_s": round(time.time() - t0, 1),
+            "cpu_s": round(cpu, 1), "test": test}
 
 
 def summarise(lines: list[dict[str, Any]], key: str) -> dict[str, dict[str, float]]:
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         row = {"label": args.label, "spec": args.spec, "overrides": args.overrides, **run_seed(args.spec, args.overrides, seed)}
         with open(Path(args.out), "a") as f:  # one complete line per seed (appended: the study grows run by run)
             f.write(json.dumps(row) + "\n")
-        print(json.dumps({k: row[k] for k in ("label", "seed", "params", "best", "train_s")} | {"test": {k: v for k, v in row["test"].items() if k != "curves"}}), flush=True)
+        print(json.dumps({k: row[k] for k in ("label", "seed", "params", "best", "train_s", "cpu_s")} | {"test": {k: v for k, v in row["test"].items() if k != "curves"}}), flush=True)
 
 
 if __name__ == "__main__":
