@@ -17,7 +17,7 @@ from typing import Any
 from .report import mean_interval
 
 
-def run_seed(spec_path: str, overrides: list[str], seed: int) -> dict[str, Any]:
+def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None = None) -> dict[str, Any]:
     import torch
 
     from aa_core.assemble import BuildContext, build_model, count_params
@@ -36,6 +36,17 @@ def run_seed(spec_path: str, overrides: list[str], seed: int) -> dict[str, Any]:
     cpu = time.process_time() - c0
     test = dataset.test_metrics(model)
     test.pop("examples", None)
+    if pictures:  # the ca_report pictures of this seed's model (self-classification frames, 1D-ARC grids)
+        from .classifier_config import ReportConfig
+        from .report import arc1d_report, digits_report
+
+        out = Path(pictures)
+        out.mkdir(parents=True, exist_ok=True)
+        kind = spec.components["dataset"][0].component.name
+        if kind == "digits":
+            digits_report(model, dataset, spec, out, ReportConfig())
+        elif kind == "arc1d":
+            arc1d_report(model, dataset, spec, out, ReportConfig(examples=5))
     return {"seed": seed, "params": count_params(model), "best": result["best"], "best_epoch": result["best_epoch"],
             "train_s": round(time.time() - t0, 1),
             "cpu_s": round(cpu, 1), "test": test}
@@ -106,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], dest="overrides")
     ap.add_argument("--out")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--pictures", help="a folder for the report pictures of each seed's model")
     args = ap.parse_args(argv)
     if args.summary:
         print(markdown_tables([json.loads(x) for x in Path(args.summary).read_text().splitlines() if x.strip()]))
@@ -116,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     for seed in [int(s) for s in args.seeds.split(",")]:
-        row = {"label": args.label, "spec": args.spec, "overrides": args.overrides, **run_seed(args.spec, args.overrides, seed)}
+        row = {"label": args.label, "spec": args.spec, "overrides": args.overrides, **run_seed(args.spec, args.overrides, seed, args.pictures)}
         with open(Path(args.out), "a") as f:  # one complete line per seed (appended: the study grows run by run)
             f.write(json.dumps(row) + "\n")
         print(json.dumps({k: row[k] for k in ("label", "seed", "params", "best", "train_s", "cpu_s")} | {"test": {k: v for k, v in row["test"].items() if k != "curves"}}), flush=True)
