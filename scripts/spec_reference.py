@@ -71,6 +71,11 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _code(text: str) -> str:
+    """A table cell's code span (a pipe inside backticks does not split a Markdown table cell)."""
+    return "`" + text.replace("`", "'").replace("\n", " ") + "`"
+
+
 def fields_table(cls: type, prefix: str = "") -> list[str]:
     """Markdown table rows (and nested tables) for an attrs config class."""
     if not attrs.has(cls):
@@ -85,7 +90,7 @@ def fields_table(cls: type, prefix: str = "") -> list[str]:
         if not f.init or f.name.startswith("_"):
             continue
         tp = hints.get(f.name, f.type)
-        rows.append(f"| `{prefix}{f.name}` | `{_md(_type_name(tp))}` | `{_md(_default(f))}` | {_md(describe_validator(f.validator))} |")
+        rows.append(f"| {_code(prefix + f.name)} | {_code(_type_name(tp))} | {_code(_default(f))} | {_md(describe_validator(f.validator))} |")
         if isinstance(tp, type) and attrs.has(tp):
             nested.append((f.name, tp))
     out = rows + [""]
