@@ -4,6 +4,7 @@ a full disk (a real tmpfs mounted by the test, root only), a kill -9 while ``fin
 CLI processes; the second names the holder, the lock dies with its holder)."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -79,13 +80,18 @@ def small_disk(tmp_path):
 
 
 def fill(disk: Path, leave: int) -> Path:
-    """Take all but ``leave`` bytes of ``disk``'s free space with a filler file (really written)."""
+    """Take all but about ``leave`` bytes of ``disk``'s free space with a filler file (really written:
+    filled until the disk refuses, then cut back by ``leave``)."""
     filler = disk / f"filler-{uuid.uuid4().hex[:6]}"
-    n = max(0, free_bytes(disk) - leave)
-    with open(filler, "wb") as f:
-        block = b"\0" * (1 << 20)
-        while n > 0:
-            n -= f.write(block[: min(n, len(block))])
+    block = b"\0" * (1 << 16)
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(block)
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC, exc
+        size = f.tell()
+    os.truncate(filler, max(0, size - leave))
     return filler
 
 
@@ -185,7 +191,7 @@ def test_a_full_report_folder_keeps_the_report_elsewhere_and_says_where(small_di
                                  dump=lambda: json.dumps(report))
     msg = str(e.value)
     assert f"the disk holding {target} is full" in msg and "run.output_dir" in msg
-    assert f"written to {tmp_path / 'ck' / 'report'} instead" in msg
+    assert f"Nothing was lost: the report went to {tmp_path / 'ck' / 'report'} instead (report.json, report.md)" in msg
     assert json.loads((tmp_path / "ck" / "report" / "report.json").read_text()) == report
     assert not target.exists() and not list((disk / "runs").glob(".*"))  # nothing half-written on the full disk
     ok = write_files_or_elsewhere(tmp_path / "runs" / "run-2", write, key="run.output_dir")
@@ -430,3 +436,21 @@ def test_the_cli_tests_spec_is_valid(tmp_path):
 
     spec = load_spec(str(_tiny(tmp_path, 3, tmp_path / "ck")))
     assert spec.sections["train"].epochs == 3 and spec.sections["run"].checkpoint_dir == str(tmp_path / "ck")
+
+
+@pytest.mark.slow
+def test_full_output_disk_after_training_puts_the_metrics_beside_the_checkpoint(small_disk, tmp_path):
+    disk = small_disk("1m")
+    fill(disk, 4096)
+    ck = tmp_path / "ck"
+    spec = _tiny(tmp_path, 2, ck)
+    r = subprocess.run(_aa("run", str(spec), "--set", f"run.output_dir={json.dumps(str(disk / 'runs'))}", cwd=tmp_path),
+                       cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2, r.stdout + r.stderr
+    (run,) = ck.iterdir()
+    assert f"the disk holding {disk / 'runs' / run.name} is full" in r.stderr and "run.output_dir" in r.stderr
+    assert f"the metrics went to {run / 'metrics'} instead (metrics.json)" in r.stderr
+    _no_traceback(r.stdout + r.stderr)
+    assert json.loads((run / "metrics" / "metrics.json").read_text())["best_epoch"] >= 1 and (run / "final").is_dir()
+    left = [p for p in disk.rglob("*") if not p.name.startswith("filler") and (p.is_file() or p.name.startswith("."))]
+    assert left == []  # nothing half-written on the full disk

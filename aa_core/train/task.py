@@ -91,16 +91,19 @@ def _run_folder(spec: Any, dataset: Any) -> tuple[Path, Path | None]:
 
 def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Path, cfg: Any) -> Path:
     """``runs/<run-id>/metrics.json``: the selected metric, the best round and the whole history (sweeps read it)."""
+    from ..checkpoint import write_files_or_elsewhere
+
     metric = result["selected"]
-    path = Path(spec.sections["run"].output_dir) / run_id / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {
+    record = {
         "run_id": run_id, "spec": spec.source, "checkpoint": str(checkpoint), "selected": metric,
         "mode": "max" if cfg.direction(metric) > 0 else "min", "best_epoch": result["best_epoch"],
         "best": result["best"], "history": result["history"], "stopped_early": result["stopped_early"],
         "skipped_batches": result["skipped_batches"], "time_s": result["time_s"],
-    })
-    return path
+    }
+    # a full output disk: metrics.json goes beside the checkpoint instead, and exit 2 says where
+    return write_files_or_elsewhere(Path(spec.sections["run"].output_dir) / run_id,
+                                    lambda stage: {"metrics": write_json(stage / "metrics.json", record)},
+                                    key="run.output_dir", what="the metrics", elsewhere=[checkpoint.parent / "metrics"])["metrics"]
 
 
 def run_task(spec: Any, state: dict[str, Any]) -> None:
