@@ -191,7 +191,7 @@ def test_a_full_report_folder_keeps_the_report_elsewhere_and_says_where(small_di
                                  dump=lambda: json.dumps(report))
     msg = str(e.value)
     assert f"the disk holding {target} is full" in msg and "run.output_dir" in msg
-    assert f"Nothing was lost: the report went to {tmp_path / 'ck' / 'report'} instead (report.json, report.md)" in msg
+    assert f"Nothing was lost: the report was written to {tmp_path / 'ck' / 'report'} instead (report.json, report.md)" in msg
     assert json.loads((tmp_path / "ck" / "report" / "report.json").read_text()) == report
     assert not target.exists() and not list((disk / "runs").glob(".*"))  # nothing half-written on the full disk
     ok = write_files_or_elsewhere(tmp_path / "runs" / "run-2", write, key="run.output_dir")
@@ -449,7 +449,7 @@ def test_full_output_disk_after_training_puts_the_metrics_beside_the_checkpoint(
     assert r.returncode == 2, r.stdout + r.stderr
     (run,) = ck.iterdir()
     assert f"the disk holding {disk / 'runs' / run.name} is full" in r.stderr and "run.output_dir" in r.stderr
-    assert f"the metrics went to {run / 'metrics'} instead (metrics.json)" in r.stderr
+    assert f"the metrics file was written to {run / 'metrics'} instead (metrics.json)" in r.stderr
     _no_traceback(r.stdout + r.stderr)
     assert json.loads((run / "metrics" / "metrics.json").read_text())["best_epoch"] >= 1 and (run / "final").is_dir()
     left = [p for p in disk.rglob("*") if not p.name.startswith("filler") and (p.is_file() or p.name.startswith("."))]

@@ -248,7 +248,7 @@ def write_files_or_elsewhere(folder: str | Path, write: Callable[[Path], dict[st
         if place == folder:
             return out
         _fsync_dir(place)
-        raise UserError(f"{first}. Nothing was lost: {what} went to {place} instead ({', '.join(p.name for p in out.values())})")
+        raise UserError(f"{first}. Nothing was lost: {what} was written to {place} instead ({', '.join(p.name for p in out.values())})")
     if dump is not None:
         print(dump(), file=sys.stderr, flush=True)
     raise UserError(f"{first}; no other folder could take {what} either"

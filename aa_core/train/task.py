@@ -103,7 +103,7 @@ def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Pa
     # a full output disk: metrics.json goes beside the checkpoint instead, and exit 2 says where
     return write_files_or_elsewhere(Path(spec.sections["run"].output_dir) / run_id,
                                     lambda stage: {"metrics": write_json(stage / "metrics.json", record)},
-                                    key="run.output_dir", what="the metrics", elsewhere=[checkpoint.parent / "metrics"])["metrics"]
+                                    key="run.output_dir", what="the metrics file", elsewhere=[checkpoint.parent / "metrics"])["metrics"]
 
 
 def run_task(spec: Any, state: dict[str, Any]) -> None:
