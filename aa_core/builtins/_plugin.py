@@ -19,7 +19,8 @@ def aa_components() -> list[Component]:
         Component("propagator", "nca_parallel", NCAParallelConfig, "aa_core.lattice.parallel:build_parallel",
                   "nca split into x-slabs over the processes of a torchrun launch (halo exchange)"),
         Component("adapter", "linear", LinearAdapterConfig, "aa_core.builtins.linear:build", "one affine map"),
-        Component("pipeline", "direct_embedding", DirectEmbeddingConfig, "aa_core.builtins.direct_embedding:build", "embedding → lattice → embedding"),
+        Component("pipeline", "direct_embedding", DirectEmbeddingConfig, "aa_core.builtins.direct_embedding:build", "embedding → lattice → embedding",
+                  defaults={"tokenizer": "teacher"}),  # its input is a sentence embedding (aa-qa's teacher unless the spec names another)
     ]
 
 

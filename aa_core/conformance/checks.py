@@ -242,6 +242,26 @@ def check_pipeline(model: nn.Module, batch: int = 2) -> None:
         assert torch.equal(out, model(example["inputs"])), "pipeline is not deterministic in eval mode"
 
 
+def check_dataset(dataset: Any, batch: int = 2) -> None:
+    """Protocol; sizes per split; a batch by index has that many rows and is the same when asked twice."""
+    check_protocol(dataset, P.Dataset, "dataset")
+    assert isinstance(dataset.hash, str) and dataset.hash, "a dataset's hash must be a non-empty string"
+    sizes = dataset.sizes()
+    assert {"train", "validation", "test"} <= set(sizes), f"sizes() must give train, validation and test, got {sorted(sizes)}"
+    assert all(isinstance(n, int) and n >= 0 for n in sizes.values()), f"sizes must be counts, got {sizes}"
+    assert sizes["train"] > 0, "the training split is empty"
+    if isinstance(dataset, P.FittedDataset):
+        return  # its tensors exist after setup(model, ctx); the trainer's tests cover it through a task
+    idx = torch.arange(min(batch, sizes["train"]))
+    first, again = dataset.batch("train", idx), dataset.batch("train", idx)
+    assert isinstance(first, dict) and first, "batch() must return a non-empty dict"
+    for key, value in first.items():
+        if isinstance(value, torch.Tensor) and value.ndim > 0:
+            assert value.shape[0] == len(idx), f"batch()[{key!r}] has {value.shape[0]} rows for {len(idx)} indices"
+            if not isinstance(dataset, P.SampledDataset):
+                assert torch.equal(value, again[key]), f"batch()[{key!r}] differs when asked twice for the same indices"
+
+
 def check_component(kind: str, obj: Any, ctx: Any) -> None:
     """Run the check that matches ``kind`` on a component built by :func:`build_registered`."""
     if kind == "geometry":
@@ -262,5 +282,7 @@ def check_component(kind: str, obj: Any, ctx: Any) -> None:
         check_encoder(obj)
     elif kind == "pipeline":
         check_pipeline(obj)
+    elif kind == "dataset":
+        check_dataset(obj)
     else:
         raise ValueError(f"no conformance check for kind {kind!r}")

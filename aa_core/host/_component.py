@@ -35,6 +35,9 @@ class Component:
     config: type
     build: str | Callable[..., Any]
     description: str = ""
+    # kind → component name that a spec naming this component gets for a kind it leaves out
+    # (direct_embedding needs a tokenizer: the teacher); like Section.defaults, it follows from the spec's text
+    defaults: dict[str, str] = attrs.field(factory=dict)
 
     def factory(self) -> Callable[..., Any]:
         return resolve(self.build)

@@ -135,11 +135,23 @@ def _sections(plugins: PluginHost) -> dict[str, tuple[type, bool, str]]:
 
 
 def _section_defaults(raw: dict[str, Any], plugins: PluginHost) -> dict[str, str]:
-    """kind → default component name, from the sections this spec has (``Section.defaults``)."""
+    """kind → default component name, from the sections this spec has (``Section.defaults``) and the
+    components it names (``Component.defaults``), in kind order."""
     out = dict(DEFAULT_NAMES)
     for name, (section, _plugin) in plugins.sections().items():
         if name in raw:
             out.update(section.defaults)
+    for kind in KINDS:
+        table = raw.get(kind)
+        name = table.get("name") if isinstance(table, dict) else out.get(kind)
+        if not isinstance(name, str) or not plugins.declared().get((kind, name)):
+            continue
+        try:
+            reg = plugins.get(kind, name)
+        except UserError:
+            continue  # reported when the component itself is resolved
+        for k, v in reg.component.defaults.items():
+            out.setdefault(k, v)
     return out
 
 

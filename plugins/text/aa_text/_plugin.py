@@ -14,7 +14,8 @@ def aa_components() -> list[Component]:
         Component("pipeline", "text_to_text", TextToTextConfig, "aa_text.text_to_text:build",
                   "text → subword ids → CCT encoder → lattice → generative decoder → new text"),
         Component("pipeline", "hybrid_embedding", HybridEmbeddingConfig, "aa_text.hybrid_embedding:build",
-                  "embedding → adapter → lattice → adapter inverse → embedding (decoded to new text)"),
+                  "embedding → adapter → lattice → adapter inverse → embedding (decoded to new text)",
+                  defaults={"tokenizer": "teacher"}),  # its input is a teacher embedding unless the spec names another tokenizer
     ]
 
 

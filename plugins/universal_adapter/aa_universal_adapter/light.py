@@ -76,5 +76,6 @@ def build_shared_cell(config, ctx, in_dim: int, out_dim: int) -> SharedCell:
     if config.direction != "auto":
         writing = config.direction == "write"
     else:  # onto the face when the input is the embedding (the context's width), else off it
-        writing = in_dim == ctx.embedding_dim if ctx is not None else out_dim % channels == 0 and in_dim % channels != 0
+        with_tokenizer = ctx is not None and "tokenizer" in ctx.spec.components  # a lattice-only spec has no embedding width
+        writing = in_dim == ctx.embedding_dim if with_tokenizer else out_dim % channels == 0 and in_dim % channels != 0
     return SharedCell(in_dim, out_dim, channels, config.rank, config.seed, writing)
