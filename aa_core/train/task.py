@@ -107,6 +107,16 @@ def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Pa
 
 
 def run_task(spec: Any, state: dict[str, Any]) -> None:
+    """Train (:func:`_train`); the run folder's lock, taken once the folder is known, is released however it ends."""
+    try:
+        _train(spec, state)
+    finally:
+        lock = state.pop("run_lock", None)
+        if lock is not None:
+            lock.release()
+
+
+def _train(spec: Any, state: dict[str, Any]) -> None:
     from ..assemble import BuildContext, build_model, count_params
     from ..checkpoint import (
         checkpoint_bytes,
@@ -128,7 +138,7 @@ def run_task(spec: Any, state: dict[str, Any]) -> None:
     model, ctx = build_model(spec)
     state["ctx"] = ctx
     run_dir, resume_from = _run_folder(spec, dataset)
-    run_lock = lock_run(run_dir) if distributed.is_main() else None  # one writer per run folder: a second resume exits 2
+    run_lock = state["run_lock"] = lock_run(run_dir) if distributed.is_main() else None  # one writer per run folder
     state["run_id"] = run_dir.name
     if isinstance(dataset, FittedDataset):
         dataset.setup(model, ctx)  # fit tokenizers / decoders, embed texts: saved with every checkpoint
@@ -183,8 +193,6 @@ def run_task(spec: Any, state: dict[str, Any]) -> None:
     prune(run_dir)
     write_metrics(spec, run_dir.name, result, run_dir / "final", tcfg)
     print(f"checkpoint: {run_dir}", flush=True)
-    if run_lock is not None:
-        run_lock.release()
     state.update({"model": model, "checkpoint_dir": run_dir, "train_result": result})
 
 
