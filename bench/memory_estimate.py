@@ -129,7 +129,7 @@ def measure(spec_path: Path, cap: int, cwd: Path) -> tuple[int, float, bool, str
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="three small cases (about a minute)")
+    ap.add_argument("--quick", action="store_true", help="three small cases (a few minutes)")
     ap.add_argument("--cases", help="comma-separated cell:side:channels:hidden:batch[:steps]")
     ap.add_argument("--cap-gib", type=float, default=8.0, help="kill a run whose RSS passes this")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
