@@ -26,14 +26,27 @@ _LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 _spec_reference: str | None = None
 
 
+def _headings(text: str) -> list[tuple[int, int, int, str]]:
+    """(start, end, level, title) of each Markdown heading outside fenced code blocks."""
+    out, fenced, pos = [], False, 0
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        m = None if fenced else re.match(r"^(#+) (.*?)\s*$", line)
+        if m:
+            out.append((pos, pos + len(line), len(m.group(1)), m.group(2)))
+        pos += len(line)
+    return out
+
+
 def section(text: str, title: str) -> str:
     """The body of the Markdown section headed ``title`` (up to the next heading of the same or a higher level)."""
-    m = re.search(rf"^(#+) {re.escape(title)}\s*$", text, re.M)
-    if not m:
-        raise ValueError(f"no section {title!r}")
-    level = len(m.group(1))
-    end = re.compile(rf"^#{{1,{level}}} ", re.M).search(text, m.end())
-    return text[m.end():end.start() if end else len(text)].strip() + "\n"
+    heads = _headings(text)
+    for i, (_start, end, level, name) in enumerate(heads):
+        if name == title:
+            stop = next((h[0] for h in heads[i + 1:] if h[2] <= level), len(text))
+            return text[end:stop].strip() + "\n"
+    raise ValueError(f"no section {title!r}")
 
 
 def rewrite_links(text: str, page_dir: str = "") -> str:

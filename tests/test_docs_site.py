@@ -38,6 +38,8 @@ def test_included_sections_and_links():
     assert "[x](../lattice.md#y)" in hooks.rewrite_links(body, "api")
     with pytest.raises(ValueError):
         hooks.section(text, "missing")
+    fenced = "## A\n```\n# a comment, not a heading\n```\nafter\n## B\n"
+    assert hooks.section(fenced, "A") == "```\n# a comment, not a heading\n```\nafter\n"
 
 
 @pytest.fixture(scope="module")
