@@ -47,7 +47,7 @@ def free_bytes(folder: str | Path) -> int:
 
 
 def _mib(n: float) -> str:
-    return f"{n / MiB:,.1f}" if n < 10 * MiB else f"{n / MiB:,.0f}"
+    return f"{n / MiB:.2f}" if n < MiB else f"{n / MiB:,.1f}" if n < 10 * MiB else f"{n / MiB:,.0f}"
 
 
 def disk_full_message(folder: str | Path, need: int | None, key: str, what: str = "a checkpoint") -> str:
@@ -61,7 +61,7 @@ def require_free_space(folder: str | Path, nbytes: int, key: str = "run.checkpoi
     Returns the free bytes."""
     free = free_bytes(folder)
     if free < nbytes:
-        raise UserError(disk_full_message(folder, nbytes, key, what) + " (checked before starting; nothing was written)")
+        raise UserError(disk_full_message(folder, nbytes, key, what) + " (checked before training started)")
     return free
 
 

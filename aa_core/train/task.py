@@ -137,6 +137,8 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
     torch.manual_seed(tcfg.seed)
     model, ctx = build_model(spec)
     state["ctx"] = ctx
+    if distributed.is_main():  # room for a checkpoint of the model before a run folder is made (again below with all its state)
+        require_free_space(spec.sections["run"].resume or spec.sections["run"].checkpoint_dir, checkpoint_bytes(model))
     run_dir, resume_from = _run_folder(spec, dataset)
     run_lock = state["run_lock"] = lock_run(run_dir) if distributed.is_main() else None  # one writer per run folder
     state["run_id"] = run_dir.name
