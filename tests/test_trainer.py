@@ -1,0 +1,217 @@
+"""The core trainer on tasks that are not Q→A: a dataset and a pipeline written here against the
+protocols alone (epochs and steps, selection on any metric, a sample pool saved with the training
+state, the non-finite guard) and the spec rules that make tasks plugins (defaults from the spec's
+own text, names claimed twice, moved keys)."""
+from __future__ import annotations
+
+import sys
+import warnings
+
+import attrs
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aa_core import validate
+from aa_core.host import PluginHost, PluginInfo, scan
+from aa_core.plugin import UserError
+from aa_core.protocols import Dataset, SampledDataset, TrainablePipeline
+from aa_core.train import TrainConfig, fit
+from aa_core.train import state as train_state
+
+
+class Blobs:
+    """Two Gaussian blobs in 4-d, 64 / 32 / 32 points; an optional sample pool of noisy copies."""
+
+    def __init__(self, pool: bool = False):
+        g = torch.Generator().manual_seed(0)
+        y = torch.arange(128) % 2
+        x = torch.randn(128, 4, generator=g) + 1.5 * (2 * y[:, None] - 1)
+        self.splits = {"train": (x[:64], y[:64]), "validation": (x[64:96], y[64:96]), "test": (x[96:], y[96:])}
+        self.hash = "blobs-0"
+        self.seen = 0
+        if pool:
+            self.pool = self.splits["train"][0].clone()
+            self.after_step = self._after_step
+            self.state_tensors = lambda: {"pool": self.pool.clone(), "seen": torch.tensor(self.seen)}
+            self.load_state_tensors = self._load
+
+    def sizes(self):
+        return {k: len(v[1]) for k, v in self.splits.items()}
+
+    def batch(self, split, index):
+        x, y = self.splits[split]
+        src = self.pool if split == "train" and hasattr(self, "pool") else x
+        return {"inputs": src[index], "targets": y[index], "index": index}
+
+    def _after_step(self, batch, model):
+        self.seen += 1
+        self.pool[batch["index"]] = batch["inputs"].detach() * 0.99  # written back, as a Growing-NCA pool is
+
+    def _load(self, tensors):
+        self.pool, self.seen = tensors["pool"].clone(), int(tensors["seen"])
+
+
+class Classifier(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.net(x)
+
+    def training_loss(self, batch, settings):
+        return F.cross_entropy(self(batch["inputs"]), batch["targets"])
+
+    @torch.no_grad()
+    def validation_metrics(self, dataset, settings):
+        x, y = dataset.splits["validation"]
+        logits = self(x)
+        return {"val_accuracy": float((logits.argmax(-1) == y).float().mean()), "val_loss": float(F.cross_entropy(logits, y))}
+
+
+def cfg(**kw):
+    return TrainConfig(**{"epochs": 6, "batch_size": 16, "lr": 0.05, "patience": 100, "threads": 1, **kw})
+
+
+def test_protocols_describe_the_task():
+    assert isinstance(Blobs(), Dataset) and isinstance(Classifier(), TrainablePipeline)
+    assert isinstance(Blobs(pool=True), SampledDataset) and not isinstance(Blobs(), SampledDataset)
+
+
+def test_epochs_select_on_any_metric_and_restore_the_best():
+    torch.manual_seed(0)
+    model = Classifier()
+    res = fit(model, Blobs(), cfg(select_on="val_accuracy"), progress=False)
+    assert res["selected"] == "val_accuracy" and len(res["history"]) == 6
+    best = max(h["val_accuracy"] for h in res["history"])
+    assert res["best"]["val_accuracy"] == best > 0.9
+    assert model.validation_metrics(Blobs(), None)["val_accuracy"] == best  # the best epoch's weights are back
+
+
+def test_min_mode_and_default_selection_is_val_loss():
+    torch.manual_seed(0)
+    res = fit(Classifier(), Blobs(), cfg(), progress=False)
+    assert res["selected"] == "val_loss"
+    assert res["best"]["val_loss"] == min(h["val_loss"] for h in res["history"])
+
+
+def test_unknown_select_on_names_the_metrics_the_task_reports():
+    with pytest.raises(UserError) as e:
+        fit(Classifier(), Blobs(), cfg(select_on="val_f1"), progress=False)
+    assert "val_f1" in str(e.value) and "val_accuracy" in str(e.value) and "val_loss" in str(e.value)
+
+
+def test_steps_and_eval_every_with_a_sample_pool():
+    torch.manual_seed(0)
+    ds = Blobs(pool=True)
+    res = fit(Classifier(), ds, cfg(steps=25, eval_every=10), progress=False)
+    assert [h["epoch"] for h in res["history"]] == [1, 2, 3]  # rounds of 10, 10 and 5 steps
+    assert ds.seen == 25  # after_step ran after every optimizer step
+    assert not torch.equal(ds.pool, Blobs().splits["train"][0])
+
+
+def test_sample_pool_travels_with_the_training_state(tmp_path):
+    ds = Blobs(pool=True)
+    ds.pool += 1.0
+    ds.seen = 7
+    model = Classifier()
+    opt = torch.optim.AdamW(model.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    gen = torch.Generator().manual_seed(3)
+    train_state.save(tmp_path, train_state.Progress(epoch=2), opt, sched, gen, ds.state_tensors())
+    back = Blobs(pool=True)
+    p = train_state.load(tmp_path, opt, sched, torch.Generator(), back.load_state_tensors)
+    assert p.epoch == 2 and back.seen == 7 and torch.equal(back.pool, ds.pool)
+
+
+def test_nonfinite_weights_stop_even_when_batches_are_skipped():
+    torch.manual_seed(0)
+    model = Classifier()
+    with torch.no_grad():
+        model.net.bias.fill_(float("nan"))
+    with pytest.raises(UserError) as e:
+        fit(model, Blobs(), cfg(nonfinite="skip", epochs=2), progress=False)
+    assert "non-finite" in str(e.value)
+
+
+def test_same_seed_same_history():
+    torch.manual_seed(0)
+    a = fit(Classifier(), Blobs(), cfg(), progress=False)
+    torch.manual_seed(0)
+    b = fit(Classifier(), Blobs(), cfg(), progress=False)
+    assert a["history"] == b["history"]
+
+
+# ---- spec rules -------------------------------------------------------------------------------
+
+def test_lattice_only_spec_gets_no_tokenizer_or_pipeline_whatever_is_installed():
+    spec = validate({"geometry": {"size": [3, 3, 3]}})
+    assert "tokenizer" not in spec.components and "pipeline" not in spec.components and "dataset" not in spec.components
+
+
+def test_data_section_brings_the_qa_components():
+    spec = validate({"geometry": {"size": [3, 3, 3]}, "data": {"path": "x.jsonl"}})
+    names = {k: reg.component.name for k, (reg, _cfg) in spec.components.items()}
+    assert names["tokenizer"] == "teacher" and names["pipeline"] == "direct_embedding" and names["dataset"] == "qa_pairs"
+
+
+def test_moved_loss_key_still_works_with_a_deprecation_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spec = validate({"data": {"path": "x.jsonl"}, "train": {"contrastive_weight": 0.5}})
+    assert spec.sections["qa_loss"].contrastive_weight == 0.5
+    assert any(issubclass(w.category, DeprecationWarning) and "qa_loss.contrastive_weight" in str(w.message) for w in caught)
+
+
+SECTION_PLUGIN = '''
+import attrs
+from aa_core.plugin import Section, Task, hookimpl
+
+@attrs.define
+class Cfg:
+    x: int = 1
+
+@hookimpl
+def aa_spec_sections():
+    return [Section("{section}", Cfg, optional=True)]
+
+@hookimpl
+def aa_tasks():
+    return [Task("{task}", "aa_core.tasks:describe_task")]
+'''
+
+
+def test_a_name_claimed_twice_fails_only_the_specs_that_use_it(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for mod in ("clash_a", "clash_b"):
+        (tmp_path / f"{mod}.py").write_text(SECTION_PLUGIN.format(section="grow", task="grow_report"))
+        sys.modules.pop(mod, None)
+    (tmp_path / "clash_core.py").write_text(SECTION_PLUGIN.format(section="train", task="solo"))
+    sys.modules.pop("clash_core", None)
+    core = [p for p in scan() if p.distribution == "aa-core"]
+    host = PluginHost(core + [PluginInfo(m, m, f"dist-{m}", "1.0", ()) for m in ("clash_a", "clash_b", "clash_core")])
+    ok = validate({"geometry": {"size": [3, 3, 3]}}, plugins=host)  # uses none of the claimed names
+    assert "grow" not in ok.sections
+    for raw, names in (({"grow": {"x": 2}}, ("dist-clash_a", "dist-clash_b")),
+                       ({"run": {"tasks": ["grow_report"]}}, ("dist-clash_a", "dist-clash_b")),
+                       ({"train": {"epochs": 2}}, ("aa-core", "dist-clash_core"))):
+        with pytest.raises(UserError) as e:
+            validate(raw, plugins=host)
+        assert all(n in str(e.value) for n in names), str(e.value)
+
+
+def test_resume_refuses_a_changed_task_setting():
+    from aa_core.train.task import resume_problems
+
+    spec = validate({"geometry": {"size": [3, 3, 3]}, "data": {"path": "x.jsonl"}, "qa_loss": {"temperature": 0.1}})
+
+    class DS:
+        hash = "h"
+        settings_sections = ("qa_loss",)
+
+    meta = {"model_hash": spec.model_hash(), "dataset_hash": "h", "spec": {**spec.resolved(), "qa_loss": {**spec.resolved()["qa_loss"], "temperature": 0.05}},
+            "hyper_parameters": attrs.asdict(spec.sections["train"])}
+    problems = resume_problems(meta, spec, DS(), [])
+    assert problems == ["qa_loss.temperature: 0.05 in the checkpoint, 0.1 now"]
+    assert resume_problems(meta, spec, DS(), ["qa_loss.temperature"]) == []
