@@ -296,6 +296,23 @@ class OwnedDecoder(Decoder, Protocol):
 
 
 @runtime_checkable
+class LatticePipeline(Protocol):
+    """A write → propagate → read pipeline, so that its lattice can be pictured step by step (``aa
+    inspect``, the demo page): ``initial_state(inputs)`` → the lattice state ``[B, N, C]`` before the
+    first step; ``readout(state, inputs)`` → the prediction from the final state; ``input_cells`` are
+    the cells written to (the light cone is measured from them)."""
+
+    geometry: Any
+    propagator: Any
+    channels: int
+    input_cells: torch.Tensor
+
+    def initial_state(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+    def readout(self, state: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
 class GenerativePipeline(Protocol):
     """A pipeline that writes text token by token (aa-text's ``text_to_text``): it trains on token ids
     (``encode_pairs``), validates itself on held-out ids and generates answers from question texts."""

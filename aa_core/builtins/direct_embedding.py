@@ -67,13 +67,19 @@ class DirectEmbedding(EmbeddingLoss, nn.Module):
         self.write = ctx.build("adapter", key="write", in_dim=D, out_dim=len(self.input_cells) * C)
         self.read = ctx.build("adapter", key="read", in_dim=len(self.output_cells) * C, out_dim=D)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def initial_state(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, D]`` → the lattice before the first step ``[B, N, C]``: the written input face, zeros elsewhere."""
         B, C = x.shape[0], self.channels
         face = self.write(x).view(B, -1, C)  # [B, F_in, C]
-        state = x.new_zeros(B, self.geometry.num_cells, C).index_copy(1, self.input_cells, face)
-        state = self.propagator(state)  # [B, N, C]
-        out = self.read(state.index_select(1, self.output_cells).reshape(B, -1))  # [B, D]
+        return x.new_zeros(B, self.geometry.num_cells, C).index_copy(1, self.input_cells, face)
+
+    def readout(self, state: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The final state ``[B, N, C]`` → the predicted embedding ``[B, D]`` (read off the output face)."""
+        out = self.read(state.index_select(1, self.output_cells).reshape(state.shape[0], -1))  # [B, D]
         return out + x if self.residual else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.propagator(self.initial_state(x)), x)
 
 
 def build(config: DirectEmbeddingConfig, ctx: Any) -> DirectEmbedding:

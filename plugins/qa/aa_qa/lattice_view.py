@@ -1,7 +1,7 @@
 """Pictures of what happens inside a lattice for one question (``aa inspect``).
 
-The question's embedding is written onto the input face and the propagator is stepped one step
-at a time (propagators with ``step``; others give only the final state), keeping every state.
+The input (a question's embedding, or any task's input) is written onto the lattice by the
+pipeline's ``initial_state`` and the propagator is stepped one step at a time (propagators with ``step``; others give only the final state), keeping every state.
 The picture shows, per step: the state magnitude ‖s‖ on a slice through the lattice along the
 input→output axis; the activity by hop distance from the input face (the light cone: no signal
 can travel faster than one hop per step); and the output face the read adapter sees.
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from aa_core.plugin import UserError, atomic_path
+from aa_core.protocols import LatticePipeline
 
 AXES = {"x": 0, "y": 1, "z": 2}
 MAX_TRACE_BYTES = 256 * 2**20  # the kept states of one trace; larger lattices are pictured by aa inspect on a bigger machine
@@ -34,22 +35,19 @@ def check_size(model) -> None:
 
 @torch.no_grad()
 def trace(model, x: torch.Tensor) -> dict:
-    """States ``[T+1, X, Y, Z, C]`` of one input ``[1, D]`` from the written face to the last step."""
-    for need in ("write", "read", "propagator", "geometry", "input_cells", "output_cells"):
-        if not hasattr(model, need):
-            raise UserError(f"aa inspect needs a lattice pipeline (like direct_embedding); this model has no '{need}'")
+    """States ``[T+1, X, Y, Z, C]`` of one input (first dimension 1) from the written state to the last
+    step, for any write → propagate → read pipeline (:class:`aa_core.protocols.LatticePipeline`)."""
+    if not isinstance(model, LatticePipeline):
+        raise UserError(f"aa inspect pictures write → propagate → read pipelines (aa_core.protocols.LatticePipeline: "
+                        f"initial_state, readout, geometry, propagator); {type(model).__name__} is not one")
     model.eval()
     g, prop = model.geometry, model.propagator
-    C = model.channels
-    face = model.write(x).view(1, -1, C)
-    state = x.new_zeros(1, g.num_cells, C).index_copy(1, model.input_cells, face)
+    state = model.initial_state(x)
     states, stepwise = _run(prop, state)
     empty, _ = _run(prop, torch.zeros_like(state))  # what the lattice does with nothing written (biases)
     grids = torch.stack([g.to_grid(s)[0] for s in states])  # [T+1, X, Y, Z, C]
     base = torch.stack([g.to_grid(s)[0] for s in empty])
-    out = model.read(states[-1].index_select(1, model.output_cells).reshape(1, -1))
-    pred = out + x if getattr(model, "residual", False) else out
-    return {"grids": grids, "driven": grids - base, "stepwise": stepwise, "prediction": pred}
+    return {"grids": grids, "driven": grids - base, "stepwise": stepwise, "prediction": model.readout(states[-1], x)}
 
 
 def _run(prop, state: torch.Tensor) -> tuple[list[torch.Tensor], bool]:
