@@ -84,6 +84,20 @@ def quality(model, teacher, questions: list[str], refs: list[str]) -> dict[str, 
     return {"teacher_cosine": float(cos.mean()), "chrf": float(CHRF().corpus_score(hyps, [refs]).score)}
 
 
+def roundtrip(decoder, teacher, texts: list[str]) -> dict[str, float]:
+    """Held-out texts rebuilt from their own teacher embeddings: teacher cosine, BLEU, chrF, exact %."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    from aa_core.ranking import normalise
+
+    e = teacher.encode(texts)
+    rec = decoder.decode(e)
+    cos = torch.nn.functional.cosine_similarity(teacher.encode(rec), e, dim=-1)
+    exact = sum(normalise(r) == normalise(t) for r, t in zip(rec, texts)) / max(len(texts), 1)
+    return {"n": len(texts), "teacher_cosine": float(cos.mean()), "bleu": float(BLEU().corpus_score(rec, [texts]).score),
+            "chrf": float(CHRF().corpus_score(rec, [texts]).score), "exact": 100.0 * exact}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", help="a text_to_text run folder or checkpoint (default: random weights)")
@@ -139,7 +153,6 @@ def main() -> None:
     out["roundtrip_teacher_cosine"] = None
     if args.roundtrip:
         from aa_core.checkpoint import restore
-        from aa_qa.generative import roundtrip
 
         r = restore(args.roundtrip)
         rdata = qa_pairs(r.checkpoint.spec)
