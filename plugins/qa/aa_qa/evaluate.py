@@ -16,6 +16,7 @@ from aa_core.protocols import RetrievalDecoder
 from . import baselines as B
 from . import report as R
 from .ask import restore_for_answers
+from .dataset import QAPairs
 from .metrics import embedding_items, gold_sets, nonfinite_reason, summarise, text_metrics
 from .stats import paired, resample_indices
 from .train import new_run_id, predict, prepare, train_model
@@ -198,7 +199,7 @@ def evaluate(spec, state: dict) -> Path:
                   "lattice_params": lattice_params, "param_breakdown": B.param_breakdown(model),
                   "duplicates_removed": data.duplicates_removed, "overlap_removed": data.overlap_removed,
                   "multi_reference_items": sum(len(r) > 1 for r in refs), "bootstrap": ecfg.bootstrap,
-                  "select_on": spec.sections["train"].select_on}
+                  "select_on": spec.sections["train"].select_on or QAPairs.default_selection}
     history = {"lattice": state.get("train_result", {}).get("history", state.get("history", []))}
     preds, bmeta, bhist = fit_baselines(spec, ecfg.baselines, emb["train"], emb["validation"], [p.answer for p in data.validation],
                                         qt, at, lattice_params, run.progress)
@@ -241,8 +242,6 @@ def _finish(spec, state: dict, report: dict) -> Path:
     meta["run_id"] = run_id
     meta["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     meta.update(state.get("report_meta", {}))
-    folder = R.new_folder(Path(run.output_dir), run_id)  # exclusive: an evaluation never overwrites another's report
-    paths = R.write(report, folder, png=ecfg.plot)
     if meta.get("checkpoint"):
         ck = meta["checkpoint"]
         print(f"checkpoint evaluated: run {ck['run_id']}, {ck['name']}, weights sha256 {ck['weights_sha256'][:16]}", flush=True)
@@ -255,6 +254,10 @@ def _finish(spec, state: dict, report: dict) -> Path:
         print(f"BLEU signature: {meta['bleu_signature']}", flush=True)
     if meta.get("oracle"):
         print("NOTE: the phrase bank contains test answers: text metrics are ORACLE numbers", flush=True)
+    # the results are printed before the files are written: a full disk never loses them (the report then goes elsewhere)
+    folder = R.new_folder(Path(run.output_dir), run_id)  # exclusive: an evaluation never overwrites another's report
+    run_dir = Path(run.checkpoint_dir) / run_id
+    paths = R.write_or_elsewhere(report, folder, png=ecfg.plot, elsewhere=[run_dir / "report"] if run_dir.is_dir() else [])
     print("report: " + ", ".join(str(p) for p in paths.values()), flush=True)
     state["report"] = report
     state["report_path"] = paths["json"]

@@ -16,6 +16,7 @@ from aa_core.plugin import UserError
 
 from . import baselines as B
 from .data import QAData
+from .dataset import QAPairs
 from .stats import t_interval, verdict
 from .train import load_data_once, make_decoder, predict, prepare, train_model
 
@@ -74,7 +75,7 @@ def cross_validate(spec, state: dict) -> Path:
         if f == 0:
             meta.update(bmeta)
             meta.update({"lattice_params": params, "param_breakdown": B.param_breakdown(model), "bleu_signature": bleu_sig,
-                         "select_on": tcfg.select_on})
+                         "select_on": tcfg.select_on or QAPairs.default_selection})
             history = {"lattice": res["history"], **bhist}
         for name, it in items.items():
             for key, v in it.items():

@@ -120,8 +120,10 @@ def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
     report = {"systems": systems, "samples": samples, "meta": meta,
               "history": state.get("train_result", {}).get("history", state.get("history", []))}
     run_id = state.setdefault("run_id", time.strftime("%Y%m%d-%H%M%S"))
-    folder = Path(run.output_dir) / run_id
-    folder.mkdir(parents=True, exist_ok=True)
+    meta.update(state.get("report_meta", {}))  # aa evaluate --checkpoint: which checkpoint, and whether the data changed
+    from .report import new_folder
+
+    folder = new_folder(Path(run.output_dir), run_id)  # exclusive: never overwrites another evaluation's report
     write_json(folder / "generated.json", report)
     write_text(folder / "generated.md", markdown(report))
     print(terminal_table(systems), flush=True)
@@ -179,8 +181,13 @@ def markdown(report: dict) -> str:
     lines = [f"# Generated answers: {meta['spec']} ({meta['split']}, {meta['sizes'][meta['split']]} questions)", "",
              f"{meta['params']:,} parameters; decoding {meta['strategy']}, at most {meta['max_new_tokens']} tokens. "
              "Text metrics against every reference (0–100); teacher cos: cosine of the generated and the reference "
-             "answer's teacher embeddings (95% bootstrap interval); new text: answers that are not a training answer.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+             "answer's teacher embeddings (95% bootstrap interval); new text: answers that are not a training answer.", ""]
+    if meta.get("data_changed"):
+        lines += [f"**The test split is not the training run's.** {meta['data_changed']}", ""]
+    if meta.get("checkpoint"):
+        ck = meta["checkpoint"]
+        lines += [f"Checkpoint evaluated: run `{ck['run_id']}`, `{ck['name']}`; weights sha256 `{ck['weights_sha256']}`.", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     paired_header, paired_rows = _paired_rows(report["systems"])
     if paired_rows:

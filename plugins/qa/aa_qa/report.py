@@ -161,7 +161,7 @@ def plot(report: dict, path: Path) -> None:
 
     colour = _colours(list(report["systems"]))
     names = [n for n, m in report["systems"].items() if not m.get("invalid")]
-    select = report["meta"].get("select_on", "val_cosine")
+    select = report["meta"].get("select_on") or "val_cosine"
     fig, axes = plt.subplots(2, 2, figsize=(14, 9))
     (ax_loss, ax_val), (ax_bar, ax_pair) = axes
     for name, hist in report.get("history", {}).items():
@@ -226,14 +226,38 @@ def finite_only(value):
 
 
 def new_folder(parent: Path, name: str, key: str = "run.output_dir") -> Path:
-    """A new report folder ``parent/name[-N]``, created exclusively: never one another evaluation wrote."""
-    from aa_core.checkpoint import create_run_dir
+    """A new report folder ``parent/name[-N]``, created exclusively: never one another evaluation wrote.
+
+    On a disk too full for even an empty folder, ``parent/name`` is returned uncreated:
+    :func:`write_or_elsewhere` then keeps the report in another place and says where.
+    """
+    from aa_core.checkpoint import create_run_dir, free_bytes
     from aa_core.plugin import UserError
 
     try:
         return create_run_dir(parent, name)
     except UserError as exc:  # its message names the checkpoint folder's key; this one is the report's
+        if free_bytes(parent) < 1 << 20:
+            return Path(parent) / name
         raise UserError(str(exc).replace("run.checkpoint_dir", key)) from None
+
+
+def write_or_elsewhere(report: dict, folder: Path, png: bool = True, elsewhere: list[Path] | None = None) -> dict[str, Path]:
+    """:func:`write` into ``folder`` through a staging folder; when its disk is full the report goes to the first
+    of ``elsewhere`` (else the system's temporary folder) that takes it and a UserError says where (exit 2): a
+    finished evaluation is never lost, and nothing half-written stays on the full disk (nor the empty ``folder``)."""
+    import contextlib
+    import json
+
+    from aa_core.checkpoint import write_files_or_elsewhere
+
+    try:
+        return write_files_or_elsewhere(folder, lambda stage: write(report, stage, png=png), key="run.output_dir",
+                                        elsewhere=elsewhere or [], dump=lambda: json.dumps(finite_only(report), ensure_ascii=False))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: the exclusive folder made for this report
+        raise
 
 
 def write(report: dict, directory: Path, png: bool = True) -> dict[str, Path]:

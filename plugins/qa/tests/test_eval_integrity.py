@@ -244,6 +244,42 @@ def test_each_evaluation_writes_its_own_folder_naming_the_checkpoint(trained, aa
     assert (earlier / "report.json").read_text() == "{}"
 
 
+def test_a_full_report_disk_keeps_the_finished_evaluation_and_says_where(trained, aa, tmp_path):
+    """The report folder on a real full tmpfs (mounted here, root only): exit 2 naming the full disk and run.output_dir,
+    the results printed and the report written elsewhere (strict JSON, naming the checkpoint), nothing left on the disk."""
+    import errno
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("a real full disk needs root to mount a small tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        with open(disk / "filler", "wb", buffering=0) as f:  # really full: written until the disk refuses
+            with pytest.raises(OSError) as full:
+                while True:
+                    f.write(b"\0" * 4096)
+        assert full.value.errno == errno.ENOSPC
+        r = aa("evaluate", "--checkpoint", str(trained), "--set", f"run.output_dir={json.dumps(str(disk / 'runs'))}",
+               "--set", 'evaluate.baselines=["identity"]', timeout=300)
+        assert r.returncode == 2, r.stderr
+        no_traceback(r)
+        assert f"the disk holding {disk / 'runs'}" in r.stderr and "is full" in r.stderr and "run.output_dir" in r.stderr, r.stderr
+        assert "\nlattice " in r.stdout  # the results were printed before the files were written
+        where = Path(re.search(r"was written to (\S+) instead", r.stderr).group(1))
+        report = strict_json(where / "report.json")
+        assert report["meta"]["checkpoint"]["run_id"] == trained.name and (where / "report.md").is_file()
+        assert [p for p in disk.rglob("*") if not p.is_dir()] == [disk / "filler"]  # nothing half-written on the full disk
+        assert not list(disk.rglob("eval-*")) and not list(disk.rglob(".*"))  # nor the report's (empty) folder or staging
+        shutil.rmtree(where, ignore_errors=True)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
 # -- questions that are not UTF-8 --------------------------------------------------------------------
 
 BAD = b"caf\xe9 question"
