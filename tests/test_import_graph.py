@@ -6,6 +6,8 @@ order (``lattice``, ``builtins``) and the top-level modules (``plugin``, ``proto
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import grimp
 import pytest
 
@@ -85,3 +87,16 @@ def test_no_import_cycle_between_subpackages(graph):
 def test_the_cycle_check_can_fail():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_benchmark_imports_the_qa_application():
+    """bench/ goes through the plugin host and the core (issue 19); import-linter covers the packages."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "bench"
+    offenders = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.name}: {n}" for n in names if n == "aa_qa" or n.startswith("aa_qa.")]
+    assert not offenders, offenders
