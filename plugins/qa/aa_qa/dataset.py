@@ -21,6 +21,7 @@ from aa_core.train import distributed
 from .data import QAData
 from .loss import embedding_loss
 from .metrics import gold_sets, ranking_metrics, ranks
+from .prep import embed_data, load_data_once, make_decoder, predict
 
 
 def aux_losses(model: torch.nn.Module) -> torch.Tensor | float:
@@ -50,8 +51,6 @@ class QAPairs:
         return self.data.sizes()
 
     def setup(self, model: torch.nn.Module, ctx: Any) -> None:
-        from .train import embed_data, make_decoder
-
         run = self.spec.sections["run"]
         if not self.embeddings:
             t0 = time.perf_counter()
@@ -85,8 +84,6 @@ class QAPairs:
 
     @torch.no_grad()
     def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
-        from .train import predict
-
         xv, yv = self.tensors["validation"]
         device = next((q.device for q in model.parameters()), torch.device("cpu"))
         xv, yv = xv.to(device), yv.to(device)
@@ -109,6 +106,4 @@ class QAPairs:
 
 def build(config: Any, ctx: Any) -> QAPairs:
     """The spec's ``[data]`` pairs, read and checked now (nothing embedded yet)."""
-    from .train import load_data_once
-
     return QAPairs(load_data_once(ctx.spec, {}), ctx.spec)
