@@ -114,3 +114,32 @@ def parse(params: list[str], cases: list[str], seeds: int | list[int], seed_key:
     if not seed_list:
         raise UserError("--seeds: need at least one seed")
     return Space(out, case_map, tuple(seed_list), seed_key)
+
+
+@attrs.frozen
+class Objective:
+    """What a sweep optimises: a metric the runs report (``None``: the one each run selects on) and a direction."""
+
+    key: str | None
+    direction: str  # "maximize" | "minimize"
+
+    def __str__(self) -> str:
+        return self.key or "the selected metric"
+
+
+def parse_objective(text: str | None, train: object | None = None) -> Objective:
+    """``KEY[:max|min]`` → :class:`Objective`. Without a direction: the spec's ``train.mode`` when KEY is its
+    ``train.select_on``, else ``min`` for names ending in ``loss`` or ``error`` and ``max`` otherwise (the rule of
+    ``train.mode = "auto"``). Without KEY: the spec's ``train.select_on`` (``None`` when the spec leaves it to the task)."""
+    select_on = getattr(train, "select_on", None)
+    key, _, way = (text or "").partition(":")
+    key = key.strip() or select_on
+    if way and way not in ("max", "min"):
+        raise UserError(f"--objective {text}: the direction after ':' must be max or min, e.g. --objective val_accuracy:max")
+    if not key:
+        return Objective(None, "maximize" if not way else {"max": "maximize", "min": "minimize"}[way])
+    if way:
+        return Objective(key, "maximize" if way == "max" else "minimize")
+    if key == select_on and train is not None and hasattr(train, "direction"):
+        return Objective(key, "maximize" if train.direction(key) > 0 else "minimize")
+    return Objective(key, "minimize" if key.endswith(("loss", "error")) else "maximize")

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from safetensors.torch import load_file
 
 REPO = Path(__file__).resolve().parents[4]
@@ -106,6 +107,7 @@ def test_two_processes_train_the_weights_of_one(tmp_path):
     assert m1["best_epoch"] == m2["best_epoch"] and abs(m1["best"]["val_loss"] - m2["best"]["val_loss"]) < 1e-5
 
 
+@pytest.mark.slow  # seven trial processes
 def test_aa_sweep_optimises_val_accuracy_from_metrics_json(tmp_path):
     import optuna
 
