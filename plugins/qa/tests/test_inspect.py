@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def tiny_spec(tmp: Path) -> dict:
     return {"geometry": {"size": [2, 2, 3]}, "cell": {"name": "mlp", "channels": 4, "hidden": 8}, "propagator": {"steps": 2},
-            "adapter": {"name": "learned_linear"}, "decoder": {"name": "phrase_bank"}, "pipeline": {"residual": True},
+            "adapter": {"name": "learned_linear"}, "decoder": {"name": "phrase_bank"}, "pipeline": {"name": "direct_embedding", "residual": True},
             "tokenizer": {"cache_dir": str(tmp / "teacher")},
             "data": {"path": str(REPO / "examples" / "data" / "ml_qa.jsonl"), "limit": 40, "split": [0.6, 0.2, 0.2]},
             "train": {"epochs": 2, "batch_size": 8, "threads": 1},
@@ -26,7 +26,7 @@ def tiny_spec(tmp: Path) -> dict:
 def _model(neighbourhood: int = 26, steps: int = 3):
     torch.manual_seed(0)
     spec = validate({"geometry": {"size": [3, 3, 5], "neighbourhood": neighbourhood}, "cell": {"name": "mlp", "channels": 4, "hidden": 8},
-                     "propagator": {"steps": steps}, "adapter": {"name": "learned_linear"}, "pipeline": {"embedding_dim": 12, "residual": True}})
+                     "propagator": {"steps": steps}, "adapter": {"name": "learned_linear"}, "pipeline": {"name": "direct_embedding", "embedding_dim": 12, "residual": True}})
     return build_model(spec)[0]
 
 
