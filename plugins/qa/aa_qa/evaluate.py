@@ -255,7 +255,9 @@ def _finish(spec, state: dict, report: dict) -> Path:
     if meta.get("oracle"):
         print("NOTE: the phrase bank contains test answers: text metrics are ORACLE numbers", flush=True)
     # the results are printed before the files are written: a full disk never loses them (the report then goes elsewhere)
-    folder = R.new_folder(Path(run.output_dir), run_id)  # exclusive: an evaluation never overwrites another's report
+    folder = Path(run.output_dir) / run_id  # a training run's own folder (the trainer's metrics.json is there too)
+    if state.get("own_report_folder") or (folder / "report.json").exists():
+        folder = R.new_folder(Path(run.output_dir), run_id)  # exclusive: an evaluation never overwrites another's report
     run_dir = Path(run.checkpoint_dir) / run_id
     paths = R.write_or_elsewhere(report, folder, png=ecfg.plot, elsewhere=[run_dir / "report"] if run_dir.is_dir() else [])
     print("report: " + ", ".join(str(p) for p in paths.values()), flush=True)
@@ -339,7 +341,7 @@ def evaluate_checkpoint(ckpt, overrides: list[str] | None = None, allow_change: 
         raise UserError(f"checkpoint {ckpt.path} has no [data] section to evaluate on; pass --set data.path=FILE --allow-change data")
     identity = checkpoint_identity(ckpt)
     state: dict = {"history": ckpt.metadata.get("history", []), "run_id": f"eval-{identity['run_id']}-{identity['name']}",
-                   "report_meta": {"checkpoint": identity}}
+                   "report_meta": {"checkpoint": identity}, "own_report_folder": True}
     split = spec.sections["evaluate"].split
     change = data_change(ckpt, spec, load_data_once(spec, state), split)  # before the model is built or anything embedded
     if change is not None:

@@ -123,7 +123,10 @@ def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
     meta.update(state.get("report_meta", {}))  # aa evaluate --checkpoint: which checkpoint, and whether the data changed
     from .report import new_folder
 
-    folder = new_folder(Path(run.output_dir), run_id)  # exclusive: never overwrites another evaluation's report
+    folder = Path(run.output_dir) / run_id  # a training run's own folder (the trainer's metrics.json is there too)
+    if state.get("own_report_folder") or (folder / "generated.json").exists():
+        folder = new_folder(Path(run.output_dir), run_id)  # exclusive: never overwrites another evaluation's report
+    folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "generated.json", report)
     write_text(folder / "generated.md", markdown(report))
     print(terminal_table(systems), flush=True)
