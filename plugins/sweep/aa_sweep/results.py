@@ -105,7 +105,8 @@ def _columns(runs: list[dict], objective: str | None, reference: str) -> list[st
     first = [objective or runs[0].get("selected")]
     common = set.intersection(*(set(r["metrics"]) for r in runs))
     val = sorted(k for k in common if k.startswith("val_"))
-    pairedk = sorted(set.intersection(*(set((r.get("paired") or {}).get(reference, {})) for r in runs)))
+    pairedk = [k for k in (runs[0].get("paired") or {}).get(reference, {})  # in the report's order
+               if all(k in (r.get("paired") or {}).get(reference, {}) for r in runs)]
     out: list[str] = []
     for k in [*first, *pairedk[:3], *val]:
         if k and k not in out and len(out) < MAX_COLUMNS:
