@@ -441,7 +441,7 @@ def test_the_cli_tests_spec_is_valid(tmp_path):
 @pytest.mark.slow
 def test_full_output_disk_after_training_puts_the_metrics_beside_the_checkpoint(small_disk, tmp_path):
     disk = small_disk("1m")
-    fill(disk, 4096)
+    fill(disk, 0)
     ck = tmp_path / "ck"
     spec = _tiny(tmp_path, 2, ck)
     r = subprocess.run(_aa("run", str(spec), "--set", f"run.output_dir={json.dumps(str(disk / 'runs'))}", cwd=tmp_path),
