@@ -24,7 +24,7 @@ def aux_losses(model: nn.Module) -> torch.Tensor | float:
         aux = m.aux_loss if isinstance(m, AuxiliaryLoss) else None
         if isinstance(aux, torch.Tensor):
             total = total + aux
-            m.aux_loss = None  # type: ignore[assignment]  # a plain attribute (reset after reading), not a submodule
+            m.aux_loss = None  # a plain attribute (reset after reading), not a submodule
     return total
 
 

@@ -143,11 +143,11 @@ def _section_defaults(raw: dict[str, Any], plugins: PluginHost) -> dict[str, str
             out.update(section.defaults)
     for kind in KINDS:
         table = raw.get(kind)
-        name = table.get("name") if isinstance(table, dict) else out.get(kind)
-        if not isinstance(name, str) or not plugins.declared().get((kind, name)):
+        found = table.get("name") if isinstance(table, dict) else out.get(kind)
+        if not isinstance(found, str) or not plugins.declared().get((kind, found)):
             continue
         try:
-            reg = plugins.get(kind, name)
+            reg = plugins.get(kind, found)
         except UserError:
             continue  # reported when the component itself is resolved
         for k, v in reg.component.defaults.items():

@@ -72,7 +72,7 @@ class QAPairs:
 
     def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         if isinstance(model, GenerativePipeline):
-            return model.training_loss(batch, self.settings)  # type: ignore[attr-defined]  # its own token loss
+            return model.training_loss(batch, self.settings)  # type: ignore[operator]  # its own token loss
         y = self.tensors["train"][1]
         candidates = positions = None
         if self.loss.negatives == "all":
@@ -89,7 +89,7 @@ class QAPairs:
         xv, yv = xv.to(device), yv.to(device)
         if isinstance(model, GenerativePipeline):  # it validates itself (text_to_text: loss + generated answers)
             return model.validation_metrics(xv, yv, self.settings)
-        pred = predict(model, xv, self.settings.batch_size)
+        pred = predict(model, xv, getattr(self.settings, "batch_size", 256))
         cos = F.cosine_similarity(pred, yv, dim=-1)
         out = {"val_cosine": float(cos.mean()), "val_loss": float((1 - cos).mean())}
         out.update({f"val_{k}": v for k, v in ranking_metrics(ranks(pred, yv, gold_sets(self.val_answers))).items()})

@@ -40,7 +40,7 @@ def trace(model, x: torch.Tensor) -> dict:
     if not isinstance(model, LatticePipeline):
         raise UserError(f"aa inspect pictures write → propagate → read pipelines (aa_core.protocols.LatticePipeline: "
                         f"initial_state, readout, geometry, propagator); {type(model).__name__} is not one")
-    model.eval()
+    model.eval()  # type: ignore[attr-defined]  # an nn.Module
     g, prop = model.geometry, model.propagator
     state = model.initial_state(x)
     states, stepwise = _run(prop, state)

@@ -133,7 +133,7 @@ def parse_objective(text: str | None, train: object | None = None) -> Objective:
     ``train.mode = "auto"``). Without KEY: the spec's ``train.select_on`` (``None`` when the spec leaves it to the task)."""
     select_on = getattr(train, "select_on", None)
     key, _, way = (text or "").partition(":")
-    key = key.strip() or select_on
+    key = key.strip() or str(select_on or "")
     if way and way not in ("max", "min"):
         raise UserError(f"--objective {text}: the direction after ':' must be max or min, e.g. --objective val_accuracy:max")
     if not key:

@@ -52,7 +52,7 @@ def open_study(sw: Sweep) -> optuna.Study:
     for attempt in range(5):
         try:
             with schema_lock(sw.storage):
-                return optuna.create_study(study_name=sw.study_name, storage=storage, direction=sw.direction, sampler=sampler,
+                return optuna.create_study(study_name=sw.study_name, storage=storage, direction=sw.direction, sampler=sampler,  # type: ignore[arg-type]
                                            load_if_exists=True)
         except optuna.exceptions.DuplicatedStudyError:  # created by another worker at the same moment
             time.sleep(0.5 * (attempt + 1))
