@@ -26,6 +26,8 @@ DEFAULT_NAMES = {
     "propagator": "nca",
     "adapter": "linear",
 }
+# A table given without a name (``[pipeline]`` with only settings) means the core's own component of that kind.
+TABLE_DEFAULTS = {**DEFAULT_NAMES, "pipeline": "direct_embedding"}
 TOP_LEVEL_KEYS = ("architecture", "description")
 
 
@@ -143,7 +145,7 @@ def _section_defaults(raw: dict[str, Any], plugins: PluginHost) -> dict[str, str
             out.update(section.defaults)
     for kind in KINDS:
         table = raw.get(kind)
-        found = table.get("name") if isinstance(table, dict) else out.get(kind)
+        found = table.get("name", TABLE_DEFAULTS.get(kind)) if isinstance(table, dict) else out.get(kind)
         if not isinstance(found, str) or not plugins.declared().get((kind, found)):
             continue
         try:
@@ -214,8 +216,9 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
             if defaults.get(kind) is None:
                 continue
             table = {}
+        given = kind in raw and isinstance(raw.get(kind), dict)
         table = dict(table)
-        name = table.pop("name", defaults.get(kind))
+        name = table.pop("name", (TABLE_DEFAULTS if given else defaults).get(kind) or defaults.get(kind))
         if name is None:
             installed = plugins.names(kind)
             problems.append(Problem(f"{kind}.name", f"missing: name the {kind} component, e.g. name = \"{installed[0] if installed else '...'}\" "
