@@ -16,6 +16,7 @@ stream, so validation is repeatable).
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -93,7 +94,7 @@ def growth_model(model: nn.Module) -> Growth:
                     "(set [pipeline] name = \"growth\")")
 
 
-class GrowthDataset:
+class GrowthDataset(ABC):
     """A target ``[N, c]`` on an (X, Y, Z) lattice, grown from ``seed [N, C]`` with a sample pool.
 
     Subclasses set ``channels`` (state width the cell must have), ``alive_channel``, ``target``,
@@ -147,13 +148,13 @@ class GrowthDataset:
         return ""
 
     # -- the TaskObjective contract --------------------------------------------------------------
+    @abstractmethod
     def sample_losses(self, final: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Per-sample loss ``[B]`` of grown states ``[B, N, C]``."""
-        raise NotImplementedError
+        """Per-sample loss ``[B]`` of grown states ``[B, N, C]`` (each target kind defines its own)."""
 
+    @abstractmethod
     def metrics(self, final: torch.Tensor) -> dict[str, float]:
         """Validation metrics of grown states ``[B, N, C]`` (names start with ``val_``)."""
-        raise NotImplementedError
 
     def training_loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         g = growth_model(model)
