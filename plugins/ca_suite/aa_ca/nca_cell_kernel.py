@@ -55,6 +55,20 @@ inline void neighbours(const Geo& g, int x, int y, int z, int sign, int64_t* idx
     }
   }
 }
+
+// acc[o] = Σ_k wT[k, o] · src[neighbour_k(x, y, z), o]: the depthwise stencil at one cell (dir −1: the transpose's gather)
+inline void weighted_neighbours(const Geo& g, const float* src, const float* wT, int x, int y, int z, int dir, float* __restrict acc) {
+  const int Cm = g.C * g.m;
+  int64_t idx[27];
+  neighbours(g, x, y, z, dir, idx);
+  std::fill(acc, acc + Cm, 0.f);
+  for (int k = 0; k < 27; ++k) {
+    if (idx[k] < 0) continue;
+    const float* __restrict v = src + idx[k] * Cm;
+    const float* __restrict w = wT + (int64_t)k * Cm;
+    for (int o = 0; o < Cm; ++o) acc[o] += w[o] * v[o];
+  }
+}
 }  // namespace
 
 extern "C" {
@@ -71,18 +85,9 @@ void aa_ca_dw_forward(const float* in, const float* wT, float* out, int64_t B, i
     const int x = (int)(t % X);
     const float* src = in + b * N * Cm;
     std::vector<float> acc(Cm);
-    float* __restrict a = acc.data();
-    int64_t idx[27];
     for (int y = 0; y < Y; ++y)
       for (int z = 0; z < Z; ++z) {
-        neighbours(g, x, y, z, 1, idx);
-        std::fill(acc.begin(), acc.end(), 0.f);
-        for (int k = 0; k < 27; ++k) {
-          if (idx[k] < 0) continue;
-          const float* __restrict v = src + idx[k] * Cm;
-          const float* __restrict w = wT + (int64_t)k * Cm;
-          for (int o = 0; o < Cm; ++o) a[o] += w[o] * v[o];
-        }
+        weighted_neighbours(g, src, wT, x, y, z, 1, acc.data());
         std::memcpy(out + ((b * N) + ((int64_t)x * Y + y) * Z + z) * Cm, acc.data(), sizeof(float) * Cm);
       }
   }
@@ -100,18 +105,9 @@ void aa_ca_dw_backward_input(const float* gout, const float* wT, float* gin, int
     const int x = (int)(t % X);
     const float* go = gout + b * N * Cm;
     std::vector<float> acc(Cm);
-    float* __restrict a = acc.data();
-    int64_t idx[27];
     for (int y = 0; y < Y; ++y)
       for (int z = 0; z < Z; ++z) {
-        neighbours(g, x, y, z, -1, idx);  // q = p − d_k read p through offset d_k
-        std::fill(acc.begin(), acc.end(), 0.f);
-        for (int k = 0; k < 27; ++k) {
-          if (idx[k] < 0) continue;
-          const float* __restrict v = go + idx[k] * Cm;
-          const float* __restrict w = wT + (int64_t)k * Cm;
-          for (int o = 0; o < Cm; ++o) a[o] += w[o] * v[o];
-        }
+        weighted_neighbours(g, go, wT, x, y, z, -1, acc.data());  // q = p − d_k read p through offset d_k
         float* dst = gin + ((b * N) + ((int64_t)x * Y + y) * Z + z) * C;
         for (int c = 0; c < C; ++c) {
           float s = 0.f;
