@@ -197,6 +197,10 @@ class PluginHost:
             self._clashes[(what, name)] = sorted(dists)
         return out
 
+    def record_clash(self, what: str, name: str, distributions: list[str]) -> None:
+        """Mark ``name`` as claimed by several distributions (e.g. a plugin section named like a core one)."""
+        self._clashes[(what, name)] = sorted(set(distributions))
+
     def clash(self, what: str, name: str) -> Problem | None:
         """Why ``name`` (a ``task``, ``spec section`` or ``command``) cannot be used: two distributions claim it."""
         self._by_name({"task": "tasks", "spec section": "sections", "command": "commands"}[what], what)

@@ -129,7 +129,7 @@ def _sections(plugins: PluginHost) -> dict[str, tuple[type, bool, str]]:
     out = {name: (cls, False, "aa-core") for name, cls in CORE_SECTIONS.items()}
     for name, (section, plugin) in plugins.sections().items():
         if name in CORE_SECTIONS:
-            plugins._clashes[("spec section", name)] = sorted({"aa-core", plugin.distribution})
+            plugins.record_clash("spec section", name, ["aa-core", plugin.distribution])
             out.pop(name)
             continue
         out[name] = (section.config, section.optional, plugin.distribution)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from aa_core.builtins.direct_embedding import aux_losses
 from aa_core.protocols import GenerativeDecoder, GenerativePipeline
 from aa_core.train import distributed
 
@@ -22,12 +23,6 @@ from .data import QAData
 from .loss import embedding_loss
 from .metrics import gold_sets, ranking_metrics, ranks
 from .prep import embed_data, load_data_once, make_decoder, predict
-
-
-def aux_losses(model: torch.nn.Module) -> torch.Tensor | float:
-    from aa_core.builtins.direct_embedding import aux_losses as collect
-
-    return collect(model)
 
 
 class QAPairs:
