@@ -45,9 +45,35 @@ def test_incompatibility_names_the_plugin_its_range_and_the_core():
 
 # --- a real plugin built for another core -------------------------------------------------------
 
+# A spec section and two tasks added to the generated plugin: `futuresec` and `futuretask` declared in
+# its metadata ("section.futuresec", "task.futuretask"), `futurehidden` not.
+FUTURE_HOOKS = '''
+
+import attrs
+
+from aa_core.plugin import Section, Task
+
+
+@attrs.define
+class FutureSecConfig:
+    x: int = 1
+
+
+@hookimpl
+def aa_spec_sections():
+    return [Section("futuresec", FutureSecConfig, "a section of the future plugin", optional=True)]
+
+
+@hookimpl
+def aa_tasks():
+    return [Task("futuretask", "aa_core.tasks:describe_task", "a task of the future plugin"),
+            Task("futurehidden", "aa_core.tasks:describe_task", "a task its metadata does not declare")]
+'''
+
+
 @pytest.fixture(scope="module")
 def future_plugin(tmp_path_factory):
-    """`aa plugin new futurecell`, declaring aa-core>=9.0,<10, pip-installed into its own folder."""
+    """`aa plugin new futurecell` plus a section and tasks, declaring aa-core>=9.0,<10, pip-installed into its own folder."""
     from conftest import run_aa
 
     src = tmp_path_factory.mktemp("src")
@@ -58,7 +84,12 @@ def future_plugin(tmp_path_factory):
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text()
     assert f'"aa-core{default_range(aa_core.__version__)}"' in text  # the template declares the current range
-    pyproject.write_text(re.sub(r'"aa-core[^"]*"', '"aa-core>=9.0,<10"', text))
+    text = re.sub(r'"aa-core[^"]*"', '"aa-core>=9.0,<10"', text)
+    entry = '"cell.futurecell" = "aa_futurecell._plugin"\n'
+    assert entry in text
+    pyproject.write_text(text.replace(entry, entry + '"section.futuresec" = "aa_futurecell._plugin"\n"task.futuretask" = "aa_futurecell._plugin"\n'))
+    hooks = root / "aa_futurecell" / "_plugin.py"
+    hooks.write_text(hooks.read_text() + FUTURE_HOOKS)
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(site), str(root)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -90,6 +121,40 @@ def test_only_specs_using_it_fail_naming_plugin_range_and_core(future_plugin, aa
     assert r.returncode == 0, r.stderr
     r = aa("plugins", "--load", env=env)
     assert r.returncode == 2 and "aa-futurecell" in r.stderr and "IncompatiblePlugin" in r.stderr
+
+
+def test_its_sections_and_tasks_fail_only_specs_using_them_naming_plugin_range_and_core(future_plugin, aa, tmp_path):
+    _, env = future_plugin
+    named = ("aa-futurecell", "<10,>=9.0", f"installed aa-core is {aa_core.__version__}")
+    for extra, what in (("[futuresec]\nx = 2\n", "section 'futuresec' is declared but could not be loaded"),
+                        ('[run]\ntasks = ["futuretask"]\n', "task 'futuretask' is declared but could not be loaded"),
+                        ('[run]\ntasks = ["futurehidden"]\n', "unknown task 'futurehidden'")):  # undeclared: every plugin that did not load is named
+        spec = tmp_path / "uses.toml"
+        spec.write_text(LATTICE_ONLY + extra)
+        r = aa("check", str(spec), env=env)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert what in r.stderr and all(n in r.stderr for n in named), r.stderr
+    spec.write_text(LATTICE_ONLY + '[run]\ntasks = ["check"]\n')
+    r = aa("check", str(spec), env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def test_declared_sections_and_tasks_are_checked_when_it_loads(future_plugin):
+    """The same distribution on a core in its range (its range waived here): the declared section and
+    task load and work; a task its metadata declares but its hook does not return is a load error."""
+    _, env = future_plugin
+    code = ("import attrs; from aa_core import validate; from aa_core.host import PluginHost, scan\n"
+            "ps = [attrs.evolve(p, core_range='') if p.distribution == 'aa-futurecell' else p for p in scan()]\n"
+            "h = PluginHost(ps); assert not h.load_all(), h.load_errors\n"
+            "spec = validate({'geometry': {'size': [3, 3, 3]}, 'futuresec': {'x': 2}, 'run': {'tasks': ['futuretask', 'futurehidden']}}, plugins=h)\n"
+            "print('SECTION', spec.sections['futuresec'].x)\n"
+            "bad = [attrs.evolve(p, core_range='', components=p.components + (('task', 'futuretsak'),)) if p.distribution == 'aa-futurecell' else p for p in scan()]\n"
+            "print('ERRORS', PluginHost(bad).load_all())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "SECTION 2" in r.stdout
+    errors = r.stdout.split("ERRORS", 1)[1]
+    assert "declares task.futuretsak in its aa.components entry points but aa_tasks does not return it" in errors and "futuretask" in errors
 
 
 def test_an_out_of_range_plugin_is_never_imported(future_plugin):
@@ -135,11 +200,16 @@ for name in getattr(api, "_MOVED_TO_PLUGINS", {}):
             pass
     msgs = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     out.append({"name": "aa_core.plugin." + name, "message": msgs[0] if msgs else None})
-from aa_core._deprecated import REMOVE_IN
 from aa_core.host import host
+from aa_core.spec._spec import _move_deprecated_keys
 for sec, (section, _p) in host().sections().items():
-    for old, new in getattr(section, "moved", {}).items():
-        out.append({"name": "spec key " + old, "message": f"moved to {sec}.{new}; removed in aa-core {REMOVE_IN}"})
+    for old, new in getattr(section, "moved", {}).items():  # the warning a spec with the old key gets
+        table, _, key = old.partition(".")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _move_deprecated_keys({table: {key: 1}}, host(), "spec.toml")
+        msgs = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+        out.append({"name": "spec key " + old, "message": msgs[0] if msgs else None})
 print(json.dumps(out))
 """
 
@@ -193,7 +263,7 @@ def past_due(found: list[dict], versions: dict[str, Version]) -> list[str]:
 def test_no_deprecated_name_outlives_its_removal_release():
     found = deprecated_names()
     names = {f["name"] for f in found}
-    assert {"aa_core._spec", "aa_core.configs", "aa_mamba.configs"} <= names
+    assert {"aa_core._spec", "aa_core.configs", "aa_mamba.configs", "spec key train.contrastive_weight"} <= names
     assert past_due(found, _versions()) == []
 
 
@@ -204,4 +274,5 @@ def test_the_policy_check_fails_once_a_release_is_reached():
     problems = past_due(found, at_removal)
     assert any(p.startswith("aa_core._spec: due for removal in aa-core 0.3") for p in problems)
     assert any(p.startswith("aa_mamba.configs: due for removal in aa-mamba 0.3") for p in problems)
+    assert any(p.startswith("spec key train.contrastive_weight: due for removal in aa-core 0.3") for p in problems)
     assert past_due([{"name": "x", "message": "x is deprecated"}], versions) == ["x: its deprecation names no removal release ('x is deprecated')"]

@@ -161,7 +161,11 @@ def test_moved_loss_key_still_works_with_a_deprecation_warning():
         warnings.simplefilter("always")
         spec = validate({"data": {"path": "x.jsonl"}, "train": {"contrastive_weight": 0.5}})
     assert spec.sections["qa_loss"].contrastive_weight == 0.5
-    assert any(issubclass(w.category, DeprecationWarning) and "qa_loss.contrastive_weight" in str(w.message) for w in caught)
+    from aa_core._deprecated import REMOVE_IN
+
+    (msg,) = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning) and "contrastive_weight" in str(w.message)]
+    assert msg == (f"<spec>: 'train.contrastive_weight' moved to 'qa_loss.contrastive_weight'; the old key is deprecated "
+                   f"and will be removed in aa-core {REMOVE_IN}") and REMOVE_IN == "0.3"
 
 
 SECTION_PLUGIN = '''
@@ -215,3 +219,89 @@ def test_resume_refuses_a_changed_task_setting():
     problems = resume_problems(meta, spec, DS(), [])
     assert problems == ["qa_loss.temperature: 0.05 in the checkpoint, 0.1 now"]
     assert resume_problems(meta, spec, DS(), ["qa_loss.temperature"]) == []
+
+
+BLOBS_PLUGIN = '''
+import attrs
+import torch
+import torch.nn.functional as F
+from aa_core.plugin import Component, hookimpl
+
+
+@attrs.define
+class Cfg:
+    n: int = 64
+
+
+class Blobs:
+    hash = "blobs-metrics"
+
+    def __init__(self, config, ctx):
+        g = torch.Generator().manual_seed(0)
+        y = torch.arange(3 * config.n) % 2
+        x = torch.randn(3 * config.n, 4, generator=g) + 1.5 * (2 * y[:, None] - 1)
+        n = config.n
+        self.splits = {"train": (x[:n], y[:n]), "validation": (x[n:2 * n], y[n:2 * n]), "test": (x[2 * n:], y[2 * n:])}
+
+    def sizes(self):
+        return {k: len(v[1]) for k, v in self.splits.items()}
+
+    def batch(self, split, index):
+        x, y = self.splits[split]
+        return {"inputs": x[index], "targets": y[index]}
+
+
+class Classifier(torch.nn.Module):
+    def __init__(self, config, ctx):
+        super().__init__()
+        self.net = torch.nn.Linear(4, 2)                                      # 10 trainable
+        self.frozen = torch.nn.Parameter(torch.ones(7), requires_grad=False)  # 7 frozen
+
+    def forward(self, x):
+        return self.net(x) * self.frozen[0]
+
+    def training_loss(self, batch, settings):
+        return F.cross_entropy(self(batch["inputs"]), batch["targets"])
+
+    @torch.no_grad()
+    def validation_metrics(self, dataset, settings):
+        x, y = dataset.splits["validation"]
+        logits = self(x)
+        return {"val_accuracy": float((logits.argmax(-1) == y).float().mean()), "val_loss": float(F.cross_entropy(logits, y))}
+
+
+@hookimpl
+def aa_components():
+    return [Component("dataset", "blobs", Cfg, Blobs), Component("pipeline", "blobs_classifier", Cfg, Classifier)]
+'''
+
+
+def test_metrics_json_has_trainable_params_and_absolute_checkpoint_paths(tmp_path, monkeypatch):
+    """The core train task on a task written here: metrics.json counts only trainable parameters and
+    names the checkpoints by absolute paths although run.checkpoint_dir is relative."""
+    import json
+    from pathlib import Path
+
+    from aa_core.train.task import run_task
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "blobs_metrics_plugin.py").write_text(BLOBS_PLUGIN)
+    sys.modules.pop("blobs_metrics_plugin", None)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    core = [p for p in scan() if p.distribution == "aa-core"]
+    host = PluginHost(core + [PluginInfo("blobs", "blobs_metrics_plugin", "dist-blobs", "1.0",
+                                         (("dataset", "blobs"), ("pipeline", "blobs_classifier")))])
+    spec = validate({"dataset": {"name": "blobs"}, "pipeline": {"name": "blobs_classifier"},
+                     "train": {"epochs": 2, "batch_size": 16, "lr": 0.05, "threads": 1, "select_on": "val_accuracy"},
+                     "run": {"tasks": ["train"], "output_dir": "runs", "checkpoint_dir": "ckpt", "progress": False}}, plugins=host)
+    state: dict = {}
+    run_task(spec, state)
+    (metrics,) = (work / "runs").glob("*/metrics.json")
+    m = json.loads(metrics.read_text())
+    assert m["params"] == 10  # the Linear's weight and bias; the frozen parameter is not counted
+    run_dir = (work / "ckpt" / state["run_id"]).resolve()
+    assert Path(m["checkpoint"]).is_absolute() and Path(m["checkpoint"]) == run_dir / "final"
+    assert Path(m["checkpoint_dir"]) == run_dir and (run_dir / "final" / "model.safetensors").is_file()
+    assert m["selected"] == "val_accuracy" and len(m["history"]) == 2

@@ -45,7 +45,7 @@ def main(args: argparse.Namespace) -> int:
         for p in host.plugins:
             why = incompatibility(p.distribution, p.version, p.core_range)
             if why and not args.load:
-                print(f"INCOMPATIBLE: {why}; specs using its components fail")
+                print(f"INCOMPATIBLE: {why}; specs using its components, tasks or sections fail")
         for key, ds in conflicts.items():
             print(f"CONFLICT: {key} is registered by {' and '.join(ds)}; specs naming it fail until one is uninstalled")
     for key, err in errors.items():

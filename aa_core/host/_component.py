@@ -69,8 +69,9 @@ class Section:
     for the kinds it leaves out (aa-qa's ``[data]``: the teacher tokenizer, the
     ``direct_embedding`` pipeline, the ``qa_pairs`` dataset), so a spec's defaults follow from its
     own text, never from what else is installed. ``moved`` maps an old key (``"train.temperature"``)
-    to this section's field that replaced it: the old key still works for one minor version, with
-    a DeprecationWarning naming the new one.
+    to this section's field that replaced it: the old key still works, with a DeprecationWarning
+    naming the new one and the aa-core release that removes it (``aa_core._deprecated.REMOVE_IN``,
+    the deprecation policy in CONTRIBUTING.md).
     """
 
     name: str

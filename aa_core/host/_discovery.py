@@ -22,8 +22,9 @@ FIRST_PARTY = {
         "plugins/universal_adapter",
         ["adapter.learned_linear", "adapter.hierarchical", "adapter.attention_based", "adapter.autoencoder"],
     ),
-    "aa-qa": ("plugins/qa", ["tokenizer.teacher", "task.train", "task.evaluate", "task.ask", "section.data",
-                             "section.train", "section.evaluate", "command.ask", "command.evaluate"]),
+    # (train and [train] are the core's own)
+    "aa-qa": ("plugins/qa", ["tokenizer.teacher", "dataset.qa_pairs", "task.evaluate", "task.ask", "section.data",
+                             "section.qa_loss", "section.evaluate", "command.ask", "command.evaluate", "command.inspect"]),
 }
 
 

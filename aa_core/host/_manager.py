@@ -5,7 +5,9 @@ components, tasks, sections or commands is needed; loading validates it (every `
 names a known hook, undecorated ``aa_*`` functions are flagged, the components its hook returns
 match the ones its metadata declares, its architecture folders exist). A plugin that fails is
 recorded with its error and the others keep working; a (kind, name) claimed by two
-distributions fails only the specs that use it.
+distributions fails only the specs that use it. Tasks and sections may be declared in the metadata
+too (``"task.NAME"``, ``"section.NAME"``): then a spec using one of a plugin that cannot load
+(outside its aa-core range, broken) fails with that plugin's error, as a component would.
 """
 from __future__ import annotations
 
@@ -111,7 +113,7 @@ class PluginHost:
                 sections=tuple(self._call(key, "aa_spec_sections")),
                 commands=tuple(self._call(key, "aa_cli_commands")),
             )
-            _check_declared(plugin, loaded.components)
+            _check_declared(plugin, loaded)
             missing = [str(d) for d in loaded.architectures if not Path(d).is_dir()]
             if missing:
                 raise PluginError(
@@ -154,6 +156,23 @@ class PluginHost:
                     if (comp.kind, comp.name) == (kind, name):
                         return Registered(comp, plugin)
         raise PluginError("cannot build component", [self.missing_problem(kind, name, path)])
+
+    def unloadable(self, kind: str, name: str, path: str) -> Problem | None:
+        """Why the ``task`` or ``section`` ``name`` is missing when a plugin declares it in its metadata
+        but cannot load (e.g. outside its aa-core range); None when no plugin declares it."""
+        declared = self.declared().get((kind, name), [])
+        if not declared or any(self.load(p) for p in declared):
+            return None
+        return self.missing_problem(kind, name, path)
+
+    def not_loaded_note(self) -> str:
+        """For an unknown task or section: the plugins that did not load (their undeclared tasks and
+        sections are unknown), each with its reason, e.g. the aa-core range it was built for."""
+        self.load_all()
+        if not self.load_errors:
+            return ""
+        why = "; ".join(f"plugin '{key.split(':', 1)[0]}' failed to load: {err}" for key, err in sorted(self.load_errors.items()))
+        return f". It may come from a plugin that did not load: {why}"
 
     def missing_problem(self, kind: str, name: str, path: str) -> Problem:
         declared = self.declared().get((kind, name), [])
@@ -229,13 +248,20 @@ def _check_undecorated(module: Any) -> None:
             raise PluginError(f"{module.__name__}.{name} looks like a hook but is not decorated with @hookimpl{hint}")
 
 
-def _check_declared(plugin: PluginInfo, components: Iterable[Component]) -> None:
-    """The components a hook returns must be exactly those the entry-point metadata declares."""
-    returned = {(c.kind, c.name) for c in components}
-    declared = set(plugin.components)
-    if returned == declared:
-        return
+def _check_declared(plugin: PluginInfo, loaded: Loaded) -> None:
+    """The components a hook returns must be exactly those the entry-point metadata declares; a task
+    or section the metadata declares (optional) must be returned by ``aa_tasks`` / ``aa_spec_sections``."""
+    returned = {(c.kind, c.name) for c in loaded.components}
+    declared = {c for c in plugin.components if c[0] not in ("task", "section")}
     problems = []
+    for kind, hook, items in (("task", "aa_tasks", loaded.tasks), ("section", "aa_spec_sections", loaded.sections)):
+        names = {i.name for i in items}
+        for k, name in sorted(plugin.components):
+            if k == kind and name not in names:
+                problems.append(f"declares {kind}.{name} in its aa.components entry points but {hook} does not return it"
+                                f"{did_you_mean(name, sorted(names))}")
+    if returned == declared and not problems:
+        return
     for kind, name in sorted(declared - returned):
         others = [n for k, n in returned - declared if k == kind]
         problems.append(f"declares {kind}.{name} in its aa.components entry points but aa_components does not return it{did_you_mean(name, others)}")

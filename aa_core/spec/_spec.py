@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from .._deprecated import REMOVE_IN
 from .._errors import Problem, SpecError, UserError
 from .._hashing import content_hash
 from .._text import did_you_mean
@@ -158,7 +159,8 @@ def _section_defaults(raw: dict[str, Any], plugins: PluginHost) -> dict[str, str
 
 
 def _move_deprecated_keys(raw: dict[str, Any], plugins: PluginHost, source: str) -> dict[str, Any]:
-    """Old keys that a section declares as moved (``Section.moved``) go to their new place, with a warning."""
+    """Old keys that a section declares as moved (``Section.moved``) go to their new place, with a warning
+    naming the release that removes them (the deprecation policy's ``REMOVE_IN``)."""
     import warnings
 
     moves = {old: (name, new) for name, (section, _p) in plugins.sections().items() for old, new in section.moved.items()}
@@ -172,14 +174,17 @@ def _move_deprecated_keys(raw: dict[str, Any], plugins: PluginHost, source: str)
             target = out.setdefault(name, {})
             if isinstance(target, dict) and new not in target:
                 target[new] = value
-            warnings.warn(f"{source}: '{old}' moved to '{name}.{new}' (the old key works until the next minor version)",
-                          DeprecationWarning, stacklevel=3)
+            warnings.warn(f"{source}: '{old}' moved to '{name}.{new}'; the old key is deprecated and will be removed in "
+                          f"aa-core {REMOVE_IN}", DeprecationWarning, stacklevel=3)
     return out
 
 
-def _unknown_section(key: str, known: list[str]) -> Problem:
+def _unknown_section(key: str, known: list[str], plugins: PluginHost) -> Problem:
+    unloadable = plugins.unloadable("section", key, key)  # declared by a plugin that cannot load (e.g. its aa-core range)
+    if unloadable is not None:
+        return unloadable
     provider = first_party_provider("section", key)
-    hint = f"; it is provided by {provider[0]}: `pip install {provider[1]}` from the AA repository" if provider else ""
+    hint = f"; it is provided by {provider[0]}: `pip install {provider[1]}` from the AA repository" if provider else plugins.not_loaded_note()
     return Problem(key, f"unknown section{did_you_mean(key, known)}; known sections: {', '.join(known)}{hint}")
 
 
@@ -206,7 +211,7 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
         if clash is not None:
             problems.append(clash)
         elif key not in known:
-            problems.append(_unknown_section(key, known))
+            problems.append(_unknown_section(key, known, plugins))
         elif key not in TOP_LEVEL_KEYS and not isinstance(value, dict):
             problems.append(Problem(key, f"expected a table [{key}], got {type(value).__name__}"))
     components: dict[str, tuple[Registered, Any]] = {}
@@ -264,8 +269,12 @@ def _task_problems(raw: dict[str, Any], sections: dict[str, Any], components: di
             out.append(Problem(f"run.tasks[{i}]", clash.message))
             continue
         if name not in tasks:
+            unloadable = plugins.unloadable("task", name, f"run.tasks[{i}]")  # declared by a plugin that cannot load
+            if unloadable is not None:
+                out.append(unloadable)
+                continue
             provider = first_party_provider("task", name)
-            hint = f"; it is provided by {provider[0]}: `pip install {provider[1]}` from the AA repository" if provider else ""
+            hint = f"; it is provided by {provider[0]}: `pip install {provider[1]}` from the AA repository" if provider else plugins.not_loaded_note()
             out.append(Problem(f"run.tasks[{i}]", f"unknown task {name!r}{did_you_mean(name, tasks)}; installed tasks: {', '.join(sorted(tasks))}{hint}"))
             continue
         for need in tasks[name][0].needs:

@@ -89,14 +89,19 @@ def _run_folder(spec: Any, dataset: Any) -> tuple[Path, Path | None]:
     return distributed.from_main(lambda: create_run_dir(run.checkpoint_dir, new_run_id(spec))), None
 
 
-def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Path, cfg: Any) -> Path:
-    """``runs/<run-id>/metrics.json``: the selected metric, the best round and the whole history (sweeps read it)."""
+def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Path, cfg: Any, params: int) -> Path:
+    """``runs/<run-id>/metrics.json``: the selected metric, the best round and the whole history (sweeps read it).
+
+    ``checkpoint`` (the final checkpoint) and ``checkpoint_dir`` (the run's checkpoint folder, what
+    ``--resume`` takes) are absolute paths, valid whatever folder the file is read from; ``params``
+    is the model's trainable parameter count."""
     from ..checkpoint import write_files_or_elsewhere
 
     metric = result["selected"]
+    checkpoint = Path(checkpoint).resolve()
     record = {
-        "run_id": run_id, "spec": spec.source, "checkpoint": str(checkpoint), "selected": metric,
-        "mode": "max" if cfg.direction(metric) > 0 else "min", "best_epoch": result["best_epoch"],
+        "run_id": run_id, "spec": spec.source, "checkpoint": str(checkpoint), "checkpoint_dir": str(checkpoint.parent),
+        "params": params, "selected": metric, "mode": "max" if cfg.direction(metric) > 0 else "min", "best_epoch": result["best_epoch"],
         "best": result["best"], "history": result["history"], "stopped_early": result["stopped_early"],
         "skipped_batches": result["skipped_batches"], "time_s": result["time_s"],
     }
@@ -104,6 +109,11 @@ def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Pa
     return write_files_or_elsewhere(Path(spec.sections["run"].output_dir) / run_id,
                                     lambda stage: {"metrics": write_json(stage / "metrics.json", record)},
                                     key="run.output_dir", what="the metrics file", elsewhere=[checkpoint.parent / "metrics"])["metrics"]
+
+
+def trainable_params(model: Any) -> int:
+    """Parameters the optimizer updates (frozen ones, ``requires_grad=False``, left out)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def run_task(spec: Any, state: dict[str, Any]) -> None:
@@ -193,7 +203,7 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
                               "best_epoch": result["best_epoch"], "history": result["history"], **final_meta})
     set_pointer(run_dir, "best", "final")
     prune(run_dir)
-    write_metrics(spec, run_dir.name, result, run_dir / "final", tcfg)
+    write_metrics(spec, run_dir.name, result, run_dir / "final", tcfg, trainable_params(model))
     print(f"checkpoint: {run_dir}", flush=True)
     state.update({"model": model, "checkpoint_dir": run_dir, "train_result": result})
 

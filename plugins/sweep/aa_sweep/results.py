@@ -36,7 +36,8 @@ def _model_system(report: dict[str, Any]) -> str | None:
 
 
 def _param_count(checkpoint: str | None) -> int | None:
-    """Parameters in a checkpoint's ``model.safetensors`` (read from its header only)."""
+    """Values in a checkpoint's ``model.safetensors`` (read from its header only), for a ``metrics.json``
+    without ``params``."""
     path = Path(checkpoint or "") / "model.safetensors"
     if not checkpoint or not path.is_file():
         return None
@@ -49,14 +50,16 @@ def _param_count(checkpoint: str | None) -> int | None:
 def outcome(folder: Path) -> dict[str, Any]:
     """The numbers a finished trial left in ``folder/runs``: ``metrics`` (the best round's metrics from
     ``metrics.json``; with a report, the model system's metrics under their own names as well),
-    ``selected``/``mode``/``best_epoch``, and from a report its ``systems`` and ``paired`` differences.
+    ``selected``/``mode``/``best_epoch``, ``params`` (metrics.json's trainable count; a report's
+    ``lattice_params`` when it has one), and from a report its ``systems`` and ``paired`` differences.
     ``ok`` is false when the run left neither file."""
     out: dict[str, Any] = {"metrics": {}}
     files = sorted((folder / "runs").glob("*/metrics.json"))
     if files:
         m = json.loads(files[-1].read_text(encoding="utf-8"))
+        params = m.get("params")  # the trainable count; a metrics.json written before it existed: the checkpoint's tensors
         out.update(metrics_file=str(files[-1]), selected=m.get("selected"), mode=m.get("mode"), best_epoch=m.get("best_epoch"),
-                   params=_param_count(m.get("checkpoint")))
+                   params=params if isinstance(params, int) else _param_count(m.get("checkpoint")))
         out["metrics"].update(_numbers(m.get("best") or {}))
     reports = sorted((folder / "runs").glob("*/report.json"))
     if reports:

@@ -48,6 +48,9 @@ def test_outcome_reads_metrics_json_and_the_report(tmp_path):
                                                  "history": [best], "checkpoint": str(tmp_path / "none")}))
     assert res["ok"] and res["metrics"] == best and res["selected"] == "val_accuracy" and res["params"] is None
     assert R.objective_value(res, None) == 0.9 and R.objective_value(dict(res), "val_loss") == 0.4
+    counted = R.outcome(_run_folder(tmp_path / "p", {"selected": "val_accuracy", "best": best, "params": 321,
+                                                      "checkpoint": str(tmp_path / "none")}))
+    assert counted["params"] == 321  # metrics.json's trainable count, without opening the checkpoint
     report = {"systems": {"lattice": {"cosine": 0.7, "mrr": 0.5, "n": 10}, "mlp": {"cosine": 0.6, "mrr": 0.4}},
               "paired": {"mlp": {"cosine": {"diff": 0.1, "lo": 0.0, "hi": 0.2}}}, "meta": {"lattice_params": 1234}}
     both = R.outcome(_run_folder(tmp_path / "b", {"selected": "val_mrr", "best": {"val_mrr": 0.3}}, report))
