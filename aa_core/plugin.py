@@ -3,6 +3,7 @@
 Torch-free names (safe in a hook module)::
 
     Component, Task, Section, Command, hookimpl      what a plugin contributes, and the hook marker
+    ServeHandler, ServeTask, ServeHost              how `aa serve` serves a task's checkpoints (aa_serve_handlers)
     BuildContext                                    what a factory receives
     positive, non_negative, finite, in_range,       attrs validators for config fields
     one_of, length, path_field                      (path_field: an input path, relative to the spec file)
@@ -28,7 +29,7 @@ from ._fs import atomic_path, write_json, write_text
 from ._hashing import file_sha256
 from ._table import table
 from ._text import did_you_mean
-from .host import Command, Component, Section, Task, hookimpl
+from .host import Command, Component, Section, ServeHandler, ServeHost, ServeTask, Task, hookimpl
 from .validators import finite, in_range, length, non_negative, one_of, positive
 
 
@@ -55,7 +56,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "API_VERSION", "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
+    "API_VERSION", "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "ServeHandler", "ServeHost", "ServeTask", "Task", "UserError", "atomic_path", "did_you_mean",
     "file_sha256", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
     "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pluggy
 
 from ._component import Command, Component, Section, Task
+from ._serve import ServeHandler
 
 PROJECT = "aa"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -47,3 +48,20 @@ def aa_spec_sections() -> list[Section]:
 @hookspec
 def aa_cli_commands() -> list[Command]:
     """Return the :class:`Command` objects (``aa`` subcommands) this plugin provides."""
+
+
+@hookspec
+def aa_serve_handlers() -> list[ServeHandler]:
+    """Return the :class:`ServeHandler` objects: how ``aa serve`` serves this plugin's task's checkpoints.
+
+    ``aa serve`` is a host (settings, model thread, dynamic batching, API key, limits, metrics, JSON
+    errors, drain on SIGTERM, ``/v1/models``, ``/health/*``, ``/metrics``); a task makes its checkpoints
+    servable here, as datasette plugins add routes. For each ``--checkpoint`` the service picks the one
+    handler that :meth:`ServeHandler.claims` it (by its spec's ``dataset`` name, or a section for older
+    checkpoints); none or two is an error naming the checkpoint and the handlers (exit 2, before binding).
+    Each handler in use is built once (:meth:`ServeHandler.build`, a :class:`ServeTask`): its
+    ``register_routes(app, host)`` adds its FastAPI routes, which find their model with ``host.pick``
+    and run it with ``host.predict`` (batched) or ``host.call``; ``load`` restores each of its
+    checkpoints in the model thread, ``predict`` answers one batch there, ``describe`` adds fields to
+    ``/v1/models``. Handler names must differ between the handlers serving one service.
+    """

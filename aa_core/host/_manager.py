@@ -26,6 +26,7 @@ from .._text import did_you_mean
 from . import _hookspecs
 from ._component import Command, Component, Section, Task
 from ._discovery import FIRST_PARTY, PluginInfo, first_party_provider, scan
+from ._serve import ServeHandler
 
 HOOK_NAMES = tuple(n for n in dir(_hookspecs) if n.startswith("aa_"))
 
@@ -47,6 +48,7 @@ class Loaded:
     tasks: tuple[Task, ...] = ()
     sections: tuple[Section, ...] = ()
     commands: tuple[Command, ...] = ()
+    serve_handlers: tuple[ServeHandler, ...] = ()
 
 
 def _key(plugin: PluginInfo) -> str:
@@ -112,6 +114,7 @@ class PluginHost:
                 tasks=tuple(self._call(key, "aa_tasks")),
                 sections=tuple(self._call(key, "aa_spec_sections")),
                 commands=tuple(self._call(key, "aa_cli_commands")),
+                serve_handlers=tuple(self._call(key, "aa_serve_handlers")),
             )
             _check_declared(plugin, loaded)
             missing = [str(d) for d in loaded.architectures if not Path(d).is_dir()]
@@ -237,6 +240,11 @@ class PluginHost:
 
     def commands(self) -> dict[str, tuple[Command, PluginInfo]]:
         return self._by_name("commands", "command")
+
+    def serve_handlers(self) -> list[tuple[ServeHandler, PluginInfo]]:
+        """(handler, plugin) of every ``aa_serve_handlers`` contribution (loads every plugin); ``aa serve``
+        refuses a checkpoint that two of them claim, naming both."""
+        return self._contributions("serve_handlers")
 
 
 def _check_undecorated(module: Any) -> None:

@@ -3,7 +3,7 @@ evaluate / ask tasks, the [data] / [qa_loss] / [evaluate] sections and the `aa a
 `aa inspect` commands. Training is the core's `train` task."""
 from __future__ import annotations
 
-from aa_core.plugin import Command, Component, Section, Task, hookimpl
+from aa_core.plugin import Command, Component, Section, ServeHandler, Task, hookimpl
 
 from .config import LOSS_KEYS_MOVED, DataConfig, EvaluateConfig, QALossConfig, QAPairsConfig, TeacherConfig
 
@@ -45,3 +45,9 @@ def aa_cli_commands() -> list[Command]:
         Command("inspect", "aa_qa.cli_inspect", "picture what happens inside the lattice for one question"),
     ]
 
+
+@hookimpl
+def aa_serve_handlers() -> list[ServeHandler]:
+    # qa_pairs checkpoints, and those saved before the dataset kind (their spec has [data])
+    return [ServeHandler("qa", "aa_qa.serving:QAServing", datasets=("qa_pairs",), sections=("data",),
+                         description="answers questions: /v1/answer, /v1/answer/batch, /v1/inspect and the demo page")]

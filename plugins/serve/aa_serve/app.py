@@ -1,30 +1,32 @@
-"""The FastAPI application: answer, batch, models, health, metrics and the demo page."""
-# No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name classes
-# built per application (their limits come from the settings).
+"""The FastAPI application: the generic routes (models, health, metrics, docs), the model thread, dynamic
+batching, limits and JSON errors; each task's handler (the ``aa_serve_handlers`` hook) adds its own routes."""
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aa_core.plugin import ServeTask
 
 from .batcher import Batcher
 from .metrics import Metrics, MetricsMiddleware
 from .models import ModelPool, ServedModel
 from .safety import GuardMiddleware, error_body
-from .schemas import Alternative, AnswerOut, BatchOut, Health, ModelInfo, ModelRef, ModelsOut, request_models
+from .schemas import Health, ModelInfo, ModelsOut
 from .settings import Settings
 
-ENDPOINTS = {"/", "/v1/answer", "/v1/answer/batch", "/v1/inspect", "/v1/models", "/health/live", "/health/ready", "/metrics", "/docs", "/redoc"}
+ENDPOINTS = {"/v1/models", "/health/live", "/health/ready", "/metrics", "/docs", "/redoc"}  # and every route a handler adds
+T = TypeVar("T")
 DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's files from the fastapi-offline package: /docs and /redoc work offline
 
 
@@ -38,20 +40,69 @@ def _json_error(status: int, code: str, message: str, details: Any = None, heade
     return Response(error_body(status, code, message, details), status_code=status, media_type="application/json", headers=headers)
 
 
-def _load_all(pool: ModelPool, threads: int, metrics: Metrics) -> None:
+def _load_all(pool: ModelPool, tasks: dict[str, ServeTask], threads: int, metrics: Metrics) -> None:
+    """Restore every model in the model thread, through its handler (the warnings it raises are listed in /v1/models)."""
+    import warnings
+
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     for m in pool.models:
-        m.load()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m.loaded = tasks[m.handler.name].load(m.path, m.metadata)
+        m.warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        m.status = "ready"
         metrics.ready.labels(m.id).set(1)
+
+
+class Host:
+    """The helpers a handler's routes use (:class:`aa_core.plugin.ServeHost`): find a model, run it batched
+    or in the model thread under the request timeout, raise a JSON error."""
+
+    def __init__(self, settings: Settings, pool: ModelPool, metrics: Metrics, executor: ThreadPoolExecutor, batchers: dict[str, Batcher]):
+        self.settings, self.registry = settings, metrics.registry
+        self._pool, self._executor, self._batchers = pool, executor, batchers
+
+    def pick(self, key: str | None, handler: str) -> ServedModel:
+        mine = [m for m in self._pool.models if m.handler.name == handler]
+        m = self._pool.get(key) if key else (mine[0] if mine else None)
+        if m is None:
+            known = ", ".join(f"{x.id}@{x.version}" for x in self._pool.models)
+            raise ServiceError(404, "unknown_model", f"no model '{key}' is loaded; give an id, a version or id@version of: {known}")
+        if m.handler.name != handler:
+            ids = ", ".join(x.id for x in mine) or "none"
+            raise ServiceError(422, "wrong_task", f"model {m.id} is served by the '{m.handler.name}' handler, not by '{handler}' "
+                                                  f"which this endpoint belongs to; its models: {ids}")
+        if m.status != "ready":
+            raise ServiceError(503, "not_ready", f"model {m.id} is {m.status}" + (f": {m.error}" if m.error else "; retry when /health/ready says ready"))
+        return m
+
+    async def predict(self, model: Any, inputs: list[Any], option: int) -> list[tuple[Any, int]]:
+        try:
+            return await asyncio.wait_for(self._batchers[model.id].submit(inputs, option), self.settings.timeout_s)
+        except TimeoutError:
+            raise self._timeout() from None
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._executor, fn, *args), self.settings.timeout_s)
+        except TimeoutError:
+            raise self._timeout() from None
+
+    def error(self, status: int, code: str, message: str) -> Exception:
+        return ServiceError(status, code, message)
+
+    def _timeout(self) -> ServiceError:
+        return ServiceError(504, "timeout", f"no result within {self.settings.timeout_s:g} s (the server is overloaded); retry later")
 
 
 def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
     """The service for ``pool``; models load in the model thread after start-up (readiness says when)."""
-    AnswerRequest, BatchRequest, InspectRequest = request_models(settings)
-    metrics = Metrics(ENDPOINTS)
+    tasks = {h.name: h.build() for h in pool.handlers()}
+    metrics = Metrics(set(ENDPOINTS))
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aa-model")  # every forward pass and the loading
     batchers: dict[str, Batcher] = {}
     state: dict[str, Any] = {"draining": False, "load_error": None}
@@ -61,9 +112,9 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
         loop = asyncio.get_running_loop()
         for m in pool.models:
             metrics.ready.labels(m.id).set(0)
-            batchers[m.id] = Batcher(m.answer, executor, settings.max_batch, settings.max_wait_s, metrics.observer(m.id))
+            batchers[m.id] = Batcher(_forward(tasks[m.handler.name], m), executor, settings.max_batch, settings.max_wait_s, metrics.observer(m.id))
             batchers[m.id].start()
-        loading = loop.run_in_executor(executor, _load_all, pool, settings.threads, metrics)
+        loading = loop.run_in_executor(executor, _load_all, pool, tasks, settings.threads, metrics)
 
         def loaded(fut: asyncio.Future) -> None:
             exc = None if fut.cancelled() else fut.exception()
@@ -86,8 +137,10 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
             await b.stop()
         executor.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPIOffline(title="AA question answering", version="0.1.0", lifespan=lifespan, static_url=DOCS_ASSETS,
-                         description="Answers questions with trained AA checkpoints. Errors are JSON: {\"error\": {status, code, message, details}}.")
+    tasks_text = ", ".join(f"{h.name} ({h.description})" if h.description else h.name for h in pool.handlers())
+    app = FastAPIOffline(title="AA model service", version="0.1.0", lifespan=lifespan, static_url=DOCS_ASSETS,
+                         description=f"Serves trained AA checkpoints; tasks: {tasks_text}. "
+                                     "Errors are JSON: {\"error\": {status, code, message, details}}.")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
@@ -109,69 +162,10 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
         print(f"aa serve: unexpected {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return _json_error(500, "internal_error", "unexpected server error (a bug; the server log has the details)")
 
-    def pick(key: str | None) -> ServedModel:
-        m = pool.get(key)
-        if m is None:
-            known = ", ".join(f"{x.id}@{x.version}" for x in pool.models)
-            raise ServiceError(404, "unknown_model", f"no model '{key}' is loaded; give an id, a version or id@version of: {known}")
-        if m.status != "ready":
-            raise ServiceError(503, "not_ready", f"model {m.id} is {m.status}" + (f": {m.error}" if m.error else "; retry when /health/ready says ready"))
-        return m
-
-    async def run(m: ServedModel, questions: list[str], top_k: int, t0: float) -> list[AnswerOut]:
-        try:
-            results = await asyncio.wait_for(batchers[m.id].submit(questions, top_k), settings.timeout_s)
-        except TimeoutError:
-            raise ServiceError(504, "timeout", f"no answer within {settings.timeout_s:g} s (the server is overloaded); retry later") from None
-        ref = ModelRef(id=m.id, version=m.version)
-        ms = (time.perf_counter() - t0) * 1000
-        out = []
-        for a, size in results:
-            metrics.questions.labels(m.id, str(a.abstained).lower()).inc()
-            finite = getattr(a, "finite", True)  # a NaN/inf prediction abstains with a reason, never a NaN confidence
-            out.append(AnswerOut(question=a.question, answer=a.text, confidence=a.score if finite else None, abstained=a.abstained,
-                                 reason=getattr(a, "reason", None), threshold=m.threshold,
-                                 alternatives=[Alternative(answer=t, score=s) for t, s in a.alternatives[:top_k]],
-                                 new_text=getattr(a, "novel", None), model=ref,
-                                 batch_size=size, time_ms=ms))
-        return out
-
-    @app.post("/v1/answer", response_model=AnswerOut, responses={404: {"description": "unknown model"}, 422: {"description": "invalid request"}})
-    async def answer(body: AnswerRequest) -> AnswerOut:  # type: ignore[valid-type]  # a class built per application
-        """Answer one question (joins a dynamic batch)."""
-        t0 = time.perf_counter()
-        m = pick(body.model)  # type: ignore[attr-defined]
-        return (await run(m, [body.question], body.top_k, t0))[0]  # type: ignore[attr-defined]
-
-    @app.post("/v1/answer/batch", response_model=BatchOut, responses={404: {"description": "unknown model"}, 422: {"description": "invalid request"}})
-    async def answer_batch(body: BatchRequest) -> BatchOut:  # type: ignore[valid-type]  # a class built per application
-        """Answer up to --max-questions questions."""
-        t0 = time.perf_counter()
-        m = pick(body.model)  # type: ignore[attr-defined]
-        answers = await run(m, list(body.questions), body.top_k, t0)  # type: ignore[attr-defined]
-        return BatchOut(answers=answers, model=ModelRef(id=m.id, version=m.version), time_ms=(time.perf_counter() - t0) * 1000)
-
-    @app.post("/v1/inspect", response_class=Response,
-              responses={200: {"content": {"image/png": {}}, "description": "PNG: the state per step on slices, the light cone, the output face"},
-                         404: {"description": "unknown model"}, 422: {"description": "invalid request, or a model without a lattice to picture"}})
-    async def inspect(body: InspectRequest) -> Response:  # type: ignore[valid-type]  # a class built per application
-        """A picture of what happens inside the lattice for one question (as `aa inspect`); runs in the model thread."""
-        from aa_core.plugin import UserError
-
-        m = pick(body.model)  # type: ignore[attr-defined]
-        loop = asyncio.get_running_loop()
-        try:
-            png = await asyncio.wait_for(loop.run_in_executor(executor, m.picture, body.question), settings.timeout_s)  # type: ignore[attr-defined]
-        except TimeoutError:
-            raise ServiceError(504, "timeout", f"no picture within {settings.timeout_s:g} s (the server is overloaded); retry later") from None
-        except UserError as exc:
-            raise ServiceError(422, "not_inspectable", str(exc)) from None
-        return Response(png, media_type="image/png")
-
     @app.get("/v1/models", response_model=ModelsOut)
     async def models() -> ModelsOut:
-        """The loaded models: architecture, checkpoint hash, training metrics, data hash, abstention threshold."""
-        return ModelsOut(default=pool.models[0].id, models=[ModelInfo(**m.describe()) for m in pool.models])
+        """The loaded models: task, architecture, checkpoint hash, training metrics, data hash, and what their task adds (aa-qa: the abstention threshold)."""
+        return ModelsOut(default=pool.models[0].id, models=[ModelInfo(**m.describe(tasks[m.handler.name].describe(m.metadata))) for m in pool.models])
 
     @app.get("/health/live", response_model=Health)
     async def live() -> Health:
@@ -190,12 +184,15 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
         """Prometheus metrics (text format)."""
         return Response(metrics.render(), media_type=metrics.content_type)
 
-    page = resources.files("aa_serve").joinpath("static/index.html").read_text(encoding="utf-8")
-
-    @app.get("/", response_class=HTMLResponse)
-    async def demo() -> HTMLResponse:
-        """The demo page."""
-        return HTMLResponse(page)
+    host = Host(settings, pool, metrics, executor, batchers)
+    for name, task in tasks.items():
+        before = {getattr(r, "path", None) for r in app.routes}
+        task.register_routes(app, host)
+        added = {p for p in (getattr(r, "path", None) for r in app.routes) if p} - before
+        metrics.endpoints |= added  # counted under their own label
+        if not added:
+            raise RuntimeError(f"serve handler '{name}' added no routes, so its checkpoints cannot be served; "
+                               "its register_routes must add the task's endpoints (a bug in the plugin providing it)")
 
     app.state.service_state = state
     if settings.cors_origins:
@@ -206,3 +203,12 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
     app.add_middleware(GuardMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes, timeout_s=settings.timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def _forward(task: ServeTask, m: ServedModel) -> Callable[[list[Any], int], list[Any]]:
+    """The batcher's forward pass of ``m``: its handler's ``predict`` on what its ``load`` returned."""
+    def run(inputs: list[Any], option: int) -> list[Any]:
+        if m.loaded is None:
+            raise RuntimeError(f"model {m.id} is not loaded")
+        return task.predict(m.loaded, inputs, option)
+    return run

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one service: requests, errors, latency, batch sizes, forward time, readiness."""
+"""Prometheus metrics of one service: requests, errors, latency, batch sizes, forward time, readiness (a task's
+handler adds its own to ``registry``)."""
 from __future__ import annotations
 
 import time
@@ -21,9 +22,8 @@ class Metrics:
         self.requests = Counter("aa_serve_requests", "HTTP requests by endpoint, method and status", ["endpoint", "method", "status"], registry=r)
         self.errors = Counter("aa_serve_errors", "error responses (status >= 400) by endpoint and status class", ["endpoint", "kind"], registry=r)
         self.latency = Histogram("aa_serve_request_duration_seconds", "request latency", ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("aa_serve_batch_size", "questions per forward pass", ["model"], buckets=BATCH_BUCKETS, registry=r)
+        self.batch_size = Histogram("aa_serve_batch_size", "inputs (questions) per forward pass", ["model"], buckets=BATCH_BUCKETS, registry=r)
         self.forward = Histogram("aa_serve_forward_seconds", "time of one forward pass", ["model"], buckets=LATENCY_BUCKETS, registry=r)
-        self.questions = Counter("aa_serve_questions", "questions answered", ["model", "abstained"], registry=r)
         self.ready = Gauge("aa_serve_model_ready", "1 when the model is loaded", ["model"], registry=r)
 
     def render(self) -> bytes:

@@ -1,19 +1,27 @@
-"""The served checkpoints: their descriptions (read before binding, torch-free) and, once loaded
-through the one restore path, their answers."""
+"""The served checkpoints: their descriptions and the task handler serving each, chosen before binding
+(torch-free); each is restored by its handler in the model thread."""
 from __future__ import annotations
 
 import math
-import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from aa_core.checkpoint import read_metadata, resolve_checkpoint
+from aa_core.plugin import ServeHandler, UserError
 
-NO_ABSTENTION = ("this checkpoint holds no usable calibrated threshold (saved before abstention existed, its model writes new text, "
-                 "or it was calibrated on non-finite predictions): answers are never marked abstained by a threshold, only when the "
-                 "prediction is not finite")
+
+def finite_only(value: Any) -> Any:
+    """A copy of ``value`` with every NaN/inf float replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_only(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_only(v) for v in value]
+    return value
 
 
 @attrs.define
@@ -21,10 +29,11 @@ class ServedModel:
     id: str
     path: Path  # the checkpoint folder itself (a run folder's best one)
     metadata: dict[str, Any]
+    handler: ServeHandler  # the task handler that claimed it
     status: str = "loading"  # loading | ready | failed
     error: str | None = None
     warnings: list[str] = attrs.Factory(list)
-    _parts: tuple[Any, Any, Any] | None = None  # (model, ctx, decoder)
+    loaded: Any = None  # what the handler's load returned
 
     @property
     def checkpoint_hash(self) -> str:
@@ -35,86 +44,67 @@ class ServedModel:
     def version(self) -> str:
         return self.checkpoint_hash[:12]
 
-    @property
-    def threshold(self) -> float | None:
-        from aa_qa.abstain import threshold
-
-        return threshold(self.metadata)
-
-    def describe(self) -> dict[str, Any]:
-        """What /v1/models says of this model; NaN/inf values (a diverged run's metrics or threshold) become null."""
-        from aa_qa.abstain import KEY
-        from aa_qa.report import finite_only
-
+    def describe(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """What /v1/models says of this model, plus its handler's ``extra`` fields; NaN/inf values become null."""
         m = self.metadata
         arch = m.get("architecture") if isinstance(m.get("architecture"), dict) else None
-        abstention = dict(m[KEY]) if isinstance(m.get(KEY), dict) else {"threshold": None}
-        if self.threshold is None:
-            abstention["threshold"] = None
-            abstention["note"] = NO_ABSTENTION
         return finite_only({
-            "id": self.id, "version": self.version, "status": self.status, "error": self.error,
+            **extra,
+            "id": self.id, "version": self.version, "task": self.handler.name, "status": self.status, "error": self.error,
             "architecture": arch.get("key") if arch else None,
             "components": {kind: f"{(m.get('spec') or {}).get(kind, {}).get('name')}" for kind in ("cell", "propagator", "adapter", "decoder", "pipeline")
                            if isinstance((m.get("spec") or {}).get(kind), dict)},
             "plugins": m.get("plugins") or {}, "checkpoint": str(self.path), "checkpoint_hash": self.checkpoint_hash,
             "model_hash": m.get("model_hash"), "data_hash": m.get("dataset_hash"), "data_sizes": m.get("data_sizes"),
             "params": m.get("params"), "created": m.get("created"), "metrics": m.get("metrics") or {},
-            "abstention": abstention, "warnings": self.warnings,
+            "warnings": self.warnings,
         })
 
-    def load(self) -> None:
-        """Restore the model (in the model thread) and answer one question so the first request is not slow."""
-        from aa_qa.ask import answer_details, restore_for_answers
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            model, ctx, decoder = restore_for_answers(self.path)
-        self.warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-        tokenizer = getattr(ctx, "tokenizer", None)
-        if getattr(tokenizer, "cache", None) is not None:
-            tokenizer.cache = None  # type: ignore[union-attr]  # served questions are not written to the training embedding cache
-        self._parts = (model, ctx, decoder)
-        answer_details(model, ctx, decoder, ["warm-up question"], top_k=1)
-        self.status = "ready"
+def installed_handlers() -> list[tuple[ServeHandler, str]]:
+    """(handler, distribution) of every installed plugin's ``aa_serve_handlers`` hook."""
+    from aa_core.host import host
 
-    def picture(self, question: str) -> bytes:
-        """PNG of what happens inside the lattice for ``question`` (``aa inspect``'s picture; runs in the model thread)."""
-        import tempfile
+    return [(h, p.distribution) for h, p in host().serve_handlers()]
 
-        from aa_qa.ask import NONFINITE, decode_scored
-        from aa_qa.lattice_view import check_size, picture, trace
 
-        if self._parts is None:
-            raise RuntimeError(f"model {self.id} is not loaded")
-        model, ctx, decoder = self._parts
-        check_size(model)
-        tr = trace(model, ctx.tokenizer.encode([question]))
-        texts, score = decode_scored(tr["prediction"], ctx, decoder)
-        s = float(score[0])
-        shown = f"{texts[0]}  (similarity {s:.3f})" if math.isfinite(s) else f"(no answer: {NONFINITE})"
-        with tempfile.TemporaryDirectory(prefix="aa-serve-") as tmp:
-            path = picture(model, tr, question, shown, Path(tmp) / "lattice.png")
-            return path.read_bytes()
+def choose(path: Path, meta: Mapping[str, Any], handlers: Sequence[tuple[ServeHandler, str]]) -> ServeHandler:
+    """The one handler that claims the checkpoint at ``path``; none or several is a UserError naming them."""
+    claiming = [(h, d) for h, d in handlers if h.claims(meta)]
+    if len(claiming) == 1:
+        return claiming[0][0]
+    listed = "; ".join(f"'{h.name}' of {d} ({h.what()})" for h, d in handlers) or "none"
+    if claiming:
+        raise UserError(f"checkpoint {path}: several serve handlers claim it: {', '.join(f'{h.name!r} of {d}' for h, d in claiming)}; "
+                        "uninstall one of those distributions (pip uninstall <distribution>)")
+    spec: dict[str, Any] = meta["spec"] if isinstance(meta.get("spec"), dict) else {}
+    dataset = spec.get("dataset", {}).get("name") if isinstance(spec.get("dataset"), dict) else None
+    what = f"its dataset is '{dataset}'" if dataset else f"its spec has no dataset, only [{'], ['.join(sorted(spec))}]"
+    from aa_core.host import host
 
-    def answer(self, questions: list[str], top_k: int) -> list:
-        from aa_qa.ask import answer_details
-
-        if self._parts is None:
-            raise RuntimeError(f"model {self.id} is not loaded")
-        model, ctx, decoder = self._parts
-        return answer_details(model, ctx, decoder, questions, top_k=top_k, threshold=self.threshold)
+    broken = host().load_errors
+    note = f". Plugins that failed to load: {'; '.join(f'{k}: {v}' for k, v in sorted(broken.items()))}" if broken else ""
+    raise UserError(f"checkpoint {path}: no installed plugin serves it ({what}); installed serve handlers: {listed}. "
+                    f"Install the plugin of the task that trained it (one whose aa_serve_handlers hook claims it), or serve another checkpoint{note}")
 
 
 class ModelPool:
     """The models in command-line order; the first is the default."""
 
-    def __init__(self, checkpoints: list[tuple[str | None, Path]]):
+    def __init__(self, checkpoints: list[tuple[str | None, Path]], handlers: Sequence[tuple[ServeHandler, str]] | None = None):
         self.models: list[ServedModel] = []
+        if handlers is None:
+            handlers = installed_handlers()
         for name, folder in checkpoints:
             path = resolve_checkpoint(folder)
             meta = read_metadata(path)  # a missing or damaged checkpoint is a UserError before anything binds
-            self.models.append(ServedModel(self._unique(name or self._default_name(Path(folder), path)), path, meta))
+            handler = choose(path, meta, handlers)
+            self.models.append(ServedModel(self._unique(name or self._default_name(Path(folder), path)), path, meta, handler))
+        names = [h.name for h in self.handlers()]
+        for twice in sorted({n for n in names if names.count(n) > 1}):
+            dists = sorted({d for h, d in handlers if h.name == twice})
+            raise UserError(f"two serve handlers named '{twice}' ({' and '.join(dists)}) serve these checkpoints; "
+                            "uninstall one of those distributions (pip uninstall <distribution>)")
 
     @staticmethod
     def _default_name(given: Path, path: Path) -> str:
@@ -130,6 +120,14 @@ class ModelPool:
     @property
     def ready(self) -> bool:
         return all(m.status == "ready" for m in self.models)
+
+    def handlers(self) -> list[ServeHandler]:
+        """The handlers in use, in the order of their first model."""
+        out: list[ServeHandler] = []
+        for m in self.models:
+            if m.handler not in out:
+                out.append(m.handler)
+        return out
 
     def get(self, key: str | None) -> ServedModel | None:
         """The model named ``key``: its id, its version (a checkpoint-hash prefix of ≥ 6 characters) or ``id@version``."""

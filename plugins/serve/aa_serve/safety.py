@@ -6,7 +6,7 @@ import hmac
 import json
 from typing import Any
 
-OPEN_PATHS = frozenset({"/", "/health/live", "/health/ready"})  # no key needed: the demo page and the probes
+OPEN_PATHS = frozenset({"/", "/health/live", "/health/ready"})  # no key needed: a task's demo page (it asks for the key) and the probes
 
 
 def error_body(status: int, code: str, message: str, details: Any = None) -> bytes:

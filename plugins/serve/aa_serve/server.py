@@ -53,14 +53,14 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(settings: Settings) -> int:
-    """Serve until stopped; 0 after a clean drain, 2 when a model fails to load."""
+    """Serve until stopped; 0 after a clean drain, 2 when a checkpoint has no handler or a model fails to load."""
     from .app import create_app
     from .models import ModelPool
 
-    pool = ModelPool(settings.checkpoints)  # checkpoints are checked (torch-free) before binding
-    sock = bind(settings.host, settings.port)
+    pool = ModelPool(settings.checkpoints)  # checkpoints and their handlers are checked (torch-free) before binding
     holder: dict = {}
-    app = create_app(settings, pool, on_fatal=lambda msg: holder["server"].fatal(msg))
+    app = create_app(settings, pool, on_fatal=lambda msg: holder["server"].fatal(msg))  # each handler adds its routes
+    sock = bind(settings.host, settings.port)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
                             timeout_keep_alive=5, timeout_graceful_shutdown=int(settings.timeout_s) + 5, lifespan="on")
     server = _Server(config, app.state.service_state)
