@@ -8,8 +8,8 @@ This module is what the core is typed with and what the conformance kit
 behaviour. A component written against these protocols alone passes the kit. Optional
 capabilities are separate protocols (``LatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
 ``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``, ``LatticeParallelPropagator``,
-``AuxiliaryLoss``, ``OwnedDecoder``, ``GenerativePipeline``): implement them to opt in; the code tests
-them with ``isinstance``, never by probing attribute names.
+``AuxiliaryLoss``, ``OwnedDecoder``, ``GenerativePipeline``, ``DescribedDataset``): implement them to
+opt in; the code tests them with ``isinstance``, never by probing attribute names.
 
 Training (the Lightning split): a task contributes a ``Dataset`` (sizes per split, a batch by
 index, optional lifecycle hooks) and the maths — a ``TrainablePipeline`` or, for generic
@@ -397,6 +397,25 @@ class FinalizingDataset(Protocol):
     """A dataset that adds metadata to the final checkpoint (e.g. a calibrated abstention threshold)."""
 
     def final_metadata(self, model: torch.nn.Module, ctx: Any) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class DescribedDataset(Protocol):
+    """A dataset that says in words what one example and one prediction are (``aa inspect`` prints both
+    lines and titles its picture with them; without this it names the example by split and index and
+    summarises the output's shape and range).
+
+    - ``describe(index, split)`` → one line for example ``index`` of ``split`` (e.g. ``Q: the question``,
+      ``test example 4: class 7``).
+    - ``describe_prediction(output)`` → one line for the pipeline's output for one example (first
+      dimension 1, as the pipeline returns it), e.g. ``A: the decoded answer`` or ``predicted class 7``.
+      It may run on a dataset built from a checkpoint's spec and never set up (``FittedDataset.setup``
+      is not called): read fitted parts from the restored components, not from ``setup``.
+    """
+
+    def describe(self, index: int, split: str) -> str: ...
+
+    def describe_prediction(self, output: torch.Tensor) -> str: ...
 
 
 PROTOCOLS: dict[str, type] = {

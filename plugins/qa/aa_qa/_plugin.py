@@ -42,7 +42,6 @@ def aa_cli_commands() -> list[Command]:
     return [
         Command("ask", "aa_qa.cli_ask", "answer questions with a saved checkpoint"),
         Command("evaluate", "aa_qa.cli_evaluate", "re-evaluate a saved checkpoint"),
-        Command("inspect", "aa_qa.cli_inspect", "picture what happens inside the lattice for one question"),
     ]
 
 

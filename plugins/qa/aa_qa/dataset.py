@@ -9,6 +9,7 @@ gets the abstention threshold ``aa ask`` and ``aa serve`` use.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from aa_core.builtins.direct_embedding import aux_losses
 from aa_core.protocols import GenerativeDecoder, GenerativePipeline
 from aa_core.train import distributed
 
+from .ask import NONFINITE, decode_scored
 from .data import QAData
 from .loss import embedding_loss
 from .metrics import gold_sets, ranking_metrics, ranks
@@ -41,6 +43,7 @@ class QAPairs:
         self.val_answers = answers if answers is not None else [p.answer for p in data.validation]
         self.embeddings: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.decoder: Any = None
+        self.ctx: Any = None  # the BuildContext it was built in (a restored checkpoint's: its tokenizer and decoder)
 
     def sizes(self) -> dict[str, int]:
         return self.data.sizes()
@@ -62,8 +65,26 @@ class QAPairs:
             self.tensors.update(train=(x, y), validation=(xv, yv))
 
     def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
+        if split not in self.tensors and self.ctx is not None:  # built from a checkpoint and never set up (aa inspect --index)
+            pairs = [self.data.split(split)[int(i)] for i in index]  # embed only these pairs with the checkpoint's teacher
+            tok = self.ctx.tokenizer
+            return {"inputs": tok.encode([p.question for p in pairs]), "targets": tok.encode([p.answer for p in pairs]), "index": index}
         x, y = self.tensors[split]
         return {"inputs": x[index], "targets": y[index], "index": index}
+
+    def describe(self, index: int, split: str) -> str:
+        """``Q: the question`` of pair ``index`` of ``split`` (aa inspect's input line)."""
+        return f"Q: {self.data.split(split)[index].question}"
+
+    def describe_prediction(self, output: torch.Tensor) -> str:
+        """``A: the decoded answer  (similarity s)`` of a predicted embedding ``[1, D]``, decoded by the fitted
+        decoder (set up here, or restored from the checkpoint)."""
+        decoder = self.decoder if self.decoder is not None else (self.ctx.built.get("decoder") if self.ctx is not None else None)
+        if decoder is None:
+            return "A: (no fitted decoder: the checkpoint holds none, so the prediction cannot be decoded)"
+        texts, score = decode_scored(output, self.ctx, decoder)
+        s = float(score[0])
+        return f"A: {texts[0]}  (similarity {s:.3f})" if math.isfinite(s) else f"A: (no answer: {NONFINITE})"
 
     def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         if isinstance(model, GenerativePipeline):
@@ -101,4 +122,6 @@ class QAPairs:
 
 def build(config: Any, ctx: Any) -> QAPairs:
     """The spec's ``[data]`` pairs, read and checked now (nothing embedded yet)."""
-    return QAPairs(load_data_once(ctx.spec, {}), ctx.spec)
+    pairs = QAPairs(load_data_once(ctx.spec, {}), ctx.spec)
+    pairs.ctx = ctx
+    return pairs

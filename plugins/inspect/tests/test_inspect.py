@@ -1,15 +1,18 @@
-"""aa inspect: the traced states obey the light cone, match the model's forward, and make a picture."""
+"""aa inspect: the traced states obey the light cone, match the model's forward, and make a picture; a Q→A
+checkpoint is pictured for a free-text question or a dataset example, with the decoded answer."""
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from aa_core import validate
 from aa_core.assemble import build_model
-from aa_qa.lattice_view import hop_from_face, picture, trace
+from aa_inspect.lattice_view import hop_from_face, picture, trace
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,8 +63,28 @@ def test_aa_inspect_on_a_trained_checkpoint(tmp_path):
     r = subprocess.run([sys.executable, "-m", "aa_core.cli", "inspect", "--checkpoint", str(ckpt), "What is overfitting?",
                         "--out", str(tmp_path / "i.png"), "--animate", str(tmp_path / "i.gif")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "A: " in r.stdout and (tmp_path / "i.png").stat().st_size > 20_000
+    lines = r.stdout.strip().splitlines()
+    assert lines[-4] == "Q: What is overfitting?" and lines[-3].startswith("A: ") and "(similarity " in lines[-3]
+    assert lines[-2] == f"picture: {tmp_path / 'i.png'}" and lines[-1] == f"animation: {tmp_path / 'i.gif'}"
+    assert (tmp_path / "i.png").stat().st_size > 20_000
     assert Path(tmp_path / "i.gif").read_bytes()[:3] == b"GIF"
+    # a dataset example: the qa_pairs dataset describes the question and decodes the answer
+    from aa_core.checkpoint import load_checkpoint
+    from aa_qa.prep import load_data_once
+
+    question = load_data_once(load_checkpoint(ckpt).spec, {}).test[1].question
+    r = subprocess.run([sys.executable, "-m", "aa_core.cli", "inspect", "--checkpoint", str(ckpt), "--index", "1",
+                        "--out", str(tmp_path / "e.png")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[-3] == f"Q: {question}" and lines[-2].startswith("A: ") and (tmp_path / "e.png").is_file()
     bad = subprocess.run([sys.executable, "-m", "aa_core.cli", "inspect", "--checkpoint", str(ckpt), "q", "--out", "x.jpg"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_the_old_import_path_warns_and_still_works():
+    sys.modules.pop("aa_qa.lattice_view", None)
+    with pytest.warns(DeprecationWarning, match=r"aa_qa.lattice_view is deprecated .* aa_inspect.lattice_view"):
+        old = importlib.import_module("aa_qa.lattice_view")
+    assert old.trace is trace and old.picture is picture

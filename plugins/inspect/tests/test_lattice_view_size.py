@@ -4,7 +4,7 @@ import pytest
 from aa_core.assemble import build_model
 from aa_core.plugin import UserError
 from aa_core.spec import validate
-from aa_qa.lattice_view import MAX_TRACE_BYTES, check_size
+from aa_inspect.lattice_view import MAX_TRACE_BYTES, check_size
 
 
 def _model(size, channels, steps):

@@ -1,0 +1,169 @@
+"""`aa inspect --checkpoint DIR (--index N [--split S] | TEXT)`: what happens inside the lattice, as a picture.
+
+The input is example N of the checkpoint's dataset (the spec's ``dataset`` component, rebuilt from
+the checkpoint's spec) or, when the pipeline has a ``[tokenizer]``, a free text (the Q→A case). Any
+write → propagate → read pipeline (:class:`aa_core.protocols.LatticePipeline`) can be pictured. Two
+lines are printed before the picture: the input and the prediction, as the dataset describes them
+(:class:`aa_core.protocols.DescribedDataset`, e.g. ``Q: …`` / ``A: …``, or the predicted class), else
+the split and index and a summary of the output tensor.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+SPLITS = {"test": "test", "val": "validation", "validation": "validation", "train": "train"}  # --split → the dataset's split
+SPLITS_SHORT = {"validation": "val"}
+FIX_UTF8 = "give the text as UTF-8 (convert it, e.g. `iconv -f latin1 -t utf-8`)"
+
+
+def add_parser(sub):
+    p = sub.add_parser("inspect", help="picture of the lattice's states for one input: a dataset example (--index N) or a text "
+                                       "(slices per step, light cone, output face)")
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="checkpoint or run directory")
+    p.add_argument("text", nargs="?", default=None, metavar="TEXT",
+                   help="a text to write onto the lattice (pipelines with a [tokenizer], e.g. a question)")
+    p.add_argument("--index", type=int, default=None, metavar="N", help="picture example N of the checkpoint's dataset instead")
+    p.add_argument("--split", default="test", choices=sorted(SPLITS), help="the dataset split of --index (default test)")
+    p.add_argument("--out", default="inspect.png", metavar="FILE.png", help="the picture (default inspect.png)")
+    p.add_argument("--animate", default=None, metavar="FILE.gif", help="also write an animation, one frame per step")
+    p.add_argument("--frames", type=int, default=8, help="steps shown in the picture (evenly spaced, first and last included)")
+    return p
+
+
+def argument_text(value: str, where: str) -> str:
+    """A command-line argument as text; a UserError naming it, its bad byte and the fix when it is not UTF-8."""
+    from aa_core.plugin import UserError
+
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:  # undecodable argv bytes arrive as lone surrogates
+        raw = os.fsencode(value)
+        try:
+            raw.decode("utf-8")
+            pos = 0
+        except UnicodeDecodeError as exc:
+            pos = exc.start
+        shown = raw.decode("utf-8", "backslashreplace").strip()
+        raise UserError(f"{where} ('{shown}') is not valid UTF-8 (byte 0x{raw[pos]:02x} at position {pos}): {FIX_UTF8}") from None
+
+
+def load_verified(directory: str) -> Any:
+    """The checkpoint, verified; its warnings printed as one-line ``aa: warning:`` messages."""
+    from aa_core.checkpoint import load_checkpoint
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ckpt = load_checkpoint(directory)
+    for w in caught:
+        if issubclass(w.category, (UserWarning, FutureWarning)):
+            print(f"aa: warning: {w.message}", file=sys.stderr)
+    return ckpt
+
+
+def build_dataset(ctx: Any, checkpoint: Any, needed: bool) -> Any:
+    """The checkpoint spec's dataset (None when it has none and none is ``needed``)."""
+    from aa_core.plugin import UserError
+
+    if "dataset" not in ctx.spec.components:
+        if needed:
+            raise UserError(f"--index: checkpoint {checkpoint.path} names no dataset (its spec has no [dataset] table), so it has "
+                            "no examples to pick from; give a text instead, or inspect a checkpoint trained on a dataset")
+        return None
+    try:
+        return ctx.build("dataset")
+    except UserError as exc:
+        if needed:
+            raise UserError(f"--index: the dataset of checkpoint {checkpoint.path} cannot be rebuilt from its spec: {exc}") from None
+        print(f"aa: warning: the dataset of checkpoint {checkpoint.path} cannot be rebuilt ({exc}); "
+              "the prediction is summarised instead of described", file=sys.stderr)
+        return None
+
+
+def example_input(dataset: Any, index: int, split: str, checkpoint: Any) -> tuple[Any, str]:
+    """(inputs of example ``index`` of ``split``, first dimension 1; the line naming it)."""
+    import torch
+
+    from aa_core.plugin import UserError
+    from aa_core.protocols import DescribedDataset
+
+    sizes = dataset.sizes()
+    n = int(sizes.get(split, 0))
+    if n == 0:
+        others = ", ".join(f"{SPLITS_SHORT.get(k, k)} ({v})" for k, v in sizes.items() if v)
+        raise UserError(f"--index {index}: the {split} split of checkpoint {checkpoint.path}'s dataset is empty; "
+                        f"choose another --split ({others or 'every split is empty'})")
+    if not 0 <= index < n:
+        raise UserError(f"--index {index} is out of range: the {split} split of checkpoint {checkpoint.path}'s dataset has "
+                        f"{n} examples; give --index from 0 to {n - 1} (or another --split)")
+    batch = dataset.batch(split, torch.tensor([index]))
+    x = batch.get("inputs") if isinstance(batch, dict) else None
+    if not isinstance(x, torch.Tensor):
+        raise UserError(f"the dataset of checkpoint {checkpoint.path} ({type(dataset).__name__}) gives no 'inputs' tensor in its "
+                        "batches, so there is nothing to write onto the lattice")
+    line = dataset.describe(index, split) if isinstance(dataset, DescribedDataset) else f"{split} example {index} of {n}"
+    return x, line
+
+
+def summary(output: Any) -> str:
+    """One line for an output the dataset does not describe: its shape, range and largest entry."""
+    import torch
+
+    if not isinstance(output, torch.Tensor):
+        return f"output: a {type(output).__name__}"
+    o = output.detach().float()
+    if o.numel() == 0:
+        return f"output: shape {list(o.shape)} (empty)"
+    line = f"output: shape {list(o.shape)}, min {float(o.min()):.4g}, mean {float(o.mean()):.4g}, max {float(o.max()):.4g}"
+    if o.dim() == 2 and o.shape[0] == 1:
+        line += f", largest at index {int(o[0].argmax())}"
+    return line
+
+
+def main(args) -> int:
+    from aa_core.checkpoint import restore
+    from aa_core.plugin import UserError
+    from aa_core.protocols import DescribedDataset
+
+    from .lattice_view import animation, check_size, not_lattice_pipeline, picture, trace
+
+    if not args.out.lower().endswith(".png"):
+        raise UserError(f"--out {args.out}: the picture is a PNG; give a file name ending in .png")
+    if (args.text is None) == (args.index is None):
+        raise UserError("give what to picture: --index N (example N of the checkpoint's dataset, --split test|val|train) "
+                        'or a text (e.g. a question: aa inspect --checkpoint DIR "your question"), not both')
+    text = argument_text(args.text, "the question argument") if args.text is not None else None  # not UTF-8: exit 2 before any work
+    if args.index is not None and args.index < 0:
+        raise UserError(f"--index {args.index}: give an example number from 0 up")
+    r = restore(load_verified(args.checkpoint))
+    model, ctx, ckpt = r.model, r.ctx, r.checkpoint
+    why = not_lattice_pipeline(model)
+    if why:
+        raise UserError(f"checkpoint {ckpt.path}: aa inspect pictures write → propagate → read pipelines "
+                        f"(aa_core.protocols.LatticePipeline); its {type(model).__name__} is not one: {why}")
+    check_size(model)
+    dataset = build_dataset(ctx, ckpt, needed=text is None)
+    if text is None:
+        x, example = example_input(dataset, args.index, SPLITS[args.split], ckpt)
+    else:
+        if not ctx.has("tokenizer"):
+            raise UserError(f"checkpoint {ckpt.path}: its pipeline takes no text (the spec has no [tokenizer]); "
+                            "picture one of its dataset's examples instead: --index N [--split test|val|train]")
+        width, tok_width = getattr(model, "embedding_dim", None), getattr(ctx.tokenizer, "embedding_dim", None)
+        if isinstance(width, int) and isinstance(tok_width, int) and width != tok_width:
+            raise UserError(f"checkpoint {ckpt.path}: its pipeline reads inputs {width} wide but its tokenizer gives {tok_width}-wide "
+                            "embeddings, so it takes no text; picture one of its dataset's examples instead: --index N [--split test|val|train]")
+        x = ctx.tokenizer.encode([text])
+        example = f"Q: {text}"
+    tr = trace(model, x)
+    prediction = dataset.describe_prediction(tr["prediction"]) if isinstance(dataset, DescribedDataset) else summary(tr["prediction"])
+    print(f"{example}\n{prediction}", flush=True)
+    path = picture(model, tr, example, prediction, Path(args.out), frames=max(2, args.frames), labels=("", ""))
+    print(f"picture: {path}", flush=True)
+    if args.animate:
+        print(f"animation: {animation(model, tr, Path(args.animate))}", flush=True)
+    return 0

@@ -1,0 +1,186 @@
+"""aa inspect on a task that is not Q→A: a small classification dataset (a plugin installed for the test,
+as a user installs one) trained by the core's `train` task, pictured by example index; bad input exits 2."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from aa_inspect.cli import summary
+from aa_inspect.lattice_view import not_lattice_pipeline
+
+# A task plugin: four classes of random vectors (the class is where the largest of the first four
+# features is); it owns its loss and metric (TaskObjective) and describes examples and predictions.
+TOY_PLUGIN = '''
+import hashlib
+
+import attrs
+import torch
+import torch.nn.functional as F
+
+from aa_core.plugin import Component, hookimpl
+
+
+@attrs.define
+class ToyConfig:
+    size: int = 64
+    features: int = 8
+
+
+class Toy:
+    def __init__(self, config, ctx=None):
+        x = torch.randn(config.size, config.features, generator=torch.Generator().manual_seed(0))
+        y = x[:, :4].argmax(1)
+        n = config.size // 4
+        self.splits = {"train": (x[2 * n:], y[2 * n:]), "validation": (x[:n], y[:n]), "test": (x[n:2 * n], y[n:2 * n])}
+        self.hash = hashlib.sha256(x.numpy().tobytes()).hexdigest()
+
+    def sizes(self):
+        return {k: len(y) for k, (_, y) in self.splits.items()}
+
+    def batch(self, split, index):
+        x, y = self.splits[split]
+        return {"inputs": x[index], "targets": y[index]}
+
+    def training_loss(self, model, batch):
+        return F.cross_entropy(model(batch["inputs"])[:, :4], batch["targets"])
+
+    @torch.no_grad()
+    def validation_metrics(self, model):
+        x, y = self.splits["validation"]
+        return {"val_accuracy": float((model(x)[:, :4].argmax(1) == y).float().mean())}
+
+    def describe(self, index, split):
+        return f"{split} example {index}: class {int(self.splits[split][1][index])}"
+
+    def describe_prediction(self, output):
+        return f"predicted class {int(output[0, :4].argmax())}"
+
+
+@hookimpl
+def aa_components():
+    return [Component("dataset", "toy_classes", ToyConfig, "toy_classes:Toy", "four classes of random vectors")]
+'''
+
+SPEC = '''
+[dataset]
+name = "toy_classes"
+
+[geometry]
+size = [3, 3, 3]
+
+[cell]
+name = "mlp"
+channels = 4
+hidden = 8
+
+[propagator]
+steps = 2
+
+[adapter]
+name = "linear"
+
+[pipeline]
+name = "direct_embedding"
+embedding_dim = 8
+
+[train]
+epochs = 2
+batch_size = 16
+select_on = "val_accuracy"
+mode = "max"
+threads = 1
+
+[run]
+tasks = ["train"]
+progress = false
+'''
+
+
+def _aa(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aa_core.cli", *args], capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """(run folder, environment that sees the toy plugin, work folder) after `aa run` trained it."""
+    tmp = tmp_path_factory.mktemp("toy")
+    plugin = tmp / "site"
+    plugin.mkdir()
+    (plugin / "toy_classes.py").write_text(TOY_PLUGIN)
+    info = plugin / "toy_classes-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-classes\nVersion: 1.0\nRequires-Dist: aa-core>=0.1,<0.3\n")
+    (info / "entry_points.txt").write_text("[aa.plugins]\ntoy = toy_classes\n\n[aa.components]\ndataset.toy_classes = toy_classes\n")
+    (tmp / "toy.toml").write_text(SPEC)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    r = _aa("run", "toy.toml", "--set", f"run.checkpoint_dir={tmp / 'ckpt'}", "--set", f"run.output_dir={tmp / 'runs'}", env=env, cwd=tmp)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run,) = list((tmp / "ckpt").iterdir())
+    return run, env, tmp
+
+
+def test_inspect_a_dataset_example_of_a_classification_checkpoint(toy_run):
+    run, env, tmp = toy_run
+    r = _aa("inspect", "--checkpoint", str(run), "--index", "0", "--out", str(tmp / "toy.png"), env=env, cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = r.stdout.strip().splitlines()
+    truth = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))[16:32, :4].argmax(1)  # the toy test split
+    assert lines[0] == f"test example 0: class {int(truth[0])}"
+    m = re.fullmatch(r"predicted class (\d)", lines[1])
+    assert m, lines
+    assert lines[2] == f"picture: {tmp / 'toy.png'}"
+    assert (tmp / "toy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp / "toy.png").stat().st_size > 20_000
+    # the printed class is what the checkpoint's model predicts for that example
+    check = subprocess.run([sys.executable, "-c", (
+        "import sys, torch; from aa_core.checkpoint import restore; r = restore(sys.argv[1]); "
+        "x = r.ctx.build('dataset').batch('test', torch.tensor([0]))['inputs']; print(int(r.model(x)[0, :4].argmax()))"), str(run)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp)
+    assert check.returncode == 0, check.stderr
+    assert m.group(1) == check.stdout.strip()
+    val = _aa("inspect", "--checkpoint", str(run), "--index", "3", "--split", "val", "--out", str(tmp / "val.png"), env=env, cwd=tmp)
+    assert val.returncode == 0, val.stderr
+    assert val.stdout.startswith("validation example 3: class ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--index", "16"], r"--index 16 is out of range: the test split of checkpoint .* has 16 examples; give --index from 0 to 15"),
+    (["--index", "-1"], r"--index -1: give an example number from 0 up"),
+    (["some text"], r"its pipeline reads inputs 8 wide but its tokenizer gives \d+-wide embeddings, so it takes no text; "
+                    r"picture one of its dataset's examples instead: --index N"),
+    ([], r"give what to picture: --index N"),
+    (["--index", "0", "--out", "p.jpg"], r"--out p.jpg: the picture is a PNG"),
+])
+def test_bad_input_exits_2_with_one_message(toy_run, args, message):
+    run, env, tmp = toy_run
+    r = _aa("inspect", "--checkpoint", str(run), *args, env=env, cwd=tmp)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert re.search(message, r.stderr), r.stderr
+
+
+def test_a_layer_called_readout_is_not_a_lattice_readout():
+    """A pipeline whose ``readout`` is a layer (not ``readout(state, inputs)``) is refused by name, not with a TypeError."""
+    class LayerReadout(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.geometry, self.propagator, self.channels = object(), object(), 4
+            self.input_cells = torch.arange(3)
+            self.readout = nn.Linear(4, 2)
+
+        def initial_state(self, inputs):
+            return inputs
+
+    assert "readout" in not_lattice_pipeline(LayerReadout())
+
+
+def test_an_undescribed_output_is_summarised():
+    line = summary(torch.tensor([[0.5, 2.0, -1.0]]))
+    assert line == "output: shape [1, 3], min -1, mean 0.5, max 2, largest at index 1"
