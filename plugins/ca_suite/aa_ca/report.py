@@ -45,19 +45,14 @@ def published_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
 def mean_interval(values: list[float]) -> tuple[float, float]:
     """Mean and the half-width of its 95 % Student-t interval (0 for one value)."""
-    n = len(values)
-    if n == 0:
+    from aa_core.stats import t_interval
+
+    if not values:
         return math.nan, math.nan
-    m = sum(values) / n
-    if n == 1:
-        return m, 0.0
-    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1))
-    return m, _T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+    m, lo, hi = t_interval(values)
+    return m, (0.0 if len(values) == 1 else hi - m)
 
 
 def arc1d_verdict(ours: dict[str, float]) -> str:

@@ -65,6 +65,20 @@ def summarise(lines: list[dict[str, Any]], key: str) -> dict[str, dict[str, floa
     return out
 
 
+def paired_by_seed(lines: list[dict[str, Any]], label: str, reference: str, key: str) -> dict[str, Any] | None:
+    """``label`` − ``reference`` on ``test[key]``, paired by training seed: mean, 95 % t interval over the
+    seeds both ran, and the verdict (higher / lower / no difference detected)."""
+    from aa_core.stats import t_interval, verdict
+
+    a = {r["seed"]: float(r["test"][key]) for r in lines if r["label"] == label and key in r["test"]}
+    b = {r["seed"]: float(r["test"][key]) for r in lines if r["label"] == reference and key in r["test"]}
+    seeds = sorted(a.keys() & b.keys())
+    if len(seeds) < 2:
+        return None
+    m, lo, hi = t_interval([a[s] - b[s] for s in seeds])
+    return {"mean": m, "lo": lo, "hi": hi, "n": len(seeds), "verdict": verdict(lo, hi)}
+
+
 def _fmt(stats: dict[str, float] | None, scale: float = 100.0) -> str:
     if not stats:
         return "not run"
@@ -83,8 +97,17 @@ def markdown_tables(lines: list[dict[str, Any]]) -> str:
     for label, pub in [("mnist1d_mlp", PUBLISHED["mnist1d"]["mlp"]), ("mnist1d_cnn", PUBLISHED["mnist1d"]["cnn"]),
                        ("mnist1d_lattice_line", None), ("mnist1d_lattice_snake", None),
                        ("mnist1d_mlp_shuffled", PUBLISHED["mnist1d_shuffled"]["mlp"]), ("mnist1d_cnn_shuffled", PUBLISHED["mnist1d_shuffled"]["cnn"]),
-                       ("mnist1d_lattice_line_shuffled", None)]:
+                       ("mnist1d_lattice_line_shuffled", None), ("mnist1d_lattice_snake_shuffled", None)]:
         out.append(f"| {label} | {params.get(label, '–')} | {_fmt(acc.get(label))} | {pub if pub is not None else '–'} |")
+    pairs = [("mnist1d_lattice_line", "mnist1d_mlp"), ("mnist1d_lattice_line", "mnist1d_cnn"), ("mnist1d_lattice_snake", "mnist1d_mlp"),
+             ("mnist1d_lattice_line_shuffled", "mnist1d_mlp_shuffled"), ("mnist1d_lattice_line_shuffled", "mnist1d_cnn_shuffled"),
+             ("mnist1d_lattice_snake_shuffled", "mnist1d_mlp_shuffled")]
+    paired = [(lab, ref, paired_by_seed(lines, lab, ref, "test_accuracy")) for lab, ref in pairs]
+    if any(p for _, _, p in paired):
+        out += ["", "| MNIST-1D, paired by seed | seeds | accuracy difference (points) [95 % t] | verdict |", "|---|---|---|---|"]
+        for lab, ref, p in paired:
+            if p:
+                out.append(f"| {lab} − {ref} | {p['n']} | {100 * p['mean']:+.1f} [{100 * p['lo']:+.1f}, {100 * p['hi']:+.1f}] | {p['verdict']} |")
     cell, agree = summarise(lines, "test_cell_accuracy"), summarise(lines, "test_agreement")
     out += ["", "| self-classifying digits, loss | cell accuracy at step 200 (%) | total agreement at step 200 (%) | peak cell accuracy (%) at step | published (MNIST) |",
             "|---|---|---|---|---|"]
