@@ -41,7 +41,7 @@ class QALossConfig:
     """The Q→A training objective (``[qa_loss]``): cosine_weight · mean(1 − cos) + contrastive_weight ·
     InfoNCE(temperature) whose negatives are the other answers of the batch (``negatives = "batch"``)
     or all training answers (``"all"``). These keys were ``train.*`` in aa-qa 0.1 (still accepted, with
-    a DeprecationWarning, until the next minor version)."""
+    a DeprecationWarning; removed in aa-core 0.3)."""
 
     cosine_weight: float = attrs.field(default=1.0, validator=[non_negative, finite])
     contrastive_weight: float = attrs.field(default=0.0, validator=[non_negative, finite])
