@@ -1,7 +1,9 @@
 """AA's question→answer application, as a plugin: the teacher tokenizer, data loading, training,
 evaluation beside the baselines, reports, and `aa ask` / `aa evaluate`.
 
-Modules: :mod:`.data` (loading, dedup, split, hash), :mod:`.train` (the ``train`` task),
-:mod:`.baselines`, :mod:`.metrics`, :mod:`.report`, :mod:`.evaluate` (the ``evaluate``
-task), :mod:`.ask` (the ``ask`` task), :mod:`.teacher` (the ``teacher`` tokenizer).
+Modules, top to bottom (no import circle; the import-linter contract "aa_qa layers" keeps it so):
+:mod:`.evaluate` and :mod:`.ask` (the tasks); :mod:`.folds` and :mod:`.generative`; :mod:`.scoring`
+(baselines, metrics, report writing); :mod:`.train` (``train_model``); :mod:`.dataset` (``qa_pairs``);
+:mod:`.abstain` and :mod:`.resume`; :mod:`.answering` (predictions → answers) and :mod:`.prep` (data,
+embeddings, decoder); helpers such as :mod:`.data`, :mod:`.metrics`, :mod:`.report`, :mod:`.teacher`.
 """

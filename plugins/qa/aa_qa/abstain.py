@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from .answering import decode_scored
+
 KEY = "abstention"  # the checkpoint metadata entry
 TARGET_PRECISION = 0.5
 
@@ -49,8 +51,6 @@ def calibrate(confidence: Sequence[float], right: Sequence[bool], target_precisi
 @torch.no_grad()
 def calibrate_model(model, ctx, decoder, x_val: torch.Tensor, y_val: torch.Tensor, target_precision: float = TARGET_PRECISION) -> dict[str, Any]:
     """Calibrate on validation question embeddings ``x_val`` and reference answer embeddings ``y_val``."""
-    from .ask import decode_scored
-
     if len(x_val) == 0:
         return calibrate([], [], target_precision)
     model.eval()

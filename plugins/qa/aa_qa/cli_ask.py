@@ -85,8 +85,8 @@ def load_verified(directory):
 def main(args) -> int:
     from aa_core.plugin import UserError
 
-    from .abstain import threshold
-    from .ask import answer_details, restore_for_answers
+    from .abstain import threshold  # torch: imported when a command runs, not when `aa` lists its commands
+    from .answering import answer_details, restore_for_answers
 
     questions, bad = read_questions(list(args.questions))
     not_answered = (f"{len(bad)} question(s) not answered" + (f" ({len(questions)} answered above)" if questions else "") + ":\n  "

@@ -1,6 +1,8 @@
 """`aa evaluate --checkpoint DIR`: re-evaluate a saved model on its held-out split."""
 from __future__ import annotations
 
+from .cli_ask import load_verified
+
 
 def add_parser(sub):
     p = sub.add_parser("evaluate", help="re-evaluate a saved checkpoint (report: JSON + Markdown + PNG)")
@@ -14,8 +16,7 @@ def add_parser(sub):
 
 
 def main(args) -> int:
-    from .cli_ask import load_verified
-    from .evaluate import evaluate_checkpoint
+    from .evaluate import evaluate_checkpoint  # torch: imported when the command runs, not when `aa` lists its commands
 
     # prints the table and where the report went (a new folder per evaluation, naming the checkpoint)
     evaluate_checkpoint(load_verified(args.checkpoint), list(args.overrides), list(args.allow_change))

@@ -52,6 +52,11 @@ class QAData:
         return {s: len(self.split(s)) for s in SPLITS}
 
 
+def answer_key(text: str) -> str:
+    """A training answer's identity (normalised text, hashed): how generated answers are told new or reproduced."""
+    return hashlib.sha1(normalise(text).encode()).hexdigest()[:16]
+
+
 _FIX = 'each record needs "question" (text) and "answer" (text, or a list of texts whose first is the reference)'
 
 

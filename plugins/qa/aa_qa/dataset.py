@@ -20,11 +20,12 @@ from aa_core.builtins.direct_embedding import aux_losses
 from aa_core.protocols import GenerativeDecoder, GenerativePipeline
 from aa_core.train import distributed
 
-from .ask import NONFINITE, decode_scored
+from . import abstain
+from .answering import NONFINITE, decode_scored
 from .data import QAData
 from .loss import embedding_loss
 from .metrics import gold_sets, ranking_metrics, ranks
-from .prep import embed_data, load_data_once, make_decoder, predict
+from .prep import embed_data, load_data_once, make_decoder, predict, prepare_ids
 
 
 class QAPairs:
@@ -59,8 +60,6 @@ class QAPairs:
         self.decoder = make_decoder(self.spec, ctx, self.data, self.embeddings)  # fitted on training answers before training
         self.tensors = dict(self.embeddings)
         if isinstance(model, GenerativePipeline):  # text_to_text trains on token ids
-            from .generative import prepare_ids
-
             (x, y), (xv, yv) = prepare_ids(self.spec, model, self.data)
             self.tensors.update(train=(x, y), validation=(xv, yv))
 
@@ -113,8 +112,6 @@ class QAPairs:
 
     def final_metadata(self, model: torch.nn.Module, ctx: Any) -> dict[str, Any]:
         """The abstention threshold ``aa ask`` / ``aa serve`` use (none for generated text: no bank answer to abstain from)."""
-        from . import abstain
-
         generated = isinstance(model, GenerativePipeline) or isinstance(self.decoder, GenerativeDecoder)
         xv, yv = self.embeddings["validation"]
         return {abstain.KEY: None if generated else abstain.calibrate_model(model, ctx, self.decoder, xv, yv)}

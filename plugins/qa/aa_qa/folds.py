@@ -12,13 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aa_core.assemble import build_model, count_params
 from aa_core.plugin import UserError
 
 from . import baselines as B
 from .data import QAData
 from .dataset import QAPairs
+from .prep import load_data_once, make_decoder, predict, prepare
+from .scoring import fit_baselines, score, split_valid, summary, write_report
 from .stats import t_interval, verdict
-from .train import load_data_once, make_decoder, predict, prepare, train_model
+from .train import train_model
 
 
 def fold_assignment(n: int, k: int, seed: int) -> np.ndarray:
@@ -29,10 +32,7 @@ def fold_assignment(n: int, k: int, seed: int) -> np.ndarray:
 
 
 def cross_validate(spec, state: dict) -> Path:
-    from aa_core.assemble import build_model, count_params
-
-    from .evaluate import _finish, fit_baselines, score, split_valid, summary
-
+    """The k-fold report (``evaluate.folds = k``): each fold held out once, the model and the trained baselines retrained per fold."""
     ecfg, tcfg, dcfg, run = spec.sections["evaluate"], spec.sections["train"], spec.sections["data"], spec.sections["run"]
     data = load_data_once(spec, state)
     data, emb = prepare(spec, state)
@@ -104,4 +104,4 @@ def cross_validate(spec, state: dict) -> Path:
                  "paired_note": "paired = mean of per-fold (model − baseline) with a Student-t interval over folds; "
                                 "paired_pooled = bootstrap over all held-out items"})
     report = {"systems": systems, "paired": paired_folds, "paired_pooled": paired_pooled, "meta": meta, "history": history}
-    return _finish(spec, state, report)
+    return write_report(spec, state, report)

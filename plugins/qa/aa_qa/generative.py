@@ -1,19 +1,18 @@
-"""The Q→A application for pipelines and decoders that write new text.
+"""The Q→A evaluation of pipelines and decoders that write new text.
 
-- :func:`prepare_ids`: fits the subword tokenizer on the training split (questions and
-  answers) and turns every split into (question ids, answer ids) for a ``text_to_text`` model.
-- :func:`decoder_fit_data`: training questions and answers with their teacher embeddings, on
-  which an embedding → text decoder is pre-trained (reconstruction).
 - :func:`roundtrip`: text → teacher embedding → decoder → text on held-out texts (BLEU, chrF,
   exact reconstructions, teacher cosine between a text and its reconstruction).
 - :func:`evaluate_generated`: generated answers on the held-out split beside the baselines
   (:mod:`aa_qa.text_baselines`), with BLEU / chrF / ROUGE-L / EM / token F1 against all
   references, teacher cosine to the reference, how many answers are new text, and ten
   answers chosen by a fixed seed; written as ``generated.json`` / ``generated.md``.
+
+Preparing such a run (:func:`prepare_ids`, :func:`decoder_fit_data`) lives in :mod:`aa_qa.prep`,
+answering with it (:func:`answer_generated`) in :mod:`aa_qa.answering`, and :func:`answer_key` in
+:mod:`aa_qa.data`; they are re-exported here.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -22,36 +21,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aa_core.plugin import UserError, table, write_json, write_text
+from aa_core.assemble import count_params
+from aa_core.plugin import table, write_json, write_text
 
-from .data import QAData, normalise
+from . import text_baselines as TB
+from .answering import answer_generated
+from .data import QAData, answer_key, normalise
 from .metrics import summarise, text_metrics
+from .prep import decoder_fit_data, prepare_ids
+from .report import new_folder
 from .stats import paired, resample_indices
 
-
-def answer_key(text: str) -> str:
-    """A training answer's identity (normalised text, hashed) for counting new answers."""
-    return hashlib.sha1(normalise(text).encode()).hexdigest()[:16]
-
-
-def prepare_ids(spec, model, data: QAData) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """Fit the model's subword tokenizer on training texts (if not fitted) and encode train and validation."""
-    tcfg = spec.sections["train"]
-    if model.teacher is None and tcfg.select_on != "val_loss":
-        raise UserError(f"{spec.source}: a text_to_text model without a [tokenizer] teacher validates on its loss only; "
-                        'set train.select_on = "val_loss" or add [tokenizer] name = "teacher"')
-    if not model.subword.fitted:
-        model.subword.fit([p.question for p in data.train] + [p.answer for p in data.train])
-    model.train_answers = sorted({answer_key(p.answer) for p in data.train})
-    tr = model.encode_pairs([p.question for p in data.train], [p.answer for p in data.train])
-    va = model.encode_pairs([p.question for p in data.validation], [p.answer for p in data.validation])
-    return tr, va
-
-
-def decoder_fit_data(data: QAData, emb: dict) -> tuple[list[str], torch.Tensor]:
-    """Training questions and answers (texts, teacher embeddings ``[2n, D]``): what an embedding → text decoder learns from."""
-    q, a = emb["train"]
-    return [p.question for p in data.train] + [p.answer for p in data.train], torch.cat([q, a])
+__all__ = ["answer_generated", "answer_key", "decoder_fit_data", "evaluate_generated", "markdown", "prepare_ids", "roundtrip",
+           "terminal_table"]
 
 
 def roundtrip(decoder, teacher, texts: list[str], **kw: Any) -> dict[str, Any]:
@@ -75,8 +57,6 @@ def _score(hyps: list[str], refs: list[list[str]], ref_emb: torch.Tensor, teache
 
 def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
     """The held-out report of a text_to_text model: its generated answers and every baseline."""
-    from . import text_baselines as TB
-
     ecfg, run = spec.sections["evaluate"], spec.sections["run"]
     model = state["model"]
     teacher = state["ctx"].tokenizer
@@ -112,8 +92,6 @@ def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
     rng = np.random.default_rng(ecfg.seed)
     pick = sorted(rng.choice(len(questions), size=min(ecfg.samples, len(questions)), replace=False).tolist())
     samples = [{"question": questions[i], "reference": refs[i][0], **{n: h[i] for n, h in hyps.items()}} for i in pick]
-    from aa_core.assemble import count_params
-
     meta = {"spec": spec.source, "split": split, "sizes": data.sizes(), "dataset_hash": data.hash, "params": count_params(model),
             "strategy": model.decoder.config.strategy, "max_new_tokens": model.decoder.config.max_new_tokens,
             "unavailable": notes, "sample_seed": ecfg.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -121,8 +99,6 @@ def evaluate_generated(spec, state: dict, data: QAData, emb: dict) -> Path:
               "history": state.get("train_result", {}).get("history", state.get("history", []))}
     run_id = state.setdefault("run_id", time.strftime("%Y%m%d-%H%M%S"))
     meta.update(state.get("report_meta", {}))  # aa evaluate --checkpoint: which checkpoint, and whether the data changed
-    from .report import new_folder
-
     folder = Path(run.output_dir) / run_id  # a training run's own folder (the trainer's metrics.json is there too)
     if state.get("own_report_folder") or (folder / "generated.json").exists():
         folder = new_folder(Path(run.output_dir), run_id)  # exclusive: never overwrites another evaluation's report
@@ -206,17 +182,3 @@ def markdown(report: dict) -> str:
         lines.append(f"- **Q:** {flat(s['question'])}\n  - reference: {flat(s['reference'])}")
         lines += [f"  - {k}: {flat(v)}" for k, v in s.items() if k not in ("question", "reference")]
     return "\n".join(lines) + "\n"
-
-
-def answer_generated(model, ctx, questions: list[str]) -> list:
-    """``aa ask`` for a text_to_text model: generated answers, each marked new or a reproduced training
-    answer; the score is the teacher cosine between the question and its answer."""
-    from .ask import Answer
-
-    texts = model.generate_texts(list(questions))
-    known = set(getattr(model, "train_answers", []) or [])
-    if ctx.has("tokenizer"):
-        sims = F.cosine_similarity(ctx.tokenizer.encode(list(questions)), ctx.tokenizer.encode(texts), dim=-1).tolist()
-    else:
-        sims = [float("nan")] * len(texts)
-    return [Answer(q, t, float(s), [], False, (answer_key(t) not in known) if known else None) for q, t, s in zip(questions, texts, sims)]

@@ -1,6 +1,7 @@
 """Preparing a Q→A run: the data read and checked once, teacher embeddings (cached, embedded once
-and shared across processes), the decoder fitted on training answers only, batch prediction. The
-bottom of aa_qa's training side: it imports no other aa_qa module that trains or evaluates."""
+and shared across processes), the decoder fitted on training answers only (or, for an embedding →
+text decoder, pre-trained on training questions and answers), token ids for text_to_text pipelines,
+batch prediction. The bottom of aa_qa's training side: it imports no aa_qa module that trains or evaluates."""
 from __future__ import annotations
 
 import time
@@ -12,7 +13,7 @@ from aa_core.protocols import Decoder, GenerativeDecoder, OwnedDecoder
 from aa_core.train import distributed
 from aa_core.train.loop import show_progress as _show_progress
 
-from .data import QAData, load_data
+from .data import QAData, answer_key, load_data
 
 Embeddings = dict[str, tuple[torch.Tensor, torch.Tensor]]  # split → (questions [n, D], answers [n, D])
 
@@ -106,11 +107,29 @@ def make_decoder(spec, ctx, data: QAData, emb: Embeddings):
     elif isinstance(decoder, OwnedDecoder) and decoder.owned:
         pass  # a decoder inside the pipeline (text_to_text) is trained with it
     elif isinstance(decoder, GenerativeDecoder):  # embedding → text: pre-trained to reconstruct training questions and answers
-        from .generative import decoder_fit_data
-
         if spec.sections["train"].threads:
             torch.set_num_threads(spec.sections["train"].threads)
         decoder.fit(*decoder_fit_data(data, emb))
     elif isinstance(decoder, Decoder):
         decoder.fit([p.answer for p in data.train], emb["train"][1])
     return decoder
+
+
+def decoder_fit_data(data: QAData, emb: Embeddings) -> tuple[list[str], torch.Tensor]:
+    """Training questions and answers (texts, teacher embeddings ``[2n, D]``): what an embedding → text decoder learns from."""
+    q, a = emb["train"]
+    return [p.question for p in data.train] + [p.answer for p in data.train], torch.cat([q, a])
+
+
+def prepare_ids(spec, model, data: QAData) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Fit a text_to_text model's subword tokenizer on training texts (if not fitted) and encode train and validation."""
+    tcfg = spec.sections["train"]
+    if model.teacher is None and tcfg.select_on != "val_loss":
+        raise UserError(f"{spec.source}: a text_to_text model without a [tokenizer] teacher validates on its loss only; "
+                        'set train.select_on = "val_loss" or add [tokenizer] name = "teacher"')
+    if not model.subword.fitted:
+        model.subword.fit([p.question for p in data.train] + [p.answer for p in data.train])
+    model.train_answers = sorted({answer_key(p.answer) for p in data.train})
+    tr = model.encode_pairs([p.question for p in data.train], [p.answer for p in data.train])
+    va = model.encode_pairs([p.question for p in data.validation], [p.answer for p in data.validation])
+    return tr, va

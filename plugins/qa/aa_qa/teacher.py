@@ -20,6 +20,7 @@ import torch
 
 from aa_core.plugin import UserError
 
+from . import bert_encoder
 from .config import DEFAULT_TEACHER as DEFAULT_MODEL
 from .config import TeacherConfig
 
@@ -101,8 +102,6 @@ class Teacher:
     @cached_property
     def _model(self):
         """``texts → [B, L, D] hidden states, [B, L] mask``: plain torch for BERT folders (the teacher), else transformers."""
-        from . import bert_encoder
-
         own = bert_encoder.load(self.path, self.config.max_length)
         if own is not None:
             tok, encoder = own
@@ -131,12 +130,10 @@ class Teacher:
 
     @torch.no_grad()
     def _embed(self, texts: list[str]) -> np.ndarray:
-        from .bert_encoder import mean_pooled
-
         out = []
         for i in range(0, len(texts), self.config.batch_size):
             hidden, mask = self._model(texts[i : i + self.config.batch_size])  # [B, L, D], [B, L]
-            out.append(torch.nn.functional.normalize(mean_pooled(hidden, mask), dim=-1).numpy())
+            out.append(torch.nn.functional.normalize(bert_encoder.mean_pooled(hidden, mask), dim=-1).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.embedding_dim), np.float32)
 
     def encode(self, texts: list[str]) -> torch.Tensor:

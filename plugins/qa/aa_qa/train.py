@@ -11,8 +11,10 @@ from typing import Any
 
 import torch
 
+from aa_core.train import fit
 from aa_core.train.task import new_run_id
 
+from .config import QALossConfig
 from .dataset import QAPairs
 from .prep import DEFAULT_DECODER, Embeddings, embed_data, from_training, load_data_once, make_decoder, predict, prepare
 
@@ -25,10 +27,6 @@ def train_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, xv: to
                 save: Callable[..., None] | None = None, resume: Path | None = None) -> dict:
     """Train an embedding → embedding model in place on in-memory pairs with the core trainer
     (``cfg``: a [train] config; ``loss``: the [qa_loss] config, default weights when None)."""
-    from aa_core.train import fit
-
-    from .config import QALossConfig
-
     sizes = {"train": len(x), "validation": len(xv), "test": 0}
     data = _InMemory(sizes)
     ds = QAPairs(data, None, tensors={"train": (x, y), "validation": (xv, yv)}, answers=val_answers,  # type: ignore[arg-type]
