@@ -1,6 +1,6 @@
 """Hook implementations of aa-qa (torch-free): the teacher tokenizer and the qa_pairs dataset, the
-evaluate / ask tasks, the [data] / [qa_loss] / [evaluate] sections and the `aa ask` / `aa evaluate` /
-`aa inspect` commands. Training is the core's `train` task."""
+evaluate / ask tasks, the [data] / [qa_loss] / [evaluate] sections, the `aa ask` / `aa evaluate`
+commands and aa serve's Q→A handler. Training is the core's `train` task; `aa inspect` is aa-inspect's."""
 from __future__ import annotations
 
 from aa_core.plugin import Command, Component, Section, ServeHandler, Task, hookimpl

@@ -29,14 +29,18 @@ def calibrate(confidence: Sequence[float], right: Sequence[bool], target_precisi
     n = len(confidence)
     out: dict[str, Any] = {"threshold": None, "target_precision": target_precision, "n": n,
                            "confidence": "cosine of the predicted embedding to the decoded answer's embedding"}
-    if n == 0:
-        return {**out, "reached": False, "precision": None, "coverage": None}
-    order = sorted(range(n), key=lambda i: -confidence[i])
+    # a NaN/inf confidence (a diverged prediction) is always abstained on: it is never a cut point
+    finite = [i for i in range(n) if math.isfinite(confidence[i])]
+    if not finite:
+        return {**out, "reached": False, "precision": None, "coverage": None,
+                **({"note": "no finite confidence on validation: nothing to calibrate"} if n else {})}
+    order = sorted(finite, key=lambda i: -confidence[i])
+    m = len(order)
     best: tuple[float, int] | None = None  # (precision, kept) of the best cut when the target is not reached
     chosen, hits = None, 0
     for k, i in enumerate(order, start=1):
         hits += bool(right[i])
-        if k < n and confidence[order[k]] == confidence[i]:
+        if k < m and confidence[order[k]] == confidence[i]:
             continue  # equal confidences are kept or dropped together
         precision = hits / k
         if precision >= target_precision:
@@ -44,7 +48,7 @@ def calibrate(confidence: Sequence[float], right: Sequence[bool], target_precisi
         if best is None or precision >= best[0]:
             best = (precision, k)
     reached = chosen is not None
-    precision, kept = chosen if chosen is not None else best  # type: ignore[misc]  # best is set: n > 0
+    precision, kept = chosen if chosen is not None else best  # type: ignore[misc]  # best is set: some confidence is finite
     return {**out, "threshold": float(confidence[order[kept - 1]]), "reached": reached, "precision": precision, "coverage": kept / n}
 
 

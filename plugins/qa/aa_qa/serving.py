@@ -125,8 +125,9 @@ class Loaded:
 
 def picture(loaded: Loaded, question: str) -> bytes:
     """PNG of what happens inside the lattice for ``question`` (``aa inspect``'s picture; runs in the model thread)."""
-    from .ask import NONFINITE, decode_scored
-    from .lattice_view import check_size, picture, trace
+    from aa_inspect.lattice_view import check_size, picture, trace
+
+    from .answering import NONFINITE, decode_scored
 
     check_size(loaded.model)
     tr = trace(loaded.model, loaded.ctx.tokenizer.encode([question]))
@@ -143,7 +144,7 @@ class QAServing:
     def load(self, checkpoint: Path, metadata: dict[str, Any]) -> Loaded:
         """Restore through the one restore path and answer one question, so that the first request is not slow."""
         from .abstain import threshold
-        from .ask import answer_details, restore_for_answers
+        from .answering import answer_details, restore_for_answers
 
         model, ctx, decoder = restore_for_answers(checkpoint)
         tokenizer = getattr(ctx, "tokenizer", None)
@@ -155,7 +156,7 @@ class QAServing:
 
     def predict(self, loaded: Loaded, inputs: list[Any], option: int) -> list[Any]:
         """Answers (``aa_qa.ask.Answer``) of one batch of questions with ``option`` alternatives."""
-        from .ask import answer_details
+        from .answering import answer_details
 
         return answer_details(loaded.model, loaded.ctx, loaded.decoder, inputs, top_k=option, threshold=loaded.threshold)
 

@@ -20,8 +20,8 @@ def trained(tmp_path_factory):
     pytest.importorskip("aa_phrase_bank")
     pytest.importorskip("aa_universal_adapter")
     from aa_core.tasks import seed_everything
-    from aa_qa.ask import answer
-    from aa_qa.train import run_task
+    from aa_core.train.task import run_task
+    from aa_qa.answering import answer
 
     tmp = tmp_path_factory.mktemp("qa")
     spec = load_spec(
@@ -39,7 +39,8 @@ def trained(tmp_path_factory):
     seed_everything(0)
     state: dict = {}
     run_task(spec, state)
-    in_memory = answer(state["model"], state["ctx"], state["decoder"], QUESTIONS)
+    decoder = state["dataset"].decoder  # fitted by the qa_pairs dataset's setup before training
+    in_memory = answer(state["model"], state["ctx"], decoder, QUESTIONS)
     return Path(state["checkpoint_dir"]), in_memory, tmp
 
 
@@ -54,7 +55,7 @@ def test_ask_from_checkpoint_matches_in_memory_model(trained, aa):
 
 def test_checkpoint_records_training_provenance(trained):
     directory, _, _ = trained
-    meta = json.loads((directory / "metadata.json").read_text())
+    meta = json.loads((directory / "final" / "metadata.json").read_text())  # a run folder: its final checkpoint
     for key in ("dataset_hash", "training_time_s", "hyper_parameters", "metrics", "code_revision", "plugins", "spec", "model_hash"):
         assert meta.get(key) is not None, key
     assert {"aa-core", "aa-gmlp", "aa-phrase-bank", "aa-universal-adapter"} <= set(meta["plugins"])

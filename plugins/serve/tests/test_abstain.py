@@ -28,6 +28,17 @@ def test_calibrate_keeps_ties_together_and_reports_an_unreachable_target():
     assert calibrate([], [], 0.5)["threshold"] is None
 
 
+def test_calibrate_never_cuts_at_a_non_finite_confidence():
+    nan, inf = float("nan"), float("inf")
+    c = calibrate([0.9, nan, 0.7, inf, 0.5], [True, True, False, True, True], 0.5)
+    # NaN/inf predictions are always abstained on: the cut is among the finite ones, coverage counts all five
+    assert c["threshold"] == 0.5 and c["reached"] and c["precision"] == 2 / 3 and c["coverage"] == 3 / 5
+    c = calibrate([nan, nan], [True, False], 0.5)
+    assert c["threshold"] is None and not c["reached"] and "no finite confidence" in c["note"]
+    assert threshold({"abstention": c}) is None
+    json.dumps(c, allow_nan=False)  # nothing non-finite is stored in the checkpoint's metadata
+
+
 def test_threshold_of_old_and_new_metadata():
     assert threshold({}) is None and threshold({"abstention": {"threshold": None}}) is None
     assert threshold({"abstention": {"threshold": 0.5}}) == 0.5
