@@ -78,6 +78,11 @@ def encode(pairs: list[tuple[list[int], list[int]]], length: int) -> dict[str, t
     return {"colours": x, "targets": y}
 
 
+def row(colours: torch.Tensor) -> str:
+    """A row of colours 0–9 as digits, e.g. ``0033300``."""
+    return "".join(str(int(c)) for c in colours)
+
+
 class Arc1D:
     def __init__(self, config: Arc1DConfig):
         self.config = config
@@ -104,6 +109,7 @@ class Arc1D:
             h.update(self.data[split]["colours"].numpy().tobytes())
             h.update(self.data[split]["targets"].numpy().tobytes())
         self.hash = h.hexdigest()[:16]
+        self.described: tuple[int, torch.Tensor | None] | None = None  # (row length, target) of the example last described
 
     def sizes(self) -> dict[str, int]:
         return {k: len(v["colours"]) for k, v in self.data.items()}
@@ -119,6 +125,41 @@ class Arc1D:
         mask = x >= 0
         inputs = F.one_hot(x.clamp_min(0), COLOURS).float() * mask[..., None]
         return {"inputs": inputs, "mask": mask, "targets": y}
+
+    # ---- DescribedDataset (aa inspect) -----------------------------------------------------------
+    def problem_of(self, split: str, index: int) -> str:
+        """The name of the problem that example ``index`` of ``split`` comes from."""
+        if split == "test":
+            return self.problems["test"][index]["name"]
+        for p in self.problems[split]:
+            if index < len(p["pairs"]):
+                return p["name"]
+            index -= len(p["pairs"])
+        raise IndexError(index)
+
+    def describe(self, index: int, split: str) -> str:
+        """The input and target rows of example ``index`` as colour digits; the row is kept for :meth:`describe_prediction`."""
+        x, y = self.data[split]["colours"][index], self.data[split]["targets"][index]
+        n = int((x >= 0).sum())
+        recoloured = split == "train" and self.config.augment == "colours"
+        self.described = (n, None if recoloured else y[:n])
+        note = " (training batches recolour it at random)" if recoloured else ""
+        name = "val" if split == "validation" else split
+        return (f"1D-ARC {self.config.task} {name} #{index} ({self.problem_of(split, index)}): "
+                f"input {row(x[:n])} → target {row(y[:n])}{note}")
+
+    def describe_prediction(self, output: torch.Tensor) -> str:
+        """The predicted row (the most likely colour of each cell of the example last described; without
+        one, of the whole line) and how many cells differ from its target."""
+        pred = output.detach()[0, : self.length].argmax(-1)
+        if self.described is None:
+            return f"predicted line {row(pred)}"
+        n, target = self.described
+        pred = pred[:n]
+        if target is None:
+            return f"predicted row {row(pred)}"
+        wrong = int((pred != target).sum())
+        return f"predicted row {row(pred)} ({'exact match' if wrong == 0 else f'{wrong} of {n} cells wrong'})"
 
     # ---- TaskObjective ---------------------------------------------------------------------------
     def _logits(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:

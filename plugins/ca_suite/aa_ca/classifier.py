@@ -8,9 +8,15 @@ held fixed) and 1D-ARC (every cell outputs its colour). The task's dataset owns 
 ``forward(inputs [B, N_in, F], mask=None, steps=None, state=None, trajectory=False)`` → logits
 ``[B, N_read, classes]`` (with ``trajectory``: a list of them, one per step, and the final state).
 ``mask [B, N_in]``: cells outside it are held at zero (dead cells, Randazzo et al. 2020).
+
+It is a :class:`aa_core.protocols.LatticePipeline` (``initial_state``, ``readout(state, inputs)``,
+``input_cells``), so ``aa inspect`` pictures it; ``rollout(state, batch)`` gives the states exactly as
+``forward`` steps them (dead cells, clamped inputs, ``steps``). The per-cell linear map is ``head``;
+checkpoints that named it ``readout`` load (the old keys are renamed on load).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -71,19 +77,28 @@ class CAClassifier(nn.Module):
         read = self.geometry.output_cells.clone() if config.read == "output_face" else cells.clone()
         self.register_buffer("read_cells", read, persistent=False)
         self.write = nn.Linear(Fin, C) if config.write == "linear" else None
-        self.readout = nn.Linear(C, config.classes) if config.readout == "linear" else None
+        self.head = nn.Linear(C, config.classes) if config.readout == "linear" else None
         self.steps = config.steps if config.steps is not None else int(getattr(self.propagator, "steps", 1))
 
     @property
-    def input_cells(self) -> int:
-        return len(self.in_cells)
+    def input_cells(self) -> torch.Tensor:
+        """The cells the inputs are written to, in input order (the LatticePipeline member)."""
+        return self.in_cells
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any, **kwargs: Any) -> None:
+        # checkpoints written before the layer was renamed: ``readout.*`` → ``head.*``
+        for name in ("weight", "bias"):
+            old, new = f"{prefix}readout.{name}", f"{prefix}head.{name}"
+            if old in state_dict and new not in state_dict:
+                state_dict[new] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ---- the roll-out ------------------------------------------------------------------------
     def _scatter(self, x: torch.Tensor, width: int) -> torch.Tensor:
         """``[B, n ≤ N_in, width]`` in input order → ``[B, N, width]`` on the lattice (zeros elsewhere)."""
         B, n = x.shape[:2]
-        if n > self.input_cells:
-            raise UserError(f"{n} inputs per sample do not fit the lattice's {self.input_cells} input cells "
+        if n > len(self.in_cells):
+            raise UserError(f"{n} inputs per sample do not fit the lattice's {len(self.in_cells)} input cells "
                             f"(geometry.size = {list(self.geometry.size)}, pipeline.place = {self.config.place!r}): enlarge geometry.size")
         out = x.new_zeros(B, self.geometry.num_cells, width)
         return out.index_copy(1, self.in_cells[:n], x)
@@ -97,9 +112,14 @@ class CAClassifier(nn.Module):
     def logits(self, state: torch.Tensor) -> torch.Tensor:
         """Per-cell logits of the read cells ``[B, N_read, classes]``."""
         cells = state.index_select(1, self.read_cells)
-        if self.readout is not None:
-            return self.readout(cells)
+        if self.head is not None:
+            return self.head(cells)
         return cells[..., self.channels - self.classes:]
+
+    def readout(self, state: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """The prediction from a lattice state (the LatticePipeline member): the read cells' logits
+        ``[B, N_read, classes]``, what ``forward`` returns for its final state."""
+        return self.logits(state)
 
     def _step(self, state: torch.Tensor) -> torch.Tensor:
         step = getattr(self.propagator, "step", None)
@@ -108,36 +128,46 @@ class CAClassifier(nn.Module):
                             "method (the core's `nca` propagator has one)")
         return step(state)
 
-    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None, steps: int | None = None,
-                state: torch.Tensor | None = None, trajectory: bool = False) -> Any:
-        T = self.steps if steps is None else steps
-        x = inputs.to(torch.float32)
-        if state is None:
-            state = self.initial_state(x)
+    def _states(self, x: torch.Tensor, mask: torch.Tensor | None, steps: int, state: torch.Tensor) -> Iterator[torch.Tensor]:
+        """The roll-out from ``state``: the start (dead cells zeroed), then the state after every step."""
         alive = None if mask is None else self._scatter(mask.to(state.dtype).unsqueeze(-1), 1)  # [B, N, 1]
         if alive is not None:
             state = state * alive
-        fixed = fixed_mask = None
+        yield state
+        fixed: tuple[torch.Tensor, torch.Tensor] | None = None  # (where, values) of the clamped input channels
         if self.config.clamp_input:
             Fin = x.shape[-1]
-            fixed = self._scatter(F.pad(x, (0, self.channels - Fin)), self.channels)
             sel = torch.zeros(self.geometry.num_cells, self.channels, dtype=torch.bool, device=x.device)
             sel[self.in_cells[: x.shape[1]], :Fin] = True
-            fixed_mask = sel
-        frames = []
-        for _ in range(T):
+            fixed = sel, self._scatter(F.pad(x, (0, self.channels - Fin)), self.channels)
+        for _ in range(steps):
             state = self._step(state)
             if self.training and self.config.noise > 0:
                 state = state + self.config.noise * torch.randn_like(state)
             if fixed is not None:
-                state = torch.where(fixed_mask, fixed, state)
+                state = torch.where(fixed[0], fixed[1], state)
             if alive is not None:
                 state = state * alive
+            yield state
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None, steps: int | None = None,
+                state: torch.Tensor | None = None, trajectory: bool = False) -> Any:
+        T = self.steps if steps is None else steps
+        x = inputs.to(torch.float32)
+        states = self._states(x, mask, T, self.initial_state(x) if state is None else state)
+        state = next(states)
+        frames = []
+        for state in states:
             if trajectory:
                 frames.append(self.logits(state))
         if trajectory:
             return frames, state
         return self.logits(state)
+
+    def rollout(self, state: torch.Tensor, batch: dict[str, Any]) -> list[torch.Tensor]:
+        """Every state from ``state`` (``initial_state`` of ``batch["inputs"]``) to the last of ``self.steps``,
+        stepped as ``forward`` steps it (``batch["mask"]``: dead cells; clamped inputs), for ``aa inspect``."""
+        return list(self._states(batch["inputs"].to(torch.float32), batch.get("mask"), self.steps, state))
 
     # ---- the Pipeline contract (used when the dataset is not a TaskObjective) -------------------
     def training_loss(self, batch: dict[str, Any], settings: Any) -> torch.Tensor:
@@ -147,7 +177,7 @@ class CAClassifier(nn.Module):
         return consensus_accuracy(self, dataset, "validation")
 
     def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        n = min(self.input_cells, 8)
+        n = min(len(self.in_cells), 8)
         return {"inputs": torch.randn(size, n, self.in_features, generator=generator),
                 "targets": torch.randint(0, self.classes, (size,), generator=generator)}
 

@@ -70,6 +70,7 @@ class Digits:
         self.pool_digit = torch.randint(0, len(parts["train"]), (P,), generator=gen)
         self.pool_fresh = torch.ones(P, dtype=torch.bool)
         self.pool_state: torch.Tensor | None = None  # [P, N, C], allocated by setup (C is the model's)
+        self.described_mask: torch.Tensor | None = None  # the alive cells of the example describe() named last
 
     def sizes(self) -> dict[str, int]:
         n = {k: len(v[1]) for k, v in self.splits.items()}
@@ -91,6 +92,31 @@ class Digits:
         if self.pool_state is not None:
             out["state"] = self.pool_state[index].clone()
         return out
+
+    # ---- DescribedDataset (aa inspect) -----------------------------------------------------------
+    def describe(self, index: int, split: str) -> str:
+        """The true digit of example ``index`` (a training index names a pool entry, started afresh);
+        its alive cells are kept for :meth:`describe_prediction`."""
+        b = self.batch(split, torch.tensor([index]))
+        mask = b["mask"][0]
+        self.described_mask = mask
+        name = "val" if split == "validation" else split
+        pool = " (sample-pool entry, from a fresh start)" if split == "train" and self.config.pool_size > 0 else ""
+        return f"digits {name} #{index}{pool}: digit {int(b['targets'][0])}, {int(mask.sum())} alive cells of {mask.numel()}"
+
+    def describe_prediction(self, output: torch.Tensor) -> str:
+        """The consensus class of the cells' logits ``[1, N, K]`` (the class most alive cells name) and the
+        agreement (the share of alive cells naming it). The alive cells are those of the example last
+        described; without one, the cells whose logits are not all zero (dead cells are held at zero)."""
+        logits = output.detach().float()[0]
+        alive = self.described_mask
+        if alive is None or alive.numel() != logits.shape[0]:
+            alive = (logits != 0).any(-1)
+        if not bool(alive.any()):
+            alive = torch.ones(logits.shape[0], dtype=torch.bool)
+        counts = torch.bincount(logits[alive].argmax(-1), minlength=logits.shape[-1])
+        k, n = int(counts.argmax()), int(alive.sum())
+        return f"consensus class {k}: {int(counts[k])} of {n} alive cells agree ({100 * int(counts[k]) / n:.0f}%)"
 
     # ---- the sample pool (SampledDataset, FittedDataset) -----------------------------------------
     def setup(self, model: torch.nn.Module, ctx: Any) -> None:

@@ -5,6 +5,10 @@ through T steps of the spec's propagator (the built-in ``nca``: residual updates
 alive masking) and returned. T is drawn uniformly from ``[pipeline] steps = [min, max]`` for
 every training batch (so the pattern must hold for a range of times) and is ``eval_steps`` in
 ``forward``. The propagator's own ``steps`` is not used: the pipeline steps it one step at a time.
+It is a :class:`~aa_core.protocols.LatticePipeline` for ``aa inspect``: the input is the state
+itself (``initial_state`` is the identity), ``readout`` the grown state, ``input_cells`` the
+lattice's centre cell (where the growth datasets plant their seed), and ``rollout`` gives every
+state of ``forward``'s ``eval_steps`` steps.
 
 Datasets (:class:`GrowthDataset`, subclassed by :mod:`aa_ca.voxel` and :mod:`aa_ca.emoji`) own
 the maths (:class:`~aa_core.protocols.TaskObjective`): a target on the lattice, a seed, a
@@ -32,7 +36,15 @@ from .pool import SamplePool
 VALIDATION_SEED = 1234  # the random stream of validation's fire masks
 
 
+def centre_cell(size: tuple[int, int, int]) -> int:
+    """The raster id of the lattice's centre cell (the growth datasets' seed)."""
+    X, Y, Z = size
+    return ((X // 2) * Y + Y // 2) * Z + Z // 2
+
+
 class Growth(nn.Module):
+    seed_cells: torch.Tensor  # buffer
+
     def __init__(self, config: GrowthConfig, ctx: Any):
         super().__init__()
         self.geometry = ctx.geometry
@@ -44,6 +56,7 @@ class Growth(nn.Module):
         self.channels = self.cell.channels
         self.steps = (int(config.steps[0]), int(config.steps[1]))
         self.eval_steps = int(config.eval_steps or config.steps[1])
+        self.register_buffer("seed_cells", torch.tensor([centre_cell(tuple(self.geometry.size))]), persistent=False)
 
     def sample_steps(self) -> int:
         """A training T, uniform in [min, max] (the global torch generator: seeded by the trainer)."""
@@ -65,6 +78,30 @@ class Growth(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.grow(inputs, self.eval_steps)
+
+    # -- the LatticePipeline contract (aa inspect) ----------------------------------------------
+    @property
+    def input_cells(self) -> torch.Tensor:
+        """The centre cell, where the growth datasets plant their seed (the light cone is measured from it)."""
+        return self.seed_cells
+
+    def initial_state(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The input is a lattice state ``[B, N, C]`` (a seed or a pool state): written as it is."""
+        return inputs
+
+    def readout(self, state: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """The prediction is the grown state itself ``[B, N, C]``."""
+        return state
+
+    def rollout(self, state: torch.Tensor, batch: dict[str, Any]) -> list[torch.Tensor]:
+        """Every state of ``forward``: ``state`` and the state after each of the ``eval_steps`` steps."""
+        g, prop = self.geometry, self.propagator
+        grid = g.to_grid(state.contiguous())
+        states = [state]
+        for _ in range(self.eval_steps):
+            grid = prop.step_grid(grid)
+            states.append(g.to_cells(grid))
+        return states
 
     # -- the Pipeline contract for generic use (the growth datasets bring their own loss) -------
     def training_loss(self, batch: dict[str, torch.Tensor], settings: Any) -> torch.Tensor:
@@ -194,6 +231,20 @@ class GrowthDataset(ABC):
         out = self.metrics(final)
         out["val_loss"] = float(self.sample_losses(final, self.target.unsqueeze(0).to(final)).mean())
         return out
+
+    # -- DescribedDataset (aa inspect) ----------------------------------------------------------
+    def describe(self, index: int, split: str) -> str:
+        """One line for example ``index``: the validation example is the seed, training examples are pool states."""
+        if split == "train":
+            return f"{self.name}: sample-pool state #{index} of {len(self.pool)} → grown further toward {self.source}"
+        return f"{self.name}: the seed (one alive cell at the lattice centre) → the pattern grown toward {self.source}"
+
+    def describe_prediction(self, output: torch.Tensor) -> str:
+        """The grown state ``[1, N, C]`` scored as validation scores it (every cell fires in ``forward``;
+        validation's own figures use training's random fire masks, so they differ)."""
+        final = output.detach().float()
+        scores = {**self.metrics(final), "val_loss": float(self.sample_losses(final, self.target.unsqueeze(0).to(final)).mean())}
+        return "grown pattern: " + ", ".join(f"{k.removeprefix('val_')} {v:.4g}" for k, v in scores.items())
 
     def damage_ball(self, states: torch.Tensor, centre: torch.Tensor, radius: float) -> torch.Tensor:
         """A copy of ``states [B, N, C]`` with the cells within ``radius`` of ``centre`` zeroed."""

@@ -23,6 +23,7 @@ from .classifier import consensus_accuracy, consensus_logits
 from .classifier_config import Mnist1DConfig
 
 CACHE_DIR = Path(".aa_cache/mnist1d")
+SPLIT_NAMES = {"validation": "val"}  # as aa inspect's --split names them
 
 
 @functools.lru_cache(maxsize=4)
@@ -84,6 +85,16 @@ class Mnist1D:
     def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
         xs, ys = self.splits[split]
         return {"inputs": xs[index].unsqueeze(-1), "targets": ys[index]}
+
+    # ---- DescribedDataset (aa inspect) -----------------------------------------------------------
+    def describe(self, index: int, split: str) -> str:
+        return f"MNIST-1D {SPLIT_NAMES.get(split, split)} #{index}: class {int(self.splits[split][1][index])}"
+
+    def describe_prediction(self, output: torch.Tensor) -> str:
+        """The consensus class of the pipeline's logits ``[1, N, K]`` (or ``[1, K]``) and its softmax probability."""
+        p = consensus_logits(output.detach().float())[0].softmax(-1)
+        k = int(p.argmax())
+        return f"predicted class {k} (p={float(p[k]):.2f})"
 
     # ---- TaskObjective ---------------------------------------------------------------------------
     def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:

@@ -84,8 +84,8 @@ def build_dataset(ctx: Any, checkpoint: Any, needed: bool) -> Any:
         return None
 
 
-def example_input(dataset: Any, index: int, split: str, checkpoint: Any) -> tuple[Any, str]:
-    """(inputs of example ``index`` of ``split``, first dimension 1; the line naming it)."""
+def example_input(dataset: Any, index: int, split: str, checkpoint: Any) -> tuple[Any, str, dict]:
+    """(inputs of example ``index`` of ``split``, first dimension 1; the line naming it; its whole batch)."""
     import torch
 
     from aa_core.plugin import UserError
@@ -106,7 +106,7 @@ def example_input(dataset: Any, index: int, split: str, checkpoint: Any) -> tupl
         raise UserError(f"the dataset of checkpoint {checkpoint.path} ({type(dataset).__name__}) gives no 'inputs' tensor in its "
                         "batches, so there is nothing to write onto the lattice")
     line = dataset.describe(index, split) if isinstance(dataset, DescribedDataset) else f"{split} example {index} of {n}"
-    return x, line
+    return x, line, batch
 
 
 def summary(output: Any) -> str:
@@ -147,8 +147,9 @@ def main(args) -> int:
                         f"(aa_core.protocols.LatticePipeline); its {type(model).__name__} is not one: {why}")
     check_size(model)
     dataset = build_dataset(ctx, ckpt, needed=text is None)
+    batch = None
     if text is None:
-        x, example = example_input(dataset, args.index, SPLITS[args.split], ckpt)
+        x, example, batch = example_input(dataset, args.index, SPLITS[args.split], ckpt)
     else:
         if not ctx.has("tokenizer"):
             raise UserError(f"checkpoint {ckpt.path}: its pipeline takes no text (the spec has no [tokenizer]); "
@@ -159,7 +160,7 @@ def main(args) -> int:
                             "embeddings, so it takes no text; picture one of its dataset's examples instead: --index N [--split test|val|train]")
         x = ctx.tokenizer.encode([text])
         example = f"Q: {text}"
-    tr = trace(model, x)
+    tr = trace(model, x, batch)
     prediction = dataset.describe_prediction(tr["prediction"]) if isinstance(dataset, DescribedDataset) else summary(tr["prediction"])
     print(f"{example}\n{prediction}", flush=True)
     path = picture(model, tr, example, prediction, Path(args.out), frames=max(2, args.frames), labels=("", ""))

@@ -6,13 +6,16 @@ lattice by the pipeline's ``initial_state`` and the propagator is stepped one st
 shows, per step: the state magnitude ‖s‖ on a slice through the lattice along the input→output
 axis; the activity by hop distance from the input cells (the light cone: no signal can travel
 faster than one hop per step); and the output face the readout sees. Any write → propagate → read
-pipeline (:class:`aa_core.protocols.LatticePipeline`) can be pictured, whatever its task.
+pipeline (:class:`aa_core.protocols.LatticePipeline`) can be pictured, whatever its task; a
+pipeline whose forward is more than the propagator's own steps (:class:`RolloutPipeline`: its own
+number of steps, dead cells held at zero, inputs written again) gives its states itself.
 """
 from __future__ import annotations
 
 import os
 import textwrap
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -22,6 +25,16 @@ from aa_core.protocols import LatticePipeline
 
 AXES = {"x": 0, "y": 1, "z": 2}
 MAX_TRACE_BYTES = 256 * 2**20  # the kept states of one trace; larger lattices are pictured on a machine with more memory
+
+
+@runtime_checkable
+class RolloutPipeline(Protocol):
+    """A LatticePipeline whose forward steps the lattice its own way (a step count of its own, dead cells
+    held at zero, inputs written again after each step): ``rollout(state, batch)`` → every state from
+    ``state`` to the last, as its forward computes them for that batch (``batch["inputs"]`` and what
+    else the dataset's batch holds, e.g. a mask), so the picture and the prediction are its real ones."""
+
+    def rollout(self, state: torch.Tensor, batch: dict[str, Any]) -> list[torch.Tensor]: ...
 
 
 def check_size(model) -> None:
@@ -36,9 +49,10 @@ def check_size(model) -> None:
 
 
 @torch.no_grad()
-def trace(model, x: torch.Tensor) -> dict:
+def trace(model, x: torch.Tensor, batch: dict[str, Any] | None = None) -> dict:
     """States ``[T+1, X, Y, Z, C]`` of one input (first dimension 1) from the written state to the last
-    step, for any write → propagate → read pipeline (:class:`aa_core.protocols.LatticePipeline`)."""
+    step, for any write → propagate → read pipeline (:class:`aa_core.protocols.LatticePipeline`).
+    ``batch``: the dataset's batch of that input (a :class:`RolloutPipeline` may read more than ``x``)."""
     why = not_lattice_pipeline(model)
     if why:
         raise UserError(f"aa inspect pictures write → propagate → read pipelines (aa_core.protocols.LatticePipeline: "
@@ -47,8 +61,13 @@ def trace(model, x: torch.Tensor) -> dict:
     model.eval()  # an nn.Module
     g, prop = model.geometry, model.propagator
     state = model.initial_state(x)
-    states, stepwise = _run(prop, state)
-    empty, _ = _run(prop, torch.zeros_like(state))  # what the lattice does with nothing written (biases)
+    if isinstance(model, RolloutPipeline):
+        b = {"inputs": x} if batch is None else batch
+        states, stepwise = model.rollout(state, b), True
+        empty = model.rollout(torch.zeros_like(state), {**b, "inputs": torch.zeros_like(x)})  # nothing written
+    else:
+        states, stepwise = _run(prop, state)
+        empty, _ = _run(prop, torch.zeros_like(state))  # what the lattice does with nothing written (biases)
     grids = torch.stack([g.to_grid(s)[0] for s in states])  # [T+1, X, Y, Z, C]
     base = torch.stack([g.to_grid(s)[0] for s in empty])
     return {"grids": grids, "driven": grids - base, "stepwise": stepwise, "prediction": model.readout(states[-1], x)}
@@ -106,7 +125,7 @@ def picture(model, tr: dict, question: str, answer: str, path: Path, frames: int
     axis = AXES[in_face[0]]
     # the slice: through the lattice centre, containing the input→output axis
     other = [a for a in range(3) if a != axis]
-    cut = other[0]
+    cut = min(other, key=lambda a: g.size[a])  # the plane shown is the larger one (a line along x: its x–z plane)
     mid = g.size[cut] // 2
     k = min(frames, T + 1)
     shown = sorted({round(i * T / max(k - 1, 1)) for i in range(k)})
@@ -184,7 +203,7 @@ def animation(model, tr: dict, path: Path) -> Path:
     g = model.geometry
     mag = tr["grids"].norm(dim=-1).numpy()
     axis = AXES[g.config.input_face[0]]
-    cut = [a for a in range(3) if a != axis][0]
+    cut = min((a for a in range(3) if a != axis), key=lambda a: g.size[a])
     oa = AXES[g.config.output_face[0]]
     oidx = 0 if g.config.output_face[1] == "0" else g.size[oa] - 1
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 4))
