@@ -200,3 +200,31 @@ def test_saving_again_replaces_atomically(saved):
         ckpt = load_checkpoint(directory)
     assert ckpt.metadata["metrics"] == {"cosine": 0.9}
     assert torch.equal(ckpt.state_dict[next(iter(model.state_dict()))], next(iter(model.state_dict().values())))
+
+
+def test_a_module_that_renames_its_old_keys_still_loads_and_real_mismatches_are_listed():
+    import torch
+
+    from aa_core.checkpoint._restore import load_weights
+
+    class Renamed(torch.nn.Module):  # its layer was called `readout` in an older release
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(3, 2)
+
+        def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+            for name in ("weight", "bias"):
+                if prefix + "readout." + name in state_dict:
+                    state_dict[prefix + "head." + name] = state_dict.pop(prefix + "readout." + name)
+            super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    old = torch.nn.Linear(3, 2)
+    m = Renamed()
+    load_weights(m, {"readout.weight": old.weight.detach().clone(), "readout.bias": old.bias.detach().clone()})
+    assert torch.equal(m.head.weight, old.weight) and torch.equal(m.head.bias, old.bias)
+    with pytest.raises(UserError) as e:
+        load_weights(Renamed(), {"readout.weight": old.weight.detach().clone(), "extra": torch.zeros(1)})
+    text = e.value.render()
+    assert "head.bias" in text and "missing from the checkpoint" in text and "extra" in text
+    with pytest.raises(UserError, match="do not fit"):
+        load_weights(Renamed(), {"readout.weight": torch.zeros(5, 3), "readout.bias": torch.zeros(2)})

@@ -45,18 +45,26 @@ def component_state(ctx: BuildContext) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def load_weights(model: Any, state_dict: dict[str, Any], where: str = "checkpoint") -> None:
-    """Strictly load ``state_dict`` into ``model``; mismatches become a UserError listing them."""
+    """Strictly load ``state_dict`` into ``model``; mismatches become a UserError listing them.
+
+    Missing and unexpected keys are the ones ``load_state_dict`` reports, so a module that renames its
+    old parameter names on load (``_load_from_state_dict``) still loads checkpoints saved before the rename."""
     own = model.state_dict()
-    problems = [Problem(k, "missing from the checkpoint") for k in own if k not in state_dict]
-    problems += [Problem(k, "in the checkpoint but not in the model") for k in state_dict if k not in own]
-    problems += [
+    problems = [
         Problem(k, f"shape {tuple(state_dict[k].shape)} in the checkpoint, {tuple(v.shape)} in the model")
         for k, v in own.items()
         if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
     ]
     if problems:
         raise UserError(f"{where}: weights do not fit the model built from its spec", problems)
-    model.load_state_dict(state_dict, strict=True)
+    try:
+        result = model.load_state_dict(state_dict, strict=False)
+    except RuntimeError as exc:  # a shape mismatch behind a module's own key renaming
+        raise UserError(f"{where}: weights do not fit the model built from its spec: {exc}") from None
+    problems = [Problem(k, "missing from the checkpoint") for k in result.missing_keys]
+    problems += [Problem(k, "in the checkpoint but not in the model") for k in result.unexpected_keys]
+    if problems:
+        raise UserError(f"{where}: weights do not fit the model built from its spec", problems)
 
 
 def restore(checkpoint: Checkpoint | str | Path) -> Restored:
