@@ -1,9 +1,10 @@
-"""aa inspect on a task that is not Q→A: a small classification dataset (a plugin installed for the test,
+"""aa inspect on a task that is not Q→A: a small classification dataset (tests/task_plugin, installed for the test
 as a user installs one) trained by the core's `train` task, pictured by example index; bad input exits 2."""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,58 +16,10 @@ from torch import nn
 from aa_inspect.cli import summary
 from aa_inspect.lattice_view import not_lattice_pipeline
 
-# A task plugin: four classes of random vectors (the class is where the largest of the first four
-# features is); it owns its loss and metric (TaskObjective) and describes examples and predictions.
-TOY_PLUGIN = '''
-import hashlib
-
-import attrs
-import torch
-import torch.nn.functional as F
-
-from aa_core.plugin import Component, hookimpl
-
-
-@attrs.define
-class ToyConfig:
-    size: int = 64
-    features: int = 8
-
-
-class Toy:
-    def __init__(self, config, ctx=None):
-        x = torch.randn(config.size, config.features, generator=torch.Generator().manual_seed(0))
-        y = x[:, :4].argmax(1)
-        n = config.size // 4
-        self.splits = {"train": (x[2 * n:], y[2 * n:]), "validation": (x[:n], y[:n]), "test": (x[n:2 * n], y[n:2 * n])}
-        self.hash = hashlib.sha256(x.numpy().tobytes()).hexdigest()
-
-    def sizes(self):
-        return {k: len(y) for k, (_, y) in self.splits.items()}
-
-    def batch(self, split, index):
-        x, y = self.splits[split]
-        return {"inputs": x[index], "targets": y[index]}
-
-    def training_loss(self, model, batch):
-        return F.cross_entropy(model(batch["inputs"])[:, :4], batch["targets"])
-
-    @torch.no_grad()
-    def validation_metrics(self, model):
-        x, y = self.splits["validation"]
-        return {"val_accuracy": float((model(x)[:, :4].argmax(1) == y).float().mean())}
-
-    def describe(self, index, split):
-        return f"{split} example {index}: class {int(self.splits[split][1][index])}"
-
-    def describe_prediction(self, output):
-        return f"predicted class {int(output[0, :4].argmax())}"
-
-
-@hookimpl
-def aa_components():
-    return [Component("dataset", "toy_classes", ToyConfig, "toy_classes:Toy", "four classes of random vectors")]
-'''
+# The core tests' task plugin (tests/task_plugin): four classes of random vectors (the class is where the
+# largest of the first four features is); it owns its loss and metric (TaskObjective) and describes examples
+# and predictions. Installed with pip into a folder of its own, as a user installs one.
+TASK_PLUGIN = Path(__file__).resolve().parents[3] / "tests" / "task_plugin"
 
 SPEC = '''
 [dataset]
@@ -112,12 +65,10 @@ def toy_run(tmp_path_factory):
     """(run folder, environment that sees the toy plugin, work folder) after `aa run` trained it."""
     tmp = tmp_path_factory.mktemp("toy")
     plugin = tmp / "site"
-    plugin.mkdir()
-    (plugin / "toy_classes.py").write_text(TOY_PLUGIN)
-    info = plugin / "toy_classes-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-classes\nVersion: 1.0\nRequires-Dist: aa-core>=0.1,<0.3\n")
-    (info / "entry_points.txt").write_text("[aa.plugins]\ntoy = toy_classes\n\n[aa.components]\ndataset.toy_classes = toy_classes\n")
+    shutil.copytree(TASK_PLUGIN, tmp / "src", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))  # built outside the repo
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target", str(plugin),
+                        str(tmp / "src")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
     (tmp / "toy.toml").write_text(SPEC)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     r = _aa("run", "toy.toml", "--set", f"run.checkpoint_dir={tmp / 'ckpt'}", "--set", f"run.output_dir={tmp / 'runs'}", env=env, cwd=tmp)

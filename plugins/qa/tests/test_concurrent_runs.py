@@ -1,5 +1,6 @@
-"""Runs started together in one folder never collide, and share the teacher cache safely
-(real parallel subprocesses)."""
+"""Q→A runs started together share a fresh teacher cache safely, and each report pairs with its own
+checkpoint (real parallel subprocesses). That run folders are created exclusively is tested on a task
+that is not Q→A in tests/test_train_concurrent.py."""
 from __future__ import annotations
 
 import json
@@ -41,20 +42,14 @@ def start(spec: Path, tmp: Path, *sets: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
-def test_parallel_runs_get_their_own_folders_and_share_the_teacher_cache(tmp_path):
+def test_parallel_runs_share_the_teacher_cache_and_report_their_own_checkpoint(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text(SPEC.format(data=REPO / "examples" / "data" / "ml_qa.jsonl"))
-    procs = [start(spec, tmp_path, "--set", "train.lr=0.001"), start(spec, tmp_path, "--set", "train.lr=0.01"),
-             start(spec, tmp_path, "--set", "train.lr=0.01")]  # the last two have the same spec: same run id at first
+    procs = [start(spec, tmp_path, "--set", "train.lr=0.001"), start(spec, tmp_path, "--set", "train.lr=0.01")]
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err
-    run_dirs = sorted((tmp_path / "ck").iterdir())
-    assert len(run_dirs) == 3, run_dirs
-    lrs = sorted(json.loads((d / "final" / "metadata.json").read_text())["hyper_parameters"]["lr"] for d in run_dirs)
-    assert lrs == [0.001, 0.01, 0.01]
-    reports = sorted((tmp_path / "runs").iterdir())
-    assert len(reports) == 3  # one report per run, none overwritten
+    assert len(list((tmp_path / "ck").iterdir())) == 2 and len(list((tmp_path / "runs").iterdir())) == 2
     for (out, _err) in outs:
         ckpt = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("checkpoint: "))
         report = next(line.split(": ", 1)[1].split(",")[0] for line in out.splitlines() if line.startswith("report: "))
