@@ -228,3 +228,18 @@ def test_a_module_that_renames_its_old_keys_still_loads_and_real_mismatches_are_
     assert "head.bias" in text and "missing from the checkpoint" in text and "extra" in text
     with pytest.raises(UserError, match="do not fit"):
         load_weights(Renamed(), {"readout.weight": torch.zeros(5, 3), "readout.bias": torch.zeros(2)})
+
+
+def test_a_runs_output_folder_resolves_to_its_checkpoint(tmp_path):
+    from aa_core.checkpoint import resolve_checkpoint
+
+    run = tmp_path / "checkpoints" / "r1"
+    (run / "final").mkdir(parents=True)
+    (run / "final" / "metadata.json").write_text("{}")
+    (run / "best").write_text("final")
+    out = tmp_path / "runs" / "r1"
+    out.mkdir(parents=True)
+    (out / "metrics.json").write_text(json.dumps({"checkpoint_dir": str(run)}))
+    assert resolve_checkpoint(out) == run / "final" == resolve_checkpoint(run)
+    (out / "metrics.json").write_text("not json")
+    assert resolve_checkpoint(out) == out  # unreadable: left to the caller's "not a checkpoint" error

@@ -13,6 +13,7 @@ pointer files that are switched atomically (a reader never sees a half-written c
 """
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 from pathlib import Path
@@ -71,11 +72,20 @@ def pointer(run_dir: str | Path, name: str) -> Path | None:
 
 
 def resolve_checkpoint(directory: str | Path, which: str = "best") -> Path:
-    """A checkpoint folder itself, or the one a run folder's ``which`` pointer names."""
+    """A checkpoint folder itself, or the one a run folder's ``which`` pointer names; a run's output
+    folder (``runs/<run-id>``, holding ``metrics.json``) stands for the checkpoint folder it names."""
     directory = Path(directory)
     if (directory / "metadata.json").is_file():
         return directory
-    return pointer(directory, which) or directory
+    found = pointer(directory, which)
+    if found is None and (directory / "metrics.json").is_file():
+        try:
+            named = json.loads((directory / "metrics.json").read_text(encoding="utf-8")).get("checkpoint_dir")
+        except (OSError, ValueError, AttributeError):
+            named = None
+        if isinstance(named, str) and is_run_dir(named):
+            found = pointer(named, which)
+    return found or directory
 
 
 def prune(run_dir: str | Path) -> None:
