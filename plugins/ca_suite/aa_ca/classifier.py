@@ -31,7 +31,7 @@ from .classifier_config import CAClassifierConfig
 def snake_order(size: tuple[int, int, int]) -> torch.Tensor:
     """Cell ids of an X×Y×Z lattice in boustrophedon order: consecutive ids are lattice neighbours."""
     X, Y, Z = size
-    out = []
+    out: list[int] = []
     line = 0
     for x in range(X):
         ys = range(Y) if x % 2 == 0 else range(Y - 1, -1, -1)

@@ -53,7 +53,7 @@ def generate(seed: int = 42, shuffle: bool = False) -> dict[str, np.ndarray]:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, **out)
+                np.savez(f, x=out["x"], y=out["y"], x_test=out["x_test"], y_test=out["y_test"])
     except OSError:
         pass  # a read-only folder only costs the cache
     return out

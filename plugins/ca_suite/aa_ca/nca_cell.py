@@ -13,7 +13,8 @@ z-plane thick), then per-cell linears (:func:`pointwise`).
 """
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -63,14 +64,15 @@ class GrowingNCACell(nn.Module):
         else:
             self.kernel = nn.Parameter(torch.empty(C * m, 1, 3, 3, 3).uniform_(-1, 1) / 27**0.5)
         widths = [m * C, *config.hidden, C]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        linears = [nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:])]
+        self.layers = nn.ModuleList(linears)
         if config.zero_init:
-            nn.init.zeros_(self.layers[-1].weight)
-            nn.init.zeros_(self.layers[-1].bias)
+            nn.init.zeros_(linears[-1].weight)
+            nn.init.zeros_(linears[-1].bias)
 
     def update(self, p: torch.Tensor) -> torch.Tensor:
         """The 1×1 MLP on perception features ``[..., m·C]`` → ``[..., C]``."""
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(cast("Iterable[nn.Linear]", self.layers)):  # a ModuleList of Linear
             p = pointwise(p, layer.weight, layer.bias)
             if i < len(self.layers) - 1:
                 p = F.relu(p)

@@ -12,9 +12,17 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .report import mean_interval
+
+
+class SeedSummary(TypedDict):
+    """One label's ``test[key]`` over the seeds: mean, 95 % half-interval, count and the values."""
+    mean: float
+    half_interval: float
+    n: int
+    values: list[float]
 
 
 def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None = None) -> dict[str, Any]:
@@ -52,13 +60,13 @@ def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | No
             "cpu_s": round(cpu, 1), "test": test}
 
 
-def summarise(lines: list[dict[str, Any]], key: str) -> dict[str, dict[str, float]]:
+def summarise(lines: list[dict[str, Any]], key: str) -> dict[str, SeedSummary]:
     """Per label: mean, 95 % half-interval and n of ``test[key]`` over the seeds."""
     by: dict[str, list[float]] = {}
     for row in lines:
         if key in row["test"]:
             by.setdefault(row["label"], []).append(float(row["test"][key]))
-    out = {}
+    out: dict[str, SeedSummary] = {}
     for label, values in by.items():
         m, h = mean_interval(values)
         out[label] = {"mean": m, "half_interval": h, "n": len(values), "values": values}
@@ -79,7 +87,7 @@ def paired_by_seed(lines: list[dict[str, Any]], label: str, reference: str, key:
     return {"mean": m, "lo": lo, "hi": hi, "n": len(seeds), "verdict": verdict(lo, hi)}
 
 
-def _fmt(stats: dict[str, float] | None, scale: float = 100.0) -> str:
+def _fmt(stats: SeedSummary | None, scale: float = 100.0) -> str:
     if not stats:
         return "not run"
     m, h, n = stats["mean"] * scale, stats["half_interval"] * scale, stats["n"]

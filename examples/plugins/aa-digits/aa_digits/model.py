@@ -13,6 +13,9 @@ from aa_core.protocols import Dataset
 
 
 class FaceConsensus(nn.Module):
+    input_cells: torch.Tensor  # buffers (registered in __init__), typed for the forward pass
+    position: torch.Tensor
+
     def __init__(self, config, ctx):
         super().__init__()
         geometry, self.propagator = ctx.geometry, ctx.propagator
@@ -23,8 +26,7 @@ class FaceConsensus(nn.Module):
         coords = (ids // (Y * Z), ids // Z % Y, ids % Z)  # raster order: id = (x·Y + y)·Z + z
         self.face = tuple(s for s, c in zip(geometry.size, coords) if bool((c != c[0]).any()))
         if len(self.face) != 2 or self.channels < 3:
-            raise UserError(f"{ctx.spec.source}: the face_consensus pipeline needs a two-dimensional input face (got {self.face}; "
-                            f"e.g. [geometry] size = [8, 8, 2], input_face = \"z0\") and cell.channels >= 3 (got {self.channels})")
+            raise UserError(f"{ctx.spec.source}: the face_consensus pipeline needs a two-dimensional input face (got {self.face}; e.g. [geometry] size = [8, 8, 2], input_face = \"z0\") and cell.channels >= 3 (got {self.channels})")
         grid = torch.meshgrid(torch.linspace(-1, 1, self.face[0]), torch.linspace(-1, 1, self.face[1]), indexing="ij")
         self.register_buffer("position", torch.stack(grid, -1).reshape(-1, 2), persistent=False)
         self.readout = nn.Linear(self.channels, config.classes)
