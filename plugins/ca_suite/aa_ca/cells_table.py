@@ -1,0 +1,253 @@
+"""The cells table: every installed cell on a task at one parameter budget, one CSV row per cell.
+
+``python -m aa_ca.cells_table --cell NAME [--set cell.k=v ...] --seeds 0,1,2`` replaces the spec's
+``[cell]`` table with ``{name = NAME}`` plus the ``cell.*`` settings given (other ``--set`` keys, e.g.
+``train.steps``, apply as they are), trains each seed with :func:`aa_ca.report_study.run_seed`
+(selection on the spec's validation metric, one read of the test split) and writes or replaces the
+row of that (task, cell, settings) in the CSV, atomically. ``--not-run REASON`` records a cell that
+cannot run on the task without training; ``--markdown`` prints the docs table from the CSV, each row
+paired by seed against the core ``mlp`` row trained with the same ``[train]`` settings.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SPEC = "examples/ca/mnist1d.toml"
+DEFAULT_CSV = "docs/tasks/results.csv"
+BUDGET = 12_800  # the parameter budget of the MNIST-1D row (the spec's core mlp cell: 12,762)
+METRIC = "test_accuracy"
+COLUMNS = ["task", "cell", "plugin", "version", "params", "budget_delta_pct", "settings", "seeds",
+           "val_accuracy_mean", "test_accuracy_mean", "test_ci_lo", "test_ci_hi", "test_accuracy_per_seed",
+           "cpu_s_per_seed", "note", "command"]
+
+
+def overrides_for(cell: str, sets: list[str]) -> list[str]:
+    """The spec overrides of a row: the ``[cell]`` table replaced by ``{name = cell}``, then ``sets``."""
+    return [f'cell={{name="{cell}"}}', *sets]
+
+
+def component_info(spec_path: str, overrides: list[str]) -> dict[str, Any]:
+    """Task (dataset name), the cell's distribution and version, and the model's parameter count."""
+    import torch
+
+    from aa_core.assemble import build_model, count_params
+    from aa_core.spec import load_spec
+
+    spec = load_spec(spec_path, overrides)
+    cell = spec.components["cell"][0]
+    plugin, version = cell.plugin.distribution, cell.plugin.version
+    prop = spec.components.get("propagator")
+    if any(o.startswith("propagator") for o in overrides) and prop and prop[0].plugin.distribution != plugin:
+        plugin, version = f"{plugin} + {prop[0].plugin.distribution}", f"{version} + {prop[0].plugin.version}"
+    torch.manual_seed(0)
+    model, _ = build_model(spec)
+    return {"task": spec.components["dataset"][0].component.name, "plugin": plugin, "version": version,
+            "params": count_params(model)}
+
+
+def command_of(cell: str, sets: list[str], seeds: list[int], spec: str, note: str | None, not_run: str | None) -> str:
+    parts = ["python", "-m", "aa_ca.cells_table", "--cell", cell]
+    if spec != DEFAULT_SPEC:
+        parts += ["--spec", spec]
+    for s in sets:
+        parts += ["--set", s]
+    if not_run is not None:
+        parts += ["--not-run", not_run]
+    else:
+        parts += ["--seeds", ",".join(map(str, seeds)), "--threads", "1"]
+    if note:
+        parts += ["--note", note]
+    return shlex.join(parts)
+
+
+def _f(x: float, digits: int = 4) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def make_row(cell: str, sets: list[str], seeds: list[int], spec: str, results: list[dict[str, Any]],
+             info: dict[str, Any], note: str | None = None, not_run: str | None = None) -> dict[str, str]:
+    """One CSV row from the seeds' :func:`run_seed` results (empty when ``not_run``)."""
+    from aa_core.stats import t_interval
+
+    row = {k: "" for k in COLUMNS}
+    row.update(task=info.get("task", ""), cell=cell, plugin=info.get("plugin", ""), version=info.get("version", ""),
+               settings=" ".join(sets), note=(f"not run: {not_run}" if not_run is not None else (note or "")),
+               command=command_of(cell, sets, seeds, spec, note, not_run))
+    if info.get("params"):
+        row["params"] = str(info["params"])
+        row["budget_delta_pct"] = f"{100 * (info['params'] / BUDGET - 1):+.1f}"
+    if results:
+        test = [float(r["test"][METRIC]) for r in results]
+        val = [_val(r) for r in results]
+        m, lo, hi = t_interval(test)
+        row.update(seeds=",".join(str(r["seed"]) for r in results), val_accuracy_mean=_f(sum(val) / len(val)),
+                   test_accuracy_mean=_f(m), test_ci_lo=_f(lo), test_ci_hi=_f(hi),
+                   test_accuracy_per_seed=";".join(_f(t) for t in test),
+                   cpu_s_per_seed=f"{sum(float(r['cpu_s']) for r in results) / len(results):.1f}")
+    return row
+
+
+def _val(result: dict[str, Any]) -> float:
+    """The selected checkpoint's validation accuracy (``best`` is the fit's record of that evaluation)."""
+    best = result["best"]
+    return float(best.get("val_accuracy", math.nan)) if isinstance(best, dict) else float(best)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (r.get(k) or "") for k in COLUMNS} for r in csv.DictReader(f)]
+
+
+def upsert(path: Path, row: dict[str, str]) -> list[dict[str, str]]:
+    """Replace the row with the same (task, cell, settings), else append; written atomically."""
+    from aa_core.plugin import write_text
+
+    rows = read_rows(path)
+    key = (row["task"], row["cell"], row["settings"])
+    at = [i for i, r in enumerate(rows) if (r["task"], r["cell"], r["settings"]) == key]
+    if at:
+        rows[at[0]] = row
+        rows = [r for i, r in enumerate(rows) if i not in at[1:]]
+    else:
+        rows.append(row)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, buf.getvalue())
+    return rows
+
+
+def _train_sets(settings: str) -> str:
+    return " ".join(s for s in shlex.split(settings) if not s.startswith("cell."))
+
+
+def _lines(row: dict[str, str]) -> list[dict[str, Any]]:
+    seeds = [int(s) for s in row["seeds"].split(",") if s]
+    values = [float(v) for v in row["test_accuracy_per_seed"].split(";") if v]
+    return [{"label": f"{row['cell']} {row['settings']}", "seed": s, "test": {METRIC: v}} for s, v in zip(seeds, values)]
+
+
+def paired_vs_mlp(row: dict[str, str], rows: list[dict[str, str]]) -> dict[str, Any] | None:
+    """``row`` − the core mlp row of the same task and ``[train]`` settings, paired by seed (None: no such pair)."""
+    from .report_study import paired_by_seed
+
+    refs = [r for r in rows if r["cell"] == "mlp" and r["task"] == row["task"] and r["test_accuracy_per_seed"]
+            and _train_sets(r["settings"]) == _train_sets(row["settings"]) and r is not row]
+    if not refs or not row["test_accuracy_per_seed"]:
+        return None
+    lines = _lines(row) + _lines(refs[0])
+    return paired_by_seed(lines, lines[0]["label"], f"mlp {refs[0]['settings']}", METRIC)
+
+
+def _cell_label(row: dict[str, str]) -> str:
+    """The cell's name, plus the propagator's when the row's settings replace it."""
+    prop = re.search(r'propagator=\{name="([^"]+)"', row["settings"])
+    return f"{row['cell']} + {prop.group(1)} propagator" if prop else row["cell"]
+
+
+def _pct(row: dict[str, str], key: str) -> str:
+    return f"{100 * float(row[key]):.1f}" if row[key] else "–"
+
+
+def markdown(rows: list[dict[str, str]]) -> str:
+    """The docs table: test accuracy with its 95 % t interval, and the paired difference to the core mlp.
+
+    Rows run in the spec's ``[train]`` settings first, each group led by its mlp reference; rows not run last."""
+    head = ["| task | cell | plugin | params (Δ budget) | seeds | val acc (%) | test acc (%) [95 % t] |"
+            " − mlp, paired by seed (points) [95 % t] | CPU s / seed | note |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    out, cmds = list(head), []
+    order = sorted(rows, key=lambda r: (r["task"], not r["test_accuracy_mean"], _train_sets(r["settings"]), r["cell"] != "mlp", r["cell"]))
+    for i, r in enumerate(order, 1):
+        test = f"{_pct(r, 'test_accuracy_mean')} [{_pct(r, 'test_ci_lo')}, {_pct(r, 'test_ci_hi')}]" if r["test_accuracy_mean"] else "not run"
+        p = paired_vs_mlp(r, rows)
+        diff = (f"{100 * p['mean']:+.1f} [{100 * p['lo']:+.1f}, {100 * p['hi']:+.1f}] {p['verdict']}" if p
+                else ("reference" if r["cell"] == "mlp" and r["test_accuracy_mean"] else "–"))
+        params = f"{int(r['params']):,} ({r['budget_delta_pct']} %)" if r["params"] else "–"
+        n = len([s for s in r["seeds"].split(",") if s])
+        out.append(f"| {r['task']} | [{i}] {_cell_label(r)} | {r['plugin']} {r['version']} | {params} | {n or '–'} | "
+                   f"{_pct(r, 'val_accuracy_mean')} | {test} | {diff} | {r['cpu_s_per_seed'] or '–'} | {r['note'] or ''} |")
+        cmds.append(f"{i}. `{r['command']}`")
+    return "\n".join(out + ["", "Commands (one per row):", "", *cmds]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cell", help="the cell component to run (its [cell] table = {name = CELL} + the cell.* --set keys)")
+    ap.add_argument("--spec", default=DEFAULT_SPEC)
+    ap.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--csv", default=DEFAULT_CSV)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--note", help="a note for the row (e.g. why its [train] settings differ)")
+    ap.add_argument("--not-run", dest="not_run", metavar="REASON", help="record the cell's row as not run, with the reason")
+    ap.add_argument("--markdown", action="store_true", help="print the docs table from the CSV and exit")
+    args = ap.parse_args(argv)
+    from aa_core.plugin import UserError
+
+    try:
+        if args.markdown:
+            print(markdown(read_rows(Path(args.csv))), end="")
+            return
+        if not args.cell:
+            raise UserError("--cell NAME is required (or --markdown): name an installed cell, e.g. --cell gmlp; `aa plugins` lists them")
+        try:
+            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+        except ValueError:
+            raise UserError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. --seeds 0,1,2") from None
+        if not seeds:
+            raise UserError("--seeds: give at least one seed, e.g. --seeds 0,1,2")
+        overrides = overrides_for(args.cell, args.sets)
+        if args.not_run is not None:
+            try:
+                info = component_info(args.spec, overrides)
+            except UserError:
+                info = {"task": _task_name(args.spec)}
+            row = make_row(args.cell, args.sets, seeds, args.spec, [], info, args.note, args.not_run)
+        else:
+            import torch
+
+            from .report_study import run_seed
+
+            torch.set_num_threads(args.threads)
+            info = component_info(args.spec, overrides)
+            if abs(info["params"] / BUDGET - 1) > 0.10:
+                print(f"warning: {info['params']:,} parameters, outside ±10 % of the {BUDGET:,} budget: "
+                      f"set the cell's sizes (e.g. --set cell.hidden=...) to land within it", file=sys.stderr)
+            results = []
+            for seed in seeds:
+                r = run_seed(args.spec, overrides, seed)
+                print(f"{args.cell} seed {seed}: val {_val(r):.4f} test {r['test'][METRIC]:.4f} "
+                      f"params {r['params']} cpu {r['cpu_s']} s", flush=True)
+                results.append(r)
+            row = make_row(args.cell, args.sets, seeds, args.spec, results, info, args.note)
+        upsert(Path(args.csv), row)
+        print(f"{args.csv}: row {row['task']}/{row['cell']} written")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _task_name(spec_path: str) -> str:
+    import tomllib
+
+    try:
+        return str(tomllib.loads(Path(spec_path).read_text())["dataset"]["name"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return ""
+
+
+if __name__ == "__main__":
+    main()

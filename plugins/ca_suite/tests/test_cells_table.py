@@ -1,0 +1,57 @@
+"""The cells table: one command trains a cell over seeds and writes (or replaces) its CSV row."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from aa_ca import cells_table
+
+SPEC = str(Path(__file__).resolve().parents[3] / "examples" / "ca" / "mnist1d.toml")
+TINY = ["--set", "cell.channels=32", "--set", "cell.hidden=48", "--set", "train.steps=10", "--set", "train.eval_every=5"]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_row_written_then_replaced(tmp_path, capsys):
+    out = tmp_path / "results.csv"
+    args = ["--cell", "mlp", "--spec", SPEC, *TINY, "--seeds", "0,1", "--csv", str(out)]
+    cells_table.main(args)
+    rows = _rows(out)
+    assert len(rows) == 1
+    row = rows[0]
+    assert list(row) == cells_table.COLUMNS
+    assert (row["task"], row["cell"], row["plugin"]) == ("mnist1d", "mlp", "aa-core")
+    assert row["params"] == "12762" and row["seeds"] == "0,1"
+    assert row["settings"] == "cell.channels=32 cell.hidden=48 train.steps=10 train.eval_every=5"
+    per_seed = [float(v) for v in row["test_accuracy_per_seed"].split(";")]
+    assert len(per_seed) == 2 and all(0.0 <= v <= 1.0 for v in per_seed)
+    mean, lo, hi = (float(row[k]) for k in ("test_accuracy_mean", "test_ci_lo", "test_ci_hi"))
+    assert mean == pytest.approx(sum(per_seed) / 2, abs=1e-4) and lo <= mean <= hi
+    assert 0.0 <= float(row["val_accuracy_mean"]) <= 1.0 and float(row["cpu_s_per_seed"]) > 0
+    assert "--set train.steps=10" in row["command"] and "--cell mlp" in row["command"]
+
+    # another cell's row is kept; the same command again replaces its row instead of adding one
+    cells_table.main(["--cell", "gmlp", "--spec", SPEC, "--set", "cell.hidden=248", "--not-run", "a reason", "--csv", str(out)])
+    cells_table.main(args)
+    rows = _rows(out)
+    assert [r["cell"] for r in rows] == ["mlp", "gmlp"]
+    assert rows[0]["test_accuracy_per_seed"] == row["test_accuracy_per_seed"]  # seeded: the same result
+    assert rows[1]["note"] == "not run: a reason" and rows[1]["plugin"] == "aa-gmlp" and rows[1]["test_accuracy_mean"] == ""
+
+    capsys.readouterr()
+    cells_table.main(["--markdown", "--csv", str(out)])
+    md = capsys.readouterr().out
+    assert "| mnist1d | [1] mlp | aa-core" in md and "reference" in md and "not run: a reason" in md
+    assert row["command"] in md
+
+
+def test_bad_input_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cells_table.main(["--cell", "no_such_cell", "--spec", SPEC, "--seeds", "0", "--csv", str(tmp_path / "r.csv")])
+    assert exc.value.code == 2
+    assert "no_such_cell" in capsys.readouterr().err
+    assert not (tmp_path / "r.csv").exists()
