@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from aa_core import PluginError
-from aa_core.host import PluginHost, PluginInfo
+from aa_core.host import KINDS, PluginHost, PluginInfo
 
 GOOD = '''
 import attrs
@@ -81,9 +81,14 @@ def test_plugin_not_imported_until_used(modules):
 def test_declared_component_matches_registered_for_installed_plugins():
     host = PluginHost()
     registered = {(r.component.kind, r.component.name, r.plugin.distribution) for r in host.all_components()}
-    declared = {(k, n, p.distribution) for (k, n), ps in host.declared().items() for p in ps}
+    declared = {(k, n, p.distribution) for (k, n), ps in host.declared().items() for p in ps if k in KINDS}
     assert not host.load_errors, host.load_errors
     assert registered == declared
+    # tasks and sections are declared optionally; a declared one is registered by its plugin
+    tasks = {("task", name, info.distribution) for name, (_, info) in host.tasks().items()}
+    sections = {("section", name, info.distribution) for name, (_, info) in host.sections().items()}
+    extra = {(k, n, p.distribution) for (k, n), ps in host.declared().items() for p in ps if k not in KINDS}
+    assert extra and extra <= tasks | sections, extra - (tasks | sections)
 
 
 @pytest.mark.parametrize("dist,cell", [("aa-gmlp", "gmlp"), ("aa-cct", "cct"), ("aa-ret", "ret")])
