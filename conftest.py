@@ -30,6 +30,12 @@ def run_aa(*args: str, cwd: Path | None = None, env: dict | None = None, timeout
 def aa():
     return run_aa
 
+
+@pytest.fixture(scope="session")
+def aa_session():
+    """``run_aa`` for module- and session-scoped fixtures (a test module cannot import conftest by name)."""
+    return run_aa
+
 TASK_PLUGIN = REPO / "tests" / "task_plugin"  # a small task plugin (dataset toy_classes), installed once as a user installs one
 
 

@@ -72,10 +72,9 @@ def aa_tasks():
 
 
 @pytest.fixture(scope="module")
-def future_plugin(tmp_path_factory):
+def future_plugin(tmp_path_factory, aa_session):
     """`aa plugin new futurecell` plus a section and tasks, declaring aa-core>=9.0,<10, pip-installed into its own folder."""
-    from conftest import run_aa
-
+    run_aa = aa_session
     src = tmp_path_factory.mktemp("src")
     site = tmp_path_factory.mktemp("site")
     r = run_aa("plugin", "new", "futurecell", "--kind", "cell", "--dir", str(src))

@@ -18,9 +18,8 @@ def env_with(site: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    from conftest import run_aa
-
+def generated(tmp_path_factory, aa_session):
+    run_aa = aa_session
     src = tmp_path_factory.mktemp("src")
     site = tmp_path_factory.mktemp("site")
     r = run_aa("plugin", "new", "genscell", "--kind", "cell", "--dir", str(src))
