@@ -130,3 +130,34 @@ def toy(task_env, tmp_path) -> ToyTask:
 def toy_task() -> type[ToyTask]:
     """The :class:`ToyTask` class, for module-scoped fixtures that need their own folder."""
     return ToyTask
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a path ``[a, b, ..., a]``, or None (iterative depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the stack, 2: done
+    for root in sorted(edges):
+        if state.get(root):
+            continue
+        stack = [(root, iter(sorted(edges.get(root, ()))))]
+        path = [root]
+        state[root] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(sorted(edges.get(child, ())))))
+    return None
+
+
+@pytest.fixture(scope="session")
+def find_cycle():
+    """One cycle of an import graph ``{module: imported modules}`` as ``[a, b, ..., a]``, or None (the import-graph tests)."""
+    return _find_cycle

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._api import API_VERSION
 from ._errors import Problem, RunInterrupted, UserError
-from ._fs import atomic_path, write_json, write_text
+from ._fs import atomic_path, finite_only, write_json, write_text
 from ._hashing import file_sha256
 from ._table import table
 from ._text import did_you_mean
@@ -57,7 +57,7 @@ _LAZY = {
 
 __all__ = [
     "API_VERSION", "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "ServeHandler", "ServeHost", "ServeTask", "Task", "UserError", "atomic_path", "did_you_mean",
-    "file_sha256", "finite", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
+    "file_sha256", "finite", "finite_only", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
     "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]
 

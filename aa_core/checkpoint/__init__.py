@@ -35,6 +35,7 @@ from ._format import (
     architecture_info,
     check_weights_file,
     load_checkpoint,
+    load_verified,
     read_metadata,
     save_checkpoint,
 )
@@ -44,7 +45,7 @@ from ._runs import create_run_dir, is_run_dir, pointer, prune, resolve_checkpoin
 
 __all__ = [
     "EXTRA_JSON", "FORMAT", "FORMAT_VERSION", "METADATA", "WEIGHTS", "Checkpoint", "CheckpointWarning", "Restored",
-    "architecture_info", "build_from_checkpoint", "check_weights_file", "component_state", "load_checkpoint",
+    "architecture_info", "build_from_checkpoint", "check_weights_file", "component_state", "load_checkpoint", "load_verified",
     "load_weights", "read_metadata", "restore", "save_checkpoint", "create_run_dir", "is_run_dir", "pointer", "prune",
     "resolve_checkpoint", "set_pointer", "checkpoint_bytes", "checkpoint_folder", "free_bytes", "replace_folder",
     "require_free_space", "write_files_or_elsewhere", "RunLock", "holds_lock", "lock_run",

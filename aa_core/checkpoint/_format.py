@@ -304,6 +304,20 @@ def _spec_from_metadata(directory: Path, meta: dict[str, Any]) -> Spec:
     return spec
 
 
+def load_verified(directory: str | Path) -> Checkpoint:
+    """:func:`load_checkpoint` for a command: its warnings (a plugin version changed, ...) printed to
+    stderr as one-line ``aa: warning:`` messages instead of Python's warning format."""
+    import sys
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ckpt = load_checkpoint(directory)
+    for w in caught:
+        if issubclass(w.category, (UserWarning, FutureWarning)):
+            print(f"aa: warning: {w.message}", file=sys.stderr)
+    return ckpt
+
+
 def load_checkpoint(directory: str | Path) -> Checkpoint:
     """Read and verify a checkpoint; any problem is a UserError (exit 2) saying what differs."""
     from safetensors import SafetensorError

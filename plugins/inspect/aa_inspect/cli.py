@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +49,6 @@ def argument_text(value: str, where: str) -> str:
             pos = exc.start
         shown = raw.decode("utf-8", "backslashreplace").strip()
         raise UserError(f"{where} ('{shown}') is not valid UTF-8 (byte 0x{raw[pos]:02x} at position {pos}): {FIX_UTF8}") from None
-
-
-def load_verified(directory: str) -> Any:
-    """The checkpoint, verified; its warnings printed as one-line ``aa: warning:`` messages."""
-    from aa_core.checkpoint import load_checkpoint
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        ckpt = load_checkpoint(directory)
-    for w in caught:
-        if issubclass(w.category, (UserWarning, FutureWarning)):
-            print(f"aa: warning: {w.message}", file=sys.stderr)
-    return ckpt
 
 
 def build_dataset(ctx: Any, checkpoint: Any, needed: bool) -> Any:
@@ -125,7 +111,7 @@ def summary(output: Any) -> str:
 
 
 def main(args) -> int:
-    from aa_core.checkpoint import restore
+    from aa_core.checkpoint import load_verified, restore
     from aa_core.plugin import UserError
     from aa_core.protocols import DescribedDataset
 

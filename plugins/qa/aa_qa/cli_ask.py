@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 
 FIX_UTF8 = "give the question as UTF-8 text (convert it, e.g. `iconv -f latin1 -t utf-8`)"
 
@@ -69,19 +68,6 @@ def add_parser(sub):
     return p
 
 
-def load_verified(directory):
-    """load_checkpoint with its warnings printed as one-line `aa: warning:` messages."""
-    from aa_core.checkpoint import load_checkpoint
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        ckpt = load_checkpoint(directory)
-    for w in caught:
-        if issubclass(w.category, (UserWarning, FutureWarning)):
-            print(f"aa: warning: {w.message}", file=sys.stderr)
-    return ckpt
-
-
 def main(args) -> int:
     from aa_core.plugin import UserError
 
@@ -93,6 +79,8 @@ def main(args) -> int:
                     + "\n  ".join(bad))
     if not questions:
         raise UserError(not_answered if bad else 'no question given (or only empty ones): aa ask --checkpoint DIR "your question" ...')
+    from aa_core.checkpoint import load_verified
+
     ckpt = load_verified(args.checkpoint)
     limit = threshold(ckpt.metadata)  # None: a checkpoint from before abstention; nothing is marked
     model, ctx, decoder = restore_for_answers(ckpt)

@@ -1,8 +1,6 @@
 """`aa evaluate --checkpoint DIR`: re-evaluate a saved model on its held-out split."""
 from __future__ import annotations
 
-from .cli_ask import load_verified
-
 
 def add_parser(sub):
     p = sub.add_parser("evaluate", help="re-evaluate a saved checkpoint (report: JSON + Markdown + PNG)")
@@ -16,6 +14,8 @@ def add_parser(sub):
 
 
 def main(args) -> int:
+    from aa_core.checkpoint import load_verified
+
     from .evaluate import evaluate_checkpoint  # torch: imported when the command runs, not when `aa` lists its commands
 
     # prints the table and where the report went (a new folder per evaluation, naming the checkpoint)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from aa_core.plugin import atomic_path, table
+from aa_core.plugin import atomic_path, finite_only, table
 
 COLUMNS = [("cosine", "cosine"), ("centred_cosine", "centred"), ("recall_at_1", "R@1"), ("recall_at_10", "R@10"),
            ("mrr", "MRR"), ("exact_match", "EM"), ("token_f1", "F1"), ("bleu", "BLEU"), ("chrf", "chrF"),
@@ -212,17 +212,6 @@ def plot(report: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-
-
-def finite_only(value):
-    """A copy of ``value`` with every NaN/inf float replaced by None (JSON has no NaN; a non-finite value is no result)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_only(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_only(v) for v in value]
-    return value
 
 
 def new_folder(parent: Path, name: str, key: str = "run.output_dir") -> Path:

@@ -2,7 +2,6 @@
 (torch-free); each is restored by its handler in the model thread."""
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,18 +9,7 @@ from typing import Any
 import attrs
 
 from aa_core.checkpoint import read_metadata, resolve_checkpoint
-from aa_core.plugin import ServeHandler, UserError
-
-
-def finite_only(value: Any) -> Any:
-    """A copy of ``value`` with every NaN/inf float replaced by None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: finite_only(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_only(v) for v in value]
-    return value
+from aa_core.plugin import ServeHandler, UserError, finite_only
 
 
 @attrs.define
