@@ -28,7 +28,7 @@ from ._errors import Problem, RunInterrupted, UserError
 from ._fs import atomic_path, finite_only, write_json, write_text
 from ._hashing import file_sha256
 from ._table import table
-from ._text import did_you_mean
+from ._text import argument_text, did_you_mean, not_utf8
 from .host import Command, Component, Section, ServeHandler, ServeHost, ServeTask, Task, hookimpl
 from .validators import finite, in_range, length, non_negative, one_of, positive
 
@@ -56,9 +56,9 @@ _LAZY = {
 }
 
 __all__ = [
-    "API_VERSION", "BuildContext", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "ServeHandler", "ServeHost", "ServeTask", "Task", "UserError", "atomic_path", "did_you_mean",
+    "API_VERSION", "BuildContext", "argument_text", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "ServeHandler", "ServeHost", "ServeTask", "Task", "UserError", "atomic_path", "did_you_mean",
     "file_sha256", "finite", "finite_only", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
-    "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
+    "not_utf8", "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]
 
 

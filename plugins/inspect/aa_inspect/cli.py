@@ -9,14 +9,12 @@ the split and index and a summary of the output tensor.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 SPLITS = {"test": "test", "val": "validation", "validation": "validation", "train": "train"}  # --split → the dataset's split
 SPLITS_SHORT = {"validation": "val"}
-FIX_UTF8 = "give the text as UTF-8 (convert it, e.g. `iconv -f latin1 -t utf-8`)"
 
 
 def add_parser(sub):
@@ -31,24 +29,6 @@ def add_parser(sub):
     p.add_argument("--animate", default=None, metavar="FILE.gif", help="also write an animation, one frame per step")
     p.add_argument("--frames", type=int, default=8, help="steps shown in the picture (evenly spaced, first and last included)")
     return p
-
-
-def argument_text(value: str, where: str) -> str:
-    """A command-line argument as text; a UserError naming it, its bad byte and the fix when it is not UTF-8."""
-    from aa_core.plugin import UserError
-
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:  # undecodable argv bytes arrive as lone surrogates
-        raw = os.fsencode(value)
-        try:
-            raw.decode("utf-8")
-            pos = 0
-        except UnicodeDecodeError as exc:
-            pos = exc.start
-        shown = raw.decode("utf-8", "backslashreplace").strip()
-        raise UserError(f"{where} ('{shown}') is not valid UTF-8 (byte 0x{raw[pos]:02x} at position {pos}): {FIX_UTF8}") from None
 
 
 def build_dataset(ctx: Any, checkpoint: Any, needed: bool) -> Any:
@@ -112,7 +92,7 @@ def summary(output: Any) -> str:
 
 def main(args) -> int:
     from aa_core.checkpoint import load_verified, restore
-    from aa_core.plugin import UserError
+    from aa_core.plugin import UserError, argument_text
     from aa_core.protocols import DescribedDataset
 
     from .lattice_view import animation, check_size, not_lattice_pipeline, picture, trace

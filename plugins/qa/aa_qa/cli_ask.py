@@ -8,31 +8,9 @@ prediction is NaN/inf gives no answer: it abstains and says why.
 from __future__ import annotations
 
 import json
-import os
 import sys
 
-FIX_UTF8 = "give the question as UTF-8 text (convert it, e.g. `iconv -f latin1 -t utf-8`)"
-
-
-def _not_utf8(raw: bytes, where: str) -> str:
-    """One line naming an input that is not UTF-8: where it came from, the bad byte and the fix."""
-    try:
-        raw.decode("utf-8")
-        return ""
-    except UnicodeDecodeError as exc:
-        shown = raw.decode("utf-8", "backslashreplace").strip()
-        return f"{where} ('{shown}') is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at position {exc.start}): {FIX_UTF8}"
-
-
-def argument_text(value: str, where: str) -> str:
-    """A command-line argument as text; a UserError naming it when its bytes are not UTF-8."""
-    from aa_core.plugin import UserError
-
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:  # undecodable argv bytes arrive as lone surrogates
-        raise UserError(_not_utf8(os.fsencode(value), where)) from None
+from aa_core.plugin import argument_text, not_utf8
 
 
 def read_questions(args_questions: list[str], stdin=None) -> tuple[list[str], list[str]]:
@@ -45,13 +23,13 @@ def read_questions(args_questions: list[str], stdin=None) -> tuple[list[str], li
         if q == "-":
             stream = stdin if stdin is not None else sys.stdin.buffer
             for n, raw in enumerate(stream.read().splitlines(), start=1):
-                if (why := _not_utf8(raw, f"stdin line {n}")):
+                if (why := not_utf8(raw, f"stdin line {n}", "question")):
                     bad.append(why)
                 elif raw.decode("utf-8").strip():
                     questions.append(raw.decode("utf-8").strip())
             continue
         try:
-            q = argument_text(q, f"question argument {i}")
+            q = argument_text(q, f"question argument {i}", "question")
         except UserError as exc:
             bad.append(str(exc.args[0]))
             continue
