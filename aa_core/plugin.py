@@ -9,7 +9,9 @@ Torch-free names (safe in a hook module)::
     one_of, length, path_field                      (path_field: an input path, relative to the spec file)
     UserError, Problem, did_you_mean                errors the CLI reports without a traceback (exit 2)
     RunInterrupted                                  a run stopped on request after saving (exit 130/143)
+    argument_text, not_utf8                         a command's text input, or one message naming its bad byte
     atomic_path, write_text, write_json             atomic file writing; file_sha256
+    finite_only                                     NaN/inf → None before JSON (reports, /v1/models)
     table                                           plain-text tables for terminal output
 
 Lattice helpers for a cell's ``lattice_forward`` (import torch on first use)::
