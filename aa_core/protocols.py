@@ -6,7 +6,7 @@ itself (7, 19 or 27), C = state channels, D = embedding width, L = token length.
 This module is what the core is typed with and what the conformance kit
 (:mod:`aa_core.conformance`) checks first (``isinstance(obj, Protocol)``) before testing the
 behaviour. A component written against these protocols alone passes the kit. Optional
-capabilities are separate protocols (``LatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
+capabilities are separate protocols (``LatticeCell``, ``MaskedLatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
 ``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``, ``LatticeParallelPropagator``,
 ``AuxiliaryLoss``, ``OwnedDecoder``, ``GenerativePipeline``, ``DescribedDataset``): implement them to
 opt in; the code tests them with ``isinstance``, never by probing attribute names.
@@ -122,6 +122,20 @@ class LatticeCell(Cell, Protocol):
     """
 
     def lattice_forward(self, grid: torch.Tensor, geometry: Geometry) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class MaskedLatticeCell(LatticeCell, Protocol):
+    """A lattice cell that can compute its update at chosen cells only.
+
+    ``lattice_forward_at(grid, geometry, where [B, X, Y, Z, 1] bool)`` equals
+    ``lattice_forward(grid, geometry)`` where ``where`` holds and is zero elsewhere. The ``nca``
+    propagator passes the cells whose update can reach the result (those that fire, near an
+    alive cell), so a cell whose cost is per-cell work skips the rest: half the cells at fire
+    rate 0.5, and the empty space around a growing pattern.
+    """
+
+    def lattice_forward_at(self, grid: torch.Tensor, geometry: Geometry, where: torch.Tensor) -> torch.Tensor: ...
 
 
 @runtime_checkable

@@ -17,6 +17,12 @@ perception, 1×1 convolutions, ``max_pool`` for the alive mask, the same pool lo
 ``cax``, JAX on CPU) is timed when it is installed (``pip install cax "jax[cpu]"``); its models are
 built from its perceive/update modules with the data given to it directly (no download).
 
+Every framework's sample pool starts **grown**: each entry is the target written into the state
+(class logits or RGBA, and the alive channel; hidden channels zero), the regime of most of a
+training run (a pool of bare seeds would flatter AA, whose cell updates only the cells that can
+reach the result: those that fire near an alive cell; ``*_update_fraction`` is that share of
+cell-steps in the timed AA steps). The worst sample of each batch is reseeded as in training.
+
 Reported: median seconds per training step of each framework over interleaved rounds, the
 ratios, the FLOPs of a step (counted from the shapes: forward + backward = 3 × forward MACs × 2)
 against a GEMM peak measured in this run, and the time to the task's threshold estimated as
@@ -59,6 +65,7 @@ def aa_growth(spec_name: str, T: int, batch: int, seed: int) -> dict[str, Any]:
     torch.manual_seed(seed)
     model, ds = ctx.build("pipeline"), ctx.build("dataset")
     ds.setup(model, ctx)
+    ds.pool.states[:] = grown_state(ds)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     gen = torch.Generator().manual_seed(seed)
 
@@ -74,6 +81,34 @@ def aa_growth(spec_name: str, T: int, batch: int, seed: int) -> dict[str, Any]:
         return float(loss.detach())
 
     return {"model": model, "dataset": ds, "step": step}
+
+
+def grown_state(ds) -> torch.Tensor:
+    """``[N, C]``: the dataset's target written into a state (visible channels and the alive channel)."""
+    state = torch.zeros_like(ds.seed)
+    K = getattr(ds, "num_classes", 0)
+    if K:  # voxel: one-hot class logits, alive = occupancy
+        labels = ds.target[:, 0].long()
+        state[:, :K] = F.one_hot(labels, K).float()
+        state[:, ds.alive_channel] = (labels != 0).float()
+    else:  # emoji: RGBA, alpha is the alive channel
+        state[:, : ds.target.shape[1]] = ds.target
+    return state
+
+
+def update_fraction(model) -> dict[str, float]:
+    """Counts the cells AA's update MLP runs on (wraps the cell's ``lattice_forward_at``)."""
+    cell = model.cell
+    counts = {"run": 0.0, "all": 0.0}
+    inner = cell.lattice_forward_at
+
+    def counted(grid, geometry, where):
+        counts["run"] += float(where.sum())
+        counts["all"] += where.numel()
+        return inner(grid, geometry, where)
+
+    cell.lattice_forward_at = counted
+    return counts
 
 
 def aa_mnist1d(data, T: int, batch: int, seed: int) -> dict[str, Any]:
@@ -165,11 +200,11 @@ def torch_growth(aa: dict[str, Any], dims: int, T: int, batch: int, seed: int, k
     X, Y, Z = ds.shape
     shape = (X, Y, Z) if dims == 3 else (X, Y)
     C = ds.channels
-    pool = ds.seed.view(1, *shape, C).movedim(-1, 1).repeat(len(ds.pool), 1, *([1] * dims)).contiguous()
+    pool = ds.pool.states.view(-1, *shape, C).movedim(-1, 1).contiguous()  # the grown pool, channels first
     target = ds.target.view(*shape, -1).movedim(-1, 0).unsqueeze(0)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=2e-3)
     gen = torch.Generator().manual_seed(seed)
-    seed_state = pool[0].clone()
+    seed_state = ds.seed.view(*shape, C).movedim(-1, 0).contiguous()
     K = getattr(ds, "num_classes", 0)
 
     def losses(out: torch.Tensor) -> torch.Tensor:
@@ -296,7 +331,8 @@ def cax_model(kind: str, C: int, m: int, hidden: list[int], dims: int, fire: flo
     K = data["classes"]
     seed_state = np.roll(data["seed"], C - 1 - alive, axis=-1).reshape(*shape, C)  # channel i → (i + C − 1 − alive) % C
     target = data["target"].reshape(*shape, -1)
-    pool = np.repeat(seed_state[None], data["pool"], 0)
+    grown = np.roll(data["grown"], C - 1 - alive, axis=-1).reshape(*shape, C)
+    pool = np.repeat(grown[None], data["pool"], 0)
     if kind == "voxel":
         labels = jnp.asarray(target[..., 0].astype(np.int32))
         occ = (labels != 0).astype(jnp.float32)
@@ -441,6 +477,7 @@ def main() -> None:
         frameworks = [f for f in ("aa", "torch", "cax") if f in s]
         for f in frameworks:  # warm-up (JIT compile, oneDNN primitive caches)
             s[f]["step"]()
+        counts = update_fraction(s["aa"]["model"]) if hasattr(s["aa"]["model"].cell, "lattice_forward_at") else None
         times: dict[str, list[float]] = {f: [] for f in frameworks}
         per_round = 1 if name != "mnist1d" else 5
         for _ in range(rounds):
@@ -453,6 +490,8 @@ def main() -> None:
         result[f"{name}_vs_torch"] = round(med["torch"] / med["aa"], 3)
         if "cax" in med:
             result[f"{name}_step_ratio"] = round(med["cax"] / med["aa"], 3)
+        if counts is not None and counts["all"]:
+            result[f"{name}_update_fraction"] = round(counts["run"] / counts["all"], 3)
         result[f"{name}_T"], result[f"{name}_batch"] = s["T"], s["batch"]
         result[f"{name}_flop_per_step"] = s["flops"]
         result[f"{name}_fraction_of_peak"] = round(s["flops"] / med["aa"] / (peak * 1e9), 4)
@@ -481,7 +520,7 @@ def cax_step_for(name: str, s: dict[str, Any], seed: int):
     hidden = [layer.out_features for layer in cell.layers[:-1]]
     return cax_model(name, cell.channels, cell.multiplier, hidden, dims, prop.config.fire_rate, prop.config.alive_channel,
                      prop.config.alive_threshold, kernel, cell.perception == "learned",
-                     {"seed": ds.seed.numpy(), "target": ds.target.numpy(), "shape": ds.shape, "pool": len(ds.pool),
+                     {"seed": ds.seed.numpy(), "grown": ds.pool.states[0].numpy(), "target": ds.target.numpy(), "shape": ds.shape, "pool": len(ds.pool),
                       "classes": getattr(ds, "num_classes", 0)}, s["T"], s["batch"], seed)
 
 

@@ -90,6 +90,13 @@ def check_cell(cell: nn.Module, geometry: Any, batch: int = 2) -> None:
             ref = c(geometry.gather(state))
             fast = geometry.to_cells(c.lattice_forward(geometry.to_grid(state), geometry))
             _close(fast, ref, "lattice_forward disagrees with forward on the gathered neighbourhood")
+            if isinstance(cell, P.MaskedLatticeCell):
+                grid = geometry.to_grid(state)
+                where = torch.rand(*grid.shape[:4], 1, generator=g) < 0.4
+                at = c.lattice_forward_at(grid, geometry, where)
+                dense = c.lattice_forward(grid, geometry)
+                assert at.shape == dense.shape, f"lattice_forward_at shape {tuple(at.shape)} != {tuple(dense.shape)}"
+                _close(at, dense * where.to(dense.dtype), "lattice_forward_at disagrees with lattice_forward ⊙ where")
         x64 = x.double()
         y64 = c.double()(x64)
         assert y64.dtype == torch.float64, "cell does not preserve float64"
@@ -142,6 +149,32 @@ def check_nca_paths(cell: str, config: dict[str, Any] | None = None, neighbourho
         with torch.no_grad():
             outs[path] = prop(s)
     _close(outs["fast"], outs["reference"], f"nca fast path disagrees with the reference for cell {cell!r}")
+    if isinstance(ctx.cell, P.MaskedLatticeCell):
+        _check_masked_step(ctx, cell)
+
+
+def _check_masked_step(ctx: Any, cell: str) -> None:
+    """Training steps with fire and alive masks: the masked update (only cells that can reach the
+    result) gives the dense step's states and gradients for the same random fire masks."""
+    from ..lattice.config import NCAConfig
+    from ..lattice.nca import NCAPropagator
+
+    prop = NCAPropagator(NCAConfig(steps=3, fire_rate=0.5, alive_threshold=0.1, alive_channel=0), ctx.geometry,
+                         _randomised(ctx.cell).train())
+    s = torch.randn(2, ctx.geometry.num_cells, ctx.cell.channels, generator=torch.Generator().manual_seed(5))
+    s[:, : ctx.geometry.num_cells // 2, 0] = 0.0  # a dead region: the masked step skips its far cells
+    results = []
+    for masked in (False, True):
+        prop._masked = masked
+        x = s.clone().requires_grad_(True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(6)  # the same fire masks
+            out = prop(x)
+        grads = torch.autograd.grad((out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum(),
+                                    [x, *[p for p in prop.parameters() if p.requires_grad]])
+        results.append((out.detach(), *grads))
+    for a, b in zip(*results):
+        _close(a, b, f"nca masked update (MaskedLatticeCell) disagrees with the dense step for cell {cell!r}")
 
 
 def check_adapter(adapter: nn.Module, batch: int = 3) -> None:

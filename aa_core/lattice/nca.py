@@ -10,6 +10,10 @@ Paths:
 - ``path = "fast"`` (default) runs the cell's lattice-wide ``lattice_forward(grid, geometry)``
   when it has one (the built-in ``mlp`` cell: oneDNN 3×3×3 conv + per-cell linear, see
   :mod:`aa_core.lattice.stencil`); cells without one fall back to the reference.
+  A cell that is a :class:`~aa_core.protocols.MaskedLatticeCell` gets, in training or with
+  alive masking, only the cells whose update can reach the result: those that fire and lie
+  within one cell of a cell alive before the step (any other cell is zeroed by the alive mask,
+  and only its neighbours read it). The result equals the dense step's for the same fire mask.
 - ``path = "reference"`` evaluates the Cell contract literally: gather ``[B, N, K, C]``, apply.
 - Chunked inference (no grad only): the lattice is processed in slabs of ``chunk_planes``
   x-planes, each read with a one-plane halo on either side, and updated in place. Peak memory
@@ -29,10 +33,10 @@ from __future__ import annotations
 from typing import Any, cast
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..protocols import MaskedLatticeCell
 from .config import NCAConfig
 
 AUTO_CHUNK_CELLS = 1 << 22  # no-grad calls above this many batch·cells are chunked automatically
@@ -50,6 +54,7 @@ class NCAPropagator(nn.Module):
         self.geometry = geometry
         self.cell = cell
         self._slabs: dict[int, object] = {}
+        self._masked: bool | None = None  # the cell is a MaskedLatticeCell (decided at the first step)
 
     # ---- one update on a grid ------------------------------------------------------------
     @property
@@ -63,21 +68,46 @@ class NCAPropagator(nn.Module):
         cells = geometry.to_cells(grid)  # [B, N, C]
         return geometry.to_grid(self.cell(geometry.gather(cells)).contiguous())
 
+    @staticmethod
+    def _neighbourhood_max(x: torch.Tensor, geometry) -> torch.Tensor:
+        """``[B, X, Y, Z, 1]`` → the 3×3×3 max around each cell (by the boundary rule), float, no grad.
+
+        Three running maxima of shifted views, one per axis (``max_pool3d`` on one channel is
+        many times slower on CPU).
+        """
+        p = geometry.pad(x.detach().permute(0, 4, 1, 2, 3).float())  # [B, 1, X+2, Y+2, Z+2]
+        for dim in (2, 3, 4):
+            n = p.shape[dim] - 2
+            p = torch.maximum(torch.maximum(p.narrow(dim, 0, n), p.narrow(dim, 1, n)), p.narrow(dim, 2, n))
+        return p.permute(0, 2, 3, 4, 1)
+
     def _alive(self, grid: torch.Tensor, geometry) -> torch.Tensor:
         """``[B, X, Y, Z, 1]`` bool: 3×3×3 max of the alive channel above the threshold."""
         c, threshold = self.config.alive_channel, self.config.alive_threshold
         assert threshold is not None  # only called when set
-        a = grid[..., c : c + 1].permute(0, 4, 1, 2, 3)  # [B, 1, X, Y, Z]
-        pooled = F.max_pool3d(geometry.pad(a.float()), 3, stride=1)
-        return (pooled > threshold).permute(0, 2, 3, 4, 1)
+        return self._neighbourhood_max(grid[..., c : c + 1], geometry) > threshold
 
     def _fire(self, grid: torch.Tensor) -> torch.Tensor | None:
         if self.training and self.config.fire_rate < 1.0:
             return torch.rand(grid.shape[:4] + (1,), device=grid.device) < self.config.fire_rate
         return None
 
-    def _stepped(self, grid: torch.Tensor, geometry) -> torch.Tensor:
-        """``grid + fire ⊙ delta`` (no alive masking)."""
+    def _masked_cell(self) -> MaskedLatticeCell | None:
+        """The cell, when it computes updates at chosen cells only (and the fast path is on)."""
+        if self._masked is None:
+            self._masked = self.uses_fast_path and isinstance(self.cell, MaskedLatticeCell)
+        return cast(MaskedLatticeCell, self.cell) if self._masked else None
+
+    def _stepped(self, grid: torch.Tensor, geometry, alive: torch.Tensor | None = None) -> torch.Tensor:
+        """``grid + fire ⊙ delta`` (no alive masking; ``alive`` = the cells alive before the step, if masked)."""
+        masked = self._masked_cell()
+        if masked is not None and (self.training or alive is not None):
+            where = self._fire(grid)
+            if alive is not None:  # only an alive cell's neighbourhood reaches the masked result
+                reach = self._neighbourhood_max(alive, geometry) > 0
+                where = reach if where is None else where & reach
+            if where is not None:
+                return grid + masked.lattice_forward_at(grid, geometry, where)
         delta = self._delta(grid, geometry)
         fire = self._fire(grid)
         if fire is not None:
@@ -95,7 +125,7 @@ class NCAPropagator(nn.Module):
         if self.config.alive_threshold is None:
             return self._post(self._stepped(grid, g))
         pre = self._alive(grid, g)
-        new = self._stepped(grid, g)
+        new = self._stepped(grid, g, pre)
         return self._post(new * (pre & self._alive(new, g)).to(new.dtype))
 
     def step(self, state: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ m·C → hidden… → C with ReLU between; the last layer is zero-initialised, 
 training leave the seed alone and growth is learned from there.
 
 ``forward`` is the Cell contract on gathered neighbourhoods; ``lattice_forward`` is the same map
-on the channels-last grid: the perception by the C++ kernel of :mod:`aa_ca.nca_cell_kernel`
+on the channels-last grid (``lattice_forward_at``: only at the cells the propagator asks for, a
+:class:`~aa_core.protocols.MaskedLatticeCell`): the perception by the C++ kernel of :mod:`aa_ca.nca_cell_kernel`
 (forward and backward; fp32 CPU) or else one grouped convolution (2D when the lattice is one
 z-plane thick), then per-cell linears (:func:`pointwise`).
 """
@@ -107,6 +108,18 @@ class GrowingNCACell(nn.Module):
     def lattice_forward(self, grid: torch.Tensor, geometry: Any) -> torch.Tensor:
         """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]``; equal to ``forward`` on the gather."""
         return self.update(self.perceive(grid, geometry))
+
+    def lattice_forward_at(self, grid: torch.Tensor, geometry: Any, where: torch.Tensor) -> torch.Tensor:
+        """``lattice_forward`` where ``where [B, X, Y, Z, 1]`` holds, zero elsewhere: the update
+        MLP (most of a step's arithmetic) runs on those cells' perception rows only."""
+        idx = where.reshape(-1).nonzero().squeeze(1)  # flat ids into [B·N], sorted
+        if self.use_kernel and nca_cell_kernel.available(grid):  # the perception of those cells only
+            rows = nca_cell_kernel.depthwise_perception_at(grid, mask_kernel(self.kernel, geometry), geometry.periodic_axes, idx)
+        else:
+            p = self.perceive(grid, geometry)
+            rows = p.reshape(-1, p.shape[-1]).index_select(0, idx)  # [R, m·C]
+        out = grid.new_zeros(grid.shape[:-1].numel(), self.channels).index_copy(0, idx, self.update(rows))
+        return out.view(*grid.shape[:-1], self.channels)
 
 
 def build(config: GrowingNCACellConfig, ctx: Any) -> GrowingNCACell:

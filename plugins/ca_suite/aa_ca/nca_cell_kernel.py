@@ -151,6 +151,97 @@ void aa_ca_dw_backward_weight(const float* in, const float* gout, float* gwT, in
   for (int t = 0; t < threads; ++t)
     for (int64_t i = 0; i < 27 * Cm; ++i) gwT[i] += partial[(size_t)t * 27 * Cm + i];
 }
+
+// ---- the same three at chosen cells only: rows[r] is cell idx[r] (sorted flat ids in [0, B·N)) ----
+inline void cell_xyz(const Geo& g, int64_t p, int* x, int* y, int* z) {
+  *z = (int)(p % g.Z);
+  *y = (int)((p / g.Z) % g.Y);
+  *x = (int)(p / ((int64_t)g.Y * g.Z));
+}
+
+// out [R, C*m]: the perception of cell idx[r]
+void aa_ca_dw_forward_at(const float* in, const float* wT, float* out, const int64_t* idx, int64_t R, int64_t B, int X,
+                         int Y, int Z, int C, int m, int px, int py, int pz, int threads) {
+  Geo g{B, X, Y, Z, C, m, px, py, pz};
+  const int Cm = C * m;
+  const int64_t N = (int64_t)X * Y * Z;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t b = idx[r] / N;
+    int x, y, z;
+    cell_xyz(g, idx[r] % N, &x, &y, &z);
+    weighted_neighbours(g, in + b * N * Cm, wT, x, y, z, 1, out + r * Cm);
+  }
+}
+
+// grad_rows [R, m, C] → grad_in [B,X,Y,Z,C] (zeroed here): a scatter, so each thread takes whole samples
+// (starts[b] = the first row of sample b, starts[B] = R). Rows and weights (wTm [27, m, C]) come m-major,
+// so the sum over a channel's m features is m contiguous vector FMAs.
+void aa_ca_dw_backward_input_at(const float* gout, const float* wT, float* gin, const int64_t* idx, const int64_t* starts,
+                                int64_t B, int X, int Y, int Z, int C, int m, int px, int py, int pz, int threads) {
+  Geo g{B, X, Y, Z, C, m, px, py, pz};
+  const int Cm = C * m;
+  const int64_t N = (int64_t)X * Y * Z;
+  std::memset(gin, 0, sizeof(float) * B * N * C);
+#pragma omp parallel for num_threads(threads) schedule(dynamic)
+  for (int64_t b = 0; b < B; ++b) {
+    float* dst = gin + b * N * C;
+    int64_t nb[27];
+    for (int64_t r = starts[b]; r < starts[b + 1]; ++r) {
+      int x, y, z;
+      cell_xyz(g, idx[r] % N, &x, &y, &z);
+      neighbours(g, x, y, z, 1, nb);
+      const float* __restrict go = gout + r * Cm;
+      for (int k = 0; k < 27; ++k) {
+        if (nb[k] < 0) continue;
+        const float* __restrict w = wT + (int64_t)k * Cm;
+        float* __restrict d = dst + nb[k] * C;
+        if (m == 3) {  // the common case, written so that it vectorises over c
+          const float* __restrict w1 = w + C;
+          const float* __restrict w2 = w + 2 * C;
+          const float* __restrict g1 = go + C;
+          const float* __restrict g2 = go + 2 * C;
+          for (int c = 0; c < C; ++c) d[c] += w[c] * go[c] + w1[c] * g1[c] + w2[c] * g2[c];
+        } else {
+          for (int j = 0; j < m; ++j)
+            for (int c = 0; c < C; ++c) d[c] += w[j * C + c] * go[j * C + c];
+        }
+      }
+    }
+  }
+}
+
+// grad_wT [27, C*m] = Σ_r grad_rows[r, o] · xe[idx[r] + d_k, o]
+void aa_ca_dw_backward_weight_at(const float* in, const float* gout, float* gwT, const int64_t* idx, int64_t R, int64_t B,
+                                 int X, int Y, int Z, int C, int m, int px, int py, int pz, int threads) {
+  Geo g{B, X, Y, Z, C, m, px, py, pz};
+  const int Cm = C * m;
+  const int64_t N = (int64_t)X * Y * Z;
+  std::vector<float> partial((size_t)threads * 27 * Cm, 0.f);
+#pragma omp parallel num_threads(threads)
+  {
+    float* mine = partial.data() + (size_t)omp_get_thread_num() * 27 * Cm;
+    int64_t nb[27];
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t b = idx[r] / N;
+      int x, y, z;
+      cell_xyz(g, idx[r] % N, &x, &y, &z);
+      neighbours(g, x, y, z, 1, nb);
+      const float* src = in + b * N * Cm;
+      const float* __restrict go = gout + r * Cm;
+      for (int k = 0; k < 27; ++k) {
+        if (nb[k] < 0) continue;
+        const float* __restrict v = src + nb[k] * Cm;
+        float* __restrict w = mine + (int64_t)k * Cm;
+        for (int o = 0; o < Cm; ++o) w[o] += go[o] * v[o];
+      }
+    }
+  }
+  std::memset(gwT, 0, sizeof(float) * 27 * Cm);
+  for (int t = 0; t < threads; ++t)
+    for (int64_t i = 0; i < 27 * Cm; ++i) gwT[i] += partial[(size_t)t * 27 * Cm + i];
+}
 }
 """
 
@@ -191,6 +282,12 @@ def _build() -> ctypes.CDLL:
         fn = getattr(lib, name)
         fn.argtypes = [fp, fp, fp, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32]
         fn.restype = None
+    for name in ("aa_ca_dw_forward_at", "aa_ca_dw_backward_weight_at"):
+        fn = getattr(lib, name)
+        fn.argtypes = [fp, fp, fp, fp, i64, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32]
+        fn.restype = None
+    lib.aa_ca_dw_backward_input_at.argtypes = [fp, fp, fp, fp, fp, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32]
+    lib.aa_ca_dw_backward_input_at.restype = None
     return lib
 
 
@@ -250,6 +347,60 @@ class DepthwisePerception(torch.autograd.Function):
             _call("aa_ca_dw_backward_weight", xe, grad, gwT, ctx.gshape, ctx.m, ctx.periodic)
             g_w = gwT.t().reshape(ctx.kshape)
         return g_in, g_w, None
+
+
+def _call_at(name: str, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, idx: torch.Tensor, extra: int,
+             shape, m: int, periodic) -> None:
+    """The ``*_at`` kernels: ``extra`` is the row count R, or the ``starts`` tensor's address."""
+    B, X, Y, Z, C = shape
+    px, py, pz = (int(bool(p)) for p in periodic)
+    getattr(library(), name)(a.data_ptr(), b.data_ptr(), out.data_ptr(), idx.data_ptr(), extra, B, X, Y, Z, C, m,
+                             px, py, pz, torch.get_num_threads())
+
+
+class DepthwisePerceptionAt(torch.autograd.Function):
+    """The perception rows of the cells ``idx`` (sorted flat ids into ``[B·N]``) only: ``[R, C·m]``."""
+
+    @staticmethod
+    def forward(ctx, grid: torch.Tensor, kernel: torch.Tensor, idx: torch.Tensor,
+                periodic: tuple[bool, bool, bool]) -> torch.Tensor:
+        grid = grid.contiguous()
+        Cm = kernel.shape[0]
+        m = Cm // grid.shape[-1]
+        idx = idx.contiguous().to(torch.int64)
+        wT = kernel.detach().reshape(Cm, 27).t().contiguous()
+        xe = grid.repeat_interleave(m, -1) if m > 1 else grid
+        out = grid.new_empty(len(idx), Cm)
+        _call_at("aa_ca_dw_forward_at", xe, wT, out, idx, len(idx), grid.shape, m, periodic)
+        ctx.save_for_backward(xe if kernel.requires_grad else grid.new_empty(0), wT, idx)
+        ctx.gshape = grid.shape
+        ctx.m, ctx.periodic, ctx.kshape = m, periodic, kernel.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        xe, wT, idx = ctx.saved_tensors
+        grad = grad.contiguous()
+        g_in = g_w = None
+        B, X, Y, Z, _ = ctx.gshape
+        if ctx.needs_input_grad[0]:
+            g_in = grad.new_empty(ctx.gshape)
+            counts = torch.bincount(idx // (X * Y * Z), minlength=B)
+            starts = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+            C, m = ctx.gshape[-1], ctx.m  # m-major copies: feature c·m + j → j·C + c
+            grad_m = grad.view(-1, C, m).transpose(1, 2).contiguous()
+            wT_m = wT.view(27, C, m).transpose(1, 2).contiguous()
+            _call_at("aa_ca_dw_backward_input_at", grad_m, wT_m, g_in, idx, starts.data_ptr(), ctx.gshape, m, ctx.periodic)
+        if ctx.needs_input_grad[1]:
+            gwT = torch.empty_like(wT)
+            _call_at("aa_ca_dw_backward_weight_at", xe, grad, gwT, idx, len(idx), ctx.gshape, ctx.m, ctx.periodic)
+            g_w = gwT.t().reshape(ctx.kshape)
+        return g_in, g_w, None, None
+
+
+def depthwise_perception_at(grid: torch.Tensor, kernel: torch.Tensor, periodic: tuple[bool, bool, bool],
+                            idx: torch.Tensor) -> torch.Tensor:
+    return DepthwisePerceptionAt.apply(grid, kernel, idx, tuple(bool(p) for p in periodic))
 
 
 def depthwise_perception(grid: torch.Tensor, kernel: torch.Tensor, periodic: tuple[bool, bool, bool]) -> torch.Tensor:
