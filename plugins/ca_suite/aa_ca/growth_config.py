@@ -62,9 +62,14 @@ class VoxelGrowthConfig(PoolConfig):
 
     ``path``: the ``.nbt`` file (default: ``caterpillar_short.nbt`` in the shared data folder);
     ``pad``: empty cells added on every side; ``hidden_channels``: the state's extra channels
-    (state = classes, alive, hidden); ``alive_weight``: weight of the alive channel's MSE to occupancy."""
+    (state = classes, alive, hidden); ``loss``: ``"balanced"`` = the class balance of the authors'
+    trainer (Sudhakaran et al.'s code): half the mean cross-entropy over the structure's voxels, half
+    over the air voxels, so the 8 % of voxels that are structure weigh as much as the air;
+    ``"ce_alive"`` = the mean cross-entropy over all voxels; both + ``alive_weight`` · MSE of the
+    alive channel to occupancy."""
 
     path: str | None = None
+    loss: str = attrs.field(default="balanced", validator=attrs.validators.in_(("balanced", "ce_alive")))
     structure: str = "caterpillar_short"
     pad: int = attrs.field(default=0, validator=non_negative)
     hidden_channels: int = attrs.field(default=12, validator=non_negative)

@@ -7,8 +7,12 @@ structure's size (plus ``pad`` air cells on every side), in the file's (x, y, z)
 
 State channels: ``[0, K)`` class logits (K classes incl. air), ``K`` alive, then the hidden
 channels (12 + 7 + 1 = 20 for the caterpillar). The seed is one cell at the lattice's centre with
-alive and hidden channels at 1. Loss per sample: mean cross-entropy of the class logits over
-all cells + ``alive_weight`` · MSE of the alive channel to the occupancy. A cell is occupied when
+alive and hidden channels at 1. Loss per sample (``loss = "balanced"``, the class balance of the
+authors' trainer): half the mean cross-entropy of the class logits over the structure's voxels,
+half over the air voxels, + ``alive_weight`` · MSE of the alive channel to the occupancy (the
+authors' loss has no alive term; without one the alive channel has no target and the seed can die
+early, after which no gradient flows); ``"ce_alive"``: the mean cross-entropy over all cells + the
+same alive term. A cell is occupied when
 its most likely class is not air; dead cells are zero, so they read as air. Validation reports
 ``val_iou_error`` = 1 − IoU of occupancy (the published curve), class accuracy on occupied cells,
 and the loss.
@@ -79,6 +83,7 @@ class VoxelGrowth(GrowthDataset):
         self.alive_channel = K
         self.channels = K + 1 + config.hidden_channels
         self.alive_weight = config.alive_weight
+        self.loss = config.loss
         flat = classes.flatten()
         self.target = flat.view(-1, 1).float()  # [N, 1] class ids (float, for the generic batch)
         self.occupied = flat != 0
@@ -90,7 +95,7 @@ class VoxelGrowth(GrowthDataset):
         extent = float(min(int(c.max() - c.min()) + 1 for c in centres.T))
         self.pool = SamplePool(seed, config.pool_size, self.shape, centres, extent, config.damage,
                                tuple(config.damage_radius), config.seed)  # type: ignore[arg-type]
-        self.hash = self._hash(config.pad, config.hidden_channels)
+        self.hash = self._hash(config.pad, config.hidden_channels, config.loss)
 
     def channel_layout(self) -> str:
         K = self.num_classes
@@ -99,9 +104,14 @@ class VoxelGrowth(GrowthDataset):
     def sample_losses(self, final: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         K = self.num_classes
         labels = targets[..., 0].long()  # [B, N]
-        ce = F.cross_entropy(final[..., :K].transpose(1, 2), labels, reduction="none").mean(1)
-        alive = F.mse_loss(final[..., K], (labels != 0).to(final.dtype), reduction="none").mean(1)
-        return ce + self.alive_weight * alive
+        ce = F.cross_entropy(final[..., :K].transpose(1, 2), labels, reduction="none")  # [B, N]
+        occ = (labels != 0).to(final.dtype)
+        alive = F.mse_loss(final[..., K], occ, reduction="none").mean(1)
+        if self.loss == "balanced":
+            structure = (ce * occ).sum(1) / occ.sum(1).clamp_min(1)
+            air = (ce * (1 - occ)).sum(1) / (1 - occ).sum(1).clamp_min(1)
+            return 0.5 * structure + 0.5 * air + self.alive_weight * alive
+        return ce.mean(1) + self.alive_weight * alive
 
     def predicted(self, final: torch.Tensor) -> torch.Tensor:
         """Class per cell ``[B, N]`` (0 = air; a dead cell's zero logits read as air)."""
