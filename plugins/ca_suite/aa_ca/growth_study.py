@@ -91,11 +91,12 @@ def train(spec_path: str | Path, out: Path, steps: int, seed: int, budget_s: flo
         if clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
+        row = {"step": step + 1, "loss": float(loss.detach())}
+        if hasattr(ds, "iou_error"):  # of the grown batch, before the pool reseeds and damages it
+            row["train_iou_error"] = float(ds.iou_error(batch["final_state"]).mean())
         ds.after_step(batch, model)
         step += 1
-        row = {"step": step, "loss": float(loss.detach()), "t": round(time.perf_counter() - t0, 2)}
-        if hasattr(ds, "iou_error"):
-            row["train_iou_error"] = float(ds.iou_error(batch["final_state"]).mean())
+        row["t"] = round(time.perf_counter() - t0, 2)
         log.append(row)
         if step % eval_every == 0 or step == steps:
             model.eval()

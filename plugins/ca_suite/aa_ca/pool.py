@@ -58,7 +58,7 @@ class SamplePool:
         """Store the grown ``states [B, N, C]``; the worst (highest ``losses``) becomes the seed,
         the ``damage`` lowest-loss others are damaged."""
         index = index.cpu()
-        states = states.detach().to(self.states)
+        states = states.detach().to(self.states, copy=True)  # a copy: the caller's tensor stays as grown
         order = torch.argsort(losses.detach().cpu(), descending=True)  # worst first
         states[order[0]] = self.seed
         n = min(self.damage_count, len(order) - 1)

@@ -28,6 +28,7 @@ def test_write_back_reseeds_the_worst_and_damages_the_best():
     hole = ball_mask((6, 6, 1), torch.tensor([3, 3, 0]), r).flatten()
     for i in (4, 2):  # the two best: a ball of zeros, everything else kept
         assert (pool.states[i][hole] == 0).all() and (pool.states[i][~hole] == 1).all()
+    assert torch.equal(grown, torch.ones(3, 36, 3))  # the caller's grown states are not reseeded or damaged in place
     assert torch.equal(pool.states[0], pool.seed) and torch.equal(pool.states[3], pool.seed)  # untouched
 
 
