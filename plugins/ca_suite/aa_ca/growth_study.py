@@ -147,10 +147,11 @@ def _emoji_pictures(ds: Any, frames: list[tuple[int, torch.Tensor]], path_png: P
 
 
 def evaluate(spec_path: str | Path, run: Path, persist_steps: int = 500, regrow_steps: int | None = None,
-             seeds: int = 4, threads: int = 1) -> dict[str, Any]:
-    """Growth from the seed, persistence, and regrowth after damage of a trained model; pictures."""
+             seeds: int = 4, threads: int = 1, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Growth from the seed, persistence, and regrowth after damage of a trained model; pictures.
+    ``overrides``: the ``--set`` values the model was trained with (shapes must match)."""
     torch.set_num_threads(threads)
-    model, ds, _ = build(spec_path)
+    model, ds, _ = build(spec_path, overrides)
     model.load_state_dict(torch.load(run / "model.pt"))
     model.eval()
     T = model.eval_steps
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     if not a.evaluate_only:
         s = train(a.spec, a.out, a.steps, a.seed, a.budget_s, a.eval_every, overrides, a.threads)
         print(json.dumps({k: v for k, v in s.items() if k not in ("log", "evals")}), flush=True)
-    print(json.dumps(evaluate(a.spec, a.out, threads=a.threads)), flush=True)
+    print(json.dumps(evaluate(a.spec, a.out, threads=a.threads, overrides=overrides)), flush=True)
 
 
 if __name__ == "__main__":
