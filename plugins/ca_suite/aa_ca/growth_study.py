@@ -201,8 +201,44 @@ def evaluate(spec_path: str | Path, run: Path, persist_steps: int = 500, regrow_
     return res
 
 
+def _mean(values: list[float] | None) -> str:
+    return "–" if not values else f"{sum(values) / len(values):.3f}"
+
+
+def summary(runs: list[Path]) -> str:
+    """A Markdown table of finished runs (``train.json`` + ``eval.json`` in each folder)."""
+    rows = []
+    for run in runs:
+        t = json.loads((run / "train.json").read_text())
+        e = json.loads((run / "eval.json").read_text()) if (run / "eval.json").exists() else {}
+        last = t["evals"][-1] if t["evals"] else {}
+        if "grown_iou_error" in e or "first_val_iou_error_below_0.01" in t:
+            cells = [str(t.get("first_val_iou_error_below_0.01") or "not reached"),
+                     str(t.get("first_train_iou_error_below_0.01") or "not reached"),
+                     f"{last.get('val_iou_error', float('nan')):.3f}", _mean(e.get("grown_iou_error")),
+                     _mean(e.get("persisted_iou_error")), _mean(e.get("damaged_iou_error")), _mean(e.get("regrown_iou_error"))]
+        else:
+            curve = e.get("persistence") or []
+            cells = [f"{last.get('val_mse', float('nan')):.4f}", _mean(e.get("grown_mse")),
+                     _mean(curve[-1]["mse"]) if curve else "–", _mean(e.get("damaged_mse")), _mean(e.get("regrown_mse"))]
+        rows.append(f"| {run.name} | {t['seed']} | {t['steps_done']} | {t['s_per_step']:.2f} | " + " | ".join(cells) + " |")
+    voxel = runs and "first_val_iou_error_below_0.01" in json.loads((runs[0] / "train.json").read_text())
+    head = (["first step val 1 − IoU ≤ 0.01", "first step train batch ≤ 0.01", "last val 1 − IoU", "grown (4 samples)",
+             "after 500 more steps", "damaged", "regrown"] if voxel else
+            ["last val MSE", "grown MSE", "MSE 500 steps later", "damaged MSE", "regrown MSE"])
+    cols = ["run", "seed", "steps", "s / step", *head]
+    return "\n".join([f"| {' | '.join(cols)} |", "|" + "---|" * len(cols), *rows])
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    if argv is None:
+        import sys
+
+        argv = sys.argv[1:]
+    if argv[:1] == ["--summary"]:
+        print(summary([Path(p) for p in argv[1:]]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__ + "\n`--summary RUN...` prints a Markdown table of finished runs.")
     ap.add_argument("spec")
     ap.add_argument("out", type=Path)
     ap.add_argument("--steps", type=int, default=2000)

@@ -79,3 +79,23 @@ def test_a_few_steps_through_aa_run(aa, tmp_path):
     from safetensors.torch import load_file
 
     assert any("pool" in k for k in load_file(state))
+
+
+@needs_data
+def test_growth_study_trains_evaluates_and_summarises_with_overrides(tmp_path, capsys):
+    """A short study run with --set values that change shapes (the evaluation must build the same model),
+    and the summary table of it."""
+    from aa_ca import growth_study
+
+    out = tmp_path / "run"
+    growth_study.main([str(SPEC), str(out), "--steps", "2", "--eval-every", "2", "--set", "dataset.hidden_channels=4",
+                       "--set", "cell.channels=12", "--set", "pipeline.steps=[2,2]", "--set", "pipeline.eval_steps=2",
+                       "--set", "dataset.pool_size=4"])
+    train = json.loads((out / "train.json").read_text())
+    assert train["steps_done"] == 2 and len(train["log"]) == 2
+    evaluation = json.loads((out / "eval.json").read_text())
+    assert len(evaluation["grown_iou_error"]) == 4 and (out / "voxel_growth.png").stat().st_size > 0
+    capsys.readouterr()
+    growth_study.main(["--summary", str(out)])
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| run | seed | steps |") and table[2].startswith("| run | 0 | 2 |")
