@@ -70,6 +70,7 @@ def train(spec_path: str | Path, out: Path, steps: int, seed: int, budget_s: flo
                    "wall_s": time.perf_counter() - t0, "s_per_step": (time.perf_counter() - t0) / max(step, 1),
                    "threads": threads, "finished": done, "evals": evals, "log": log}
         if hasattr(ds, "iou_error"):
+            summary["train_iou_measured"] = "before the pool write-back"  # older logs saw one reseeded sample per batch
             summary["first_train_iou_error_below_0.1"] = first_below(log, "train_iou_error", 0.1)
             summary["first_train_iou_error_below_0.01"] = first_below(log, "train_iou_error", 0.01)
             summary["first_val_iou_error_below_0.01"] = first_below(evals, "val_iou_error", 0.01)
@@ -230,6 +231,42 @@ def summary(runs: list[Path]) -> str:
     return "\n".join([f"| {' | '.join(cols)} |", "|" + "---|" * len(cols), *rows])
 
 
+def curves(runs: list[Path], out: Path, published: Path | None = None) -> None:
+    """A PNG of 1 − IoU per training step: each run's training batch (runs whose log measured it
+    before the pool write-back) and validation, and the authors' published log
+    (``*_iou_loss_log.csv``: wall time, step, value) when given, over the runs' steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    last = 0
+    if published is not None and published.exists():
+        rows = [ln.split(",") for ln in published.read_text().splitlines()[1:] if ln.strip()]
+        ax.plot([int(r[1]) for r in rows], [float(r[2]) for r in rows], color="k", lw=1, label="published (training batch)")
+    for i, run in enumerate(runs):
+        t = json.loads((run / "train.json").read_text())
+        colour = plt.get_cmap("tab10")(i % 10)
+        log = [r for r in t["log"] if "train_iou_error" in r] if t.get("train_iou_measured") else []
+        last = max(last, t["steps_done"])
+        if log:
+            ax.plot([r["step"] for r in log], [r["train_iou_error"] for r in log], color=colour, lw=0.6, alpha=0.6,
+                    label=f"{run.name}: training batch")
+        ax.plot([e["step"] for e in t["evals"]], [e["val_iou_error"] for e in t["evals"]], "o-", color=colour, ms=2, lw=1,
+                label=f"{run.name}: grown from the seed")
+    ax.axhline(0.01, color="grey", ls=":", lw=1)
+    ax.set_xlim(0, 1.05 * last)
+    ax.set_yscale("log")
+    ax.set_ylim(1e-3, 1.2)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("1 − IoU of occupancy")
+    ax.legend(fontsize=7, ncol=2)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     if argv is None:
         import sys
@@ -238,7 +275,15 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["--summary"]:
         print(summary([Path(p) for p in argv[1:]]))
         return
-    ap = argparse.ArgumentParser(description=__doc__ + "\n`--summary RUN...` prints a Markdown table of finished runs.")
+    if argv[:1] == ["--curves"]:  # --curves OUT.png [--published CSV] RUN...
+        rest = argv[2:]
+        pub = None
+        if rest[:1] == ["--published"]:
+            pub, rest = Path(rest[1]), rest[2:]
+        curves([Path(p) for p in rest], Path(argv[1]), pub)
+        return
+    ap = argparse.ArgumentParser(description=__doc__ + "\n`--summary RUN...` prints a Markdown table of finished runs; "
+                                 "`--curves OUT.png [--published CSV] RUN...` plots their 1 − IoU against the published log.")
     ap.add_argument("spec")
     ap.add_argument("out", type=Path)
     ap.add_argument("--steps", type=int, default=2000)
