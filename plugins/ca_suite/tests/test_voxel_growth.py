@@ -99,3 +99,6 @@ def test_growth_study_trains_evaluates_and_summarises_with_overrides(tmp_path, c
     growth_study.main(["--summary", str(out)])
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| run | seed | steps |") and table[2].startswith("| run | 0 | 2 |")
+    assert json.loads((out / "train.json").read_text())["train_iou_measured"] == "before the pool write-back"
+    growth_study.main(["--curves", str(tmp_path / "curves.png"), "--published", str(ART / "caterpillar_iou_loss_log.csv"), str(out)])
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
