@@ -297,3 +297,14 @@ def test_broca_single_step_bounded_memory():
     assert r["cells"] == 333 * 333 * 166
     assert r["peak_rss_gib"] < 3.0
     assert r["chunk_planes"] is not None
+
+
+@pytest.mark.parametrize("size,boundary", [((5, 6, 7), "zero"), ((5, 6, 7), "periodic"), ((9, 9, 1), "zero"), ((11, 1, 1), "periodic")])
+def test_alive_neighbourhood_max_equals_max_pool(size, boundary):
+    """The alive mask's shifted-maxima 3×3×3 max equals max_pool3d on the boundary-padded grid."""
+    import torch.nn.functional as F
+
+    g = Lattice(LatticeConfig(size=list(size), boundary=boundary))
+    x = torch.randn(3, *size, 1, generator=torch.Generator().manual_seed(0))
+    ref = F.max_pool3d(g.pad(x.permute(0, 4, 1, 2, 3)), 3, stride=1).permute(0, 2, 3, 4, 1)
+    assert torch.equal(NCAPropagator._neighbourhood_max(x, g), ref)
