@@ -69,6 +69,32 @@ inline void weighted_neighbours(const Geo& g, const float* src, const float* wT,
     for (int o = 0; o < Cm; ++o) acc[o] += w[o] * v[o];
   }
 }
+// mine[k, o] += go[o] · src[neighbour_k(x, y, z), o]: one cell's share of the kernel gradient
+inline void add_weight_grad(const Geo& g, const float* src, const float* __restrict go, int x, int y, int z, float* mine) {
+  const int Cm = g.C * g.m;
+  int64_t idx[27];
+  neighbours(g, x, y, z, 1, idx);
+  for (int k = 0; k < 27; ++k) {
+    if (idx[k] < 0) continue;
+    const float* __restrict v = src + idx[k] * Cm;
+    float* __restrict w = mine + (int64_t)k * Cm;
+    for (int o = 0; o < Cm; ++o) w[o] += go[o] * v[o];
+  }
+}
+
+// out[i] = Σ_t partial[t, i]: the per-thread kernel-gradient sums
+inline void sum_partials(const std::vector<float>& partial, int threads, int64_t n, float* out) {
+  std::memset(out, 0, sizeof(float) * n);
+  for (int t = 0; t < threads; ++t)
+    for (int64_t i = 0; i < n; ++i) out[i] += partial[(size_t)t * n + i];
+}
+
+// (x, y, z) of flat cell id p within a sample
+inline void cell_xyz(const Geo& g, int64_t p, int* x, int* y, int* z) {
+  *z = (int)(p % g.Z);
+  *y = (int)((p / g.Z) % g.Y);
+  *x = (int)(p / ((int64_t)g.Y * g.Z));
+}
 }  // namespace
 
 extern "C" {
@@ -128,36 +154,19 @@ void aa_ca_dw_backward_weight(const float* in, const float* gout, float* gwT, in
 #pragma omp parallel num_threads(threads)
   {
     float* mine = partial.data() + (size_t)omp_get_thread_num() * 27 * Cm;
-    int64_t idx[27];
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < B * X; ++t) {
       const int64_t b = t / X;
       const int x = (int)(t % X);
-      const float* src = in + b * N * Cm;
       for (int y = 0; y < Y; ++y)
-        for (int z = 0; z < Z; ++z) {
-          neighbours(g, x, y, z, 1, idx);
-          const float* __restrict go = gout + ((b * N) + ((int64_t)x * Y + y) * Z + z) * Cm;
-          for (int k = 0; k < 27; ++k) {
-            if (idx[k] < 0) continue;
-            const float* __restrict v = src + idx[k] * Cm;
-            float* __restrict w = mine + (int64_t)k * Cm;
-            for (int o = 0; o < Cm; ++o) w[o] += go[o] * v[o];
-          }
-        }
+        for (int z = 0; z < Z; ++z)
+          add_weight_grad(g, in + b * N * Cm, gout + ((b * N) + ((int64_t)x * Y + y) * Z + z) * Cm, x, y, z, mine);
     }
   }
-  std::memset(gwT, 0, sizeof(float) * 27 * Cm);
-  for (int t = 0; t < threads; ++t)
-    for (int64_t i = 0; i < 27 * Cm; ++i) gwT[i] += partial[(size_t)t * 27 * Cm + i];
+  sum_partials(partial, threads, 27 * Cm, gwT);
 }
 
 // ---- the same three at chosen cells only: rows[r] is cell idx[r] (sorted flat ids in [0, B·N)) ----
-inline void cell_xyz(const Geo& g, int64_t p, int* x, int* y, int* z) {
-  *z = (int)(p % g.Z);
-  *y = (int)((p / g.Z) % g.Y);
-  *x = (int)(p / ((int64_t)g.Y * g.Z));
-}
 
 // out [R, C*m]: the perception of cell idx[r]
 void aa_ca_dw_forward_at(const float* in, const float* wT, float* out, const int64_t* idx, int64_t R, int64_t B, int X,
@@ -221,26 +230,14 @@ void aa_ca_dw_backward_weight_at(const float* in, const float* gout, float* gwT,
 #pragma omp parallel num_threads(threads)
   {
     float* mine = partial.data() + (size_t)omp_get_thread_num() * 27 * Cm;
-    int64_t nb[27];
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < R; ++r) {
-      const int64_t b = idx[r] / N;
       int x, y, z;
       cell_xyz(g, idx[r] % N, &x, &y, &z);
-      neighbours(g, x, y, z, 1, nb);
-      const float* src = in + b * N * Cm;
-      const float* __restrict go = gout + r * Cm;
-      for (int k = 0; k < 27; ++k) {
-        if (nb[k] < 0) continue;
-        const float* __restrict v = src + nb[k] * Cm;
-        float* __restrict w = mine + (int64_t)k * Cm;
-        for (int o = 0; o < Cm; ++o) w[o] += go[o] * v[o];
-      }
+      add_weight_grad(g, in + (idx[r] / N) * N * Cm, gout + r * Cm, x, y, z, mine);
     }
   }
-  std::memset(gwT, 0, sizeof(float) * 27 * Cm);
-  for (int t = 0; t < threads; ++t)
-    for (int64_t i = 0; i < 27 * Cm; ++i) gwT[i] += partial[(size_t)t * 27 * Cm + i];
+  sum_partials(partial, threads, 27 * Cm, gwT);
 }
 }
 """
