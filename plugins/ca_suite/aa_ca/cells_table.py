@@ -1,10 +1,12 @@
 """The cells table: every installed cell on a task at one parameter budget, one CSV row per cell.
 
-``python -m aa_ca.cells_table --cell NAME [--set cell.k=v ...] --seeds 0,1,2`` replaces the spec's
+``python -m aa_ca.cells_table --cell NAME [--spec SPEC] [--set cell.k=v ...] --seeds 0,1,2`` replaces the spec's
 ``[cell]`` table with ``{name = NAME}`` plus the ``cell.*`` settings given (other ``--set`` keys, e.g.
 ``train.steps``, apply as they are), trains each seed with :func:`aa_ca.report_study.run_seed`
 (selection on the spec's validation metric, one read of the test split) and writes or replaces the
-row of that (task, cell, settings) in the CSV, atomically. ``--not-run REASON`` records a cell that
+row of that (task, cell, settings) in the CSV, atomically. The parameter budget of a task is its spec's own
+model (rounded to 100); the score is the task's headline test metric (``test_accuracy``, or the first
+one its ``test_metrics`` reports, e.g. ``test_cell_accuracy``; ``--metric`` picks another). ``--not-run REASON`` records a cell that
 cannot run on the task without training; ``--markdown`` prints the docs table from the CSV, each row
 paired by seed against the core ``mlp`` row trained with the same ``[train]`` settings.
 """
@@ -22,11 +24,10 @@ from typing import Any
 
 DEFAULT_SPEC = "examples/ca/mnist1d.toml"
 DEFAULT_CSV = "docs/tasks/results.csv"
-BUDGET = 12_800  # the parameter budget of the MNIST-1D row (the spec's core mlp cell: 12,762)
-METRIC = "test_accuracy"
+METRIC = "test_accuracy"  # the headline metric where a task reports it; rows written before the metric column
 COLUMNS = ["task", "cell", "plugin", "version", "params", "budget_delta_pct", "settings", "seeds",
            "val_accuracy_mean", "test_accuracy_mean", "test_ci_lo", "test_ci_hi", "test_accuracy_per_seed",
-           "cpu_s_per_seed", "note", "command"]
+           "cpu_s_per_seed", "note", "command", "metric", "budget"]
 
 
 def overrides_for(cell: str, sets: list[str]) -> list[str]:
@@ -35,7 +36,8 @@ def overrides_for(cell: str, sets: list[str]) -> list[str]:
 
 
 def component_info(spec_path: str, overrides: list[str]) -> dict[str, Any]:
-    """Task (dataset name), the cell's distribution and version, and the model's parameter count."""
+    """Task (dataset name), the cell's distribution and version, the model's parameter count and the
+    task's budget: the parameter count of the spec's own model, rounded to 100."""
     import torch
 
     from aa_core.assemble import build_model, count_params
@@ -49,14 +51,28 @@ def component_info(spec_path: str, overrides: list[str]) -> dict[str, Any]:
         plugin, version = f"{plugin} + {prop[0].plugin.distribution}", f"{version} + {prop[0].plugin.version}"
     torch.manual_seed(0)
     model, _ = build_model(spec)
+    own, _ = build_model(load_spec(spec_path, []))
     return {"task": spec.components["dataset"][0].component.name, "plugin": plugin, "version": version,
-            "params": count_params(model)}
+            "params": count_params(model), "budget": int(round(count_params(own), -2))}
 
 
-def command_of(cell: str, sets: list[str], seeds: list[int], spec: str, note: str | None, not_run: str | None) -> str:
+def headline_metric(test: dict[str, Any]) -> str:
+    """``test_accuracy`` where the task reports it, else the first number its ``test_metrics`` gives."""
+    if METRIC in test:
+        return METRIC
+    for k, v in test.items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return k
+    raise ValueError(f"the task's test_metrics report no number: {sorted(test)}")
+
+
+def command_of(cell: str, sets: list[str], seeds: list[int], spec: str, note: str | None, not_run: str | None,
+               metric: str | None = None) -> str:
     parts = ["python", "-m", "aa_ca.cells_table", "--cell", cell]
     if spec != DEFAULT_SPEC:
         parts += ["--spec", spec]
+    if metric:
+        parts += ["--metric", metric]
     for s in sets:
         parts += ["--set", s]
     if not_run is not None:
@@ -73,19 +89,22 @@ def _f(x: float, digits: int = 4) -> str:
 
 
 def make_row(cell: str, sets: list[str], seeds: list[int], spec: str, results: list[dict[str, Any]],
-             info: dict[str, Any], note: str | None = None, not_run: str | None = None) -> dict[str, str]:
-    """One CSV row from the seeds' :func:`run_seed` results (empty when ``not_run``)."""
+             info: dict[str, Any], note: str | None = None, not_run: str | None = None,
+             metric: str | None = None) -> dict[str, str]:
+    """One CSV row from the seeds' :func:`run_seed` results (empty when ``not_run``); its ``test_accuracy_*``
+    columns hold ``metric`` (default: the task's :func:`headline_metric`)."""
     from aa_core.stats import t_interval
 
     row = {k: "" for k in COLUMNS}
     row.update(task=info.get("task", ""), cell=cell, plugin=info.get("plugin", ""), version=info.get("version", ""),
                settings=" ".join(sets), note=(f"not run: {not_run}" if not_run is not None else (note or "")),
-               command=command_of(cell, sets, seeds, spec, note, not_run))
+               command=command_of(cell, sets, seeds, spec, note, not_run, metric))
     if info.get("params"):
-        row["params"] = str(info["params"])
-        row["budget_delta_pct"] = f"{100 * (info['params'] / BUDGET - 1):+.1f}"
+        row["params"], row["budget"] = str(info["params"]), str(info["budget"])
+        row["budget_delta_pct"] = f"{100 * (info['params'] / info['budget'] - 1):+.1f}"
     if results:
-        test = [float(r["test"][METRIC]) for r in results]
+        row["metric"] = metric or headline_metric(results[0]["test"])
+        test = [float(r["test"][row["metric"]]) for r in results]
         val = [_val(r) for r in results]
         m, lo, hi = t_interval(test)
         row.update(seeds=",".join(str(r["seed"]) for r in results), val_accuracy_mean=_f(sum(val) / len(val)),
@@ -165,7 +184,7 @@ def markdown(rows: list[dict[str, str]]) -> str:
     """The docs table: test accuracy with its 95 % t interval, and the paired difference to the core mlp.
 
     Rows run in the spec's ``[train]`` settings first, each group led by its mlp reference; rows not run last."""
-    head = ["| task | cell | plugin | params (Δ budget) | seeds | val acc (%) | test acc (%) [95 % t] |"
+    head = ["| task (metric) | cell | plugin | params (Δ budget) | seeds | val acc (%) | test acc (%) [95 % t] |"
             " − mlp, paired by seed (points) [95 % t] | CPU s / seed | note |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     out, cmds = list(head), []
@@ -177,7 +196,8 @@ def markdown(rows: list[dict[str, str]]) -> str:
                 else ("reference" if r["cell"] == "mlp" and r["test_accuracy_mean"] else "–"))
         params = f"{int(r['params']):,} ({r['budget_delta_pct']} %)" if r["params"] else "–"
         n = len([s for s in r["seeds"].split(",") if s])
-        out.append(f"| {r['task']} | [{i}] {_cell_label(r)} | {r['plugin']} {r['version']} | {params} | {n or '–'} | "
+        task = r["task"] + (f" ({r['metric'].removeprefix('test_').replace('_', ' ')})" if r["metric"] not in ("", METRIC) else "")
+        out.append(f"| {task} | [{i}] {_cell_label(r)} | {r['plugin']} {r['version']} | {params} | {n or '–'} | "
                    f"{_pct(r, 'val_accuracy_mean')} | {test} | {diff} | {r['cpu_s_per_seed'] or '–'} | {r['note'] or ''} |")
         cmds.append(f"{i}. `{r['command']}`")
     return "\n".join(out + ["", "Commands (one per row):", "", *cmds]) + "\n"
@@ -193,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--note", help="a note for the row (e.g. why its [train] settings differ)")
     ap.add_argument("--not-run", dest="not_run", metavar="REASON", help="record the cell's row as not run, with the reason")
+    ap.add_argument("--metric", help="the test metric of the row (default: test_accuracy, or the task's first)")
     ap.add_argument("--markdown", action="store_true", help="print the docs table from the CSV and exit")
     args = ap.parse_args(argv)
     from aa_core.plugin import UserError
@@ -223,16 +244,19 @@ def main(argv: list[str] | None = None) -> None:
 
             torch.set_num_threads(args.threads)
             info = component_info(args.spec, overrides)
-            if abs(info["params"] / BUDGET - 1) > 0.10:
-                print(f"warning: {info['params']:,} parameters, outside ±10 % of the {BUDGET:,} budget: "
+            if abs(info["params"] / info["budget"] - 1) > 0.10:
+                print(f"warning: {info['params']:,} parameters, outside ±10 % of the task's {info['budget']:,} budget: "
                       f"set the cell's sizes (e.g. --set cell.hidden=...) to land within it", file=sys.stderr)
             results = []
             for seed in seeds:
                 r = run_seed(args.spec, overrides, seed)
-                print(f"{args.cell} seed {seed}: val {_val(r):.4f} test {r['test'][METRIC]:.4f} "
+                metric = args.metric or headline_metric(r["test"])
+                if metric not in r["test"]:
+                    raise UserError(f"--metric {metric}: the task's test_metrics report {', '.join(sorted(r['test']))}")
+                print(f"{args.cell} seed {seed}: val {_val(r):.4f} {metric} {r['test'][metric]:.4f} "
                       f"params {r['params']} cpu {r['cpu_s']} s", flush=True)
                 results.append(r)
-            row = make_row(args.cell, args.sets, seeds, args.spec, results, info, args.note)
+            row = make_row(args.cell, args.sets, seeds, args.spec, results, info, args.note, metric=args.metric)
         upsert(Path(args.csv), row)
         print(f"{args.csv}: row {row['task']}/{row['cell']} written")
     except UserError as exc:

@@ -39,11 +39,22 @@ class CAClassifierConfig:
 
 @attrs.define
 class MLPClassifierConfig:
-    """The MNIST-1D paper's MLP baseline: flattened input → hidden layers (ReLU) → classes."""
+    """The MNIST-1D paper's MLP baseline: flattened input → hidden layers (ReLU) → classes.
+
+    ``residual``: hidden layers after the first add their input (``h = h + relu(W h)``), as the
+    paper's ``MLPBase`` does; needs equal hidden widths.
+    """
 
     classes: int = attrs.field(default=10, validator=positive)
     inputs: int = attrs.field(default=40, validator=positive)  # N_in · F
     hidden: list[int] = attrs.field(factory=lambda: [100, 100])
+    residual: bool = True
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        if not self.hidden or any(h <= 0 for h in self.hidden):
+            yield "hidden", "needs one or more positive widths, e.g. [100, 100]"
+        elif self.residual and len(set(self.hidden)) > 1:
+            yield "residual", "needs equal hidden widths (each later layer adds its input); set residual = false"
 
 
 @attrs.define

@@ -45,6 +45,7 @@ def test_row_written_then_replaced(tmp_path, capsys):
     capsys.readouterr()
     cells_table.main(["--markdown", "--csv", str(out)])
     md = capsys.readouterr().out
+    assert row["metric"] == "test_accuracy" and row["budget"] == "12800"
     assert "| mnist1d | [1] mlp | aa-core" in md and "reference" in md and "not run: a reason" in md
     assert row["command"] in md
 
@@ -55,3 +56,20 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert exc.value.code == 2
     assert "no_such_cell" in capsys.readouterr().err
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_digits_row_scores_cell_accuracy_against_the_specs_own_budget(tmp_path):
+    digits = str(Path(SPEC).with_name("self_classify.toml"))
+    out = tmp_path / "results.csv"
+    cells_table.main(["--cell", "depthwise", "--spec", digits, "--set", "cell.channels=20", "--set", "cell.hidden=48",
+                      "--set", "train.steps=4", "--set", "train.eval_every=2", "--set", "dataset.eval_steps=6",
+                      "--seeds", "0", "--csv", str(out)])
+    row = _rows(out)[0]
+    assert (row["task"], row["metric"], row["budget"]) == ("digits", "test_cell_accuracy", "22500")
+    assert row["budget_delta_pct"] == f"{100 * (int(row['params']) / 22500 - 1):+.1f}"
+    assert 0.0 <= float(row["test_accuracy_mean"]) <= 1.0
+    assert "--spec" in row["command"] and "self_classify.toml" in row["command"]
+    with pytest.raises(SystemExit) as exc:
+        cells_table.main(["--cell", "mlp", "--spec", digits, "--set", "train.steps=2", "--set", "train.eval_every=2",
+                          "--set", "dataset.eval_steps=2", "--metric", "test_nonsense", "--seeds", "0", "--csv", str(out)])
+    assert exc.value.code == 2

@@ -43,6 +43,19 @@ def test_baselines_have_the_papers_sizes():
     assert out.shape == (4, 1, 10)
 
 
+def test_mlp_baseline_is_the_papers_residual_mlp():
+    torch.manual_seed(0)
+    m, x = MLPClassifier(MLPClassifierConfig()), torch.randn(3, 40, 1)
+    h = m.hidden[0](x.flatten(1)).relu()
+    h = h + m.hidden[1](h).relu()  # MLPBase: h = h + linear2(h).relu()
+    assert torch.allclose(m(x)[:, 0], m.out(h))
+    plain = MLPClassifier(MLPClassifierConfig(residual=False))
+    plain.load_state_dict(m.state_dict())
+    assert not torch.allclose(plain(x), m(x))
+    assert dict(MLPClassifierConfig(hidden=[100, 50]).check())["residual"].startswith("needs equal hidden widths")
+    assert not dict(MLPClassifierConfig(hidden=[100, 50], residual=False).check())
+
+
 @pytest.mark.parametrize("size", [(2, 4, 5), (40, 1, 1), (3, 3, 3)])
 def test_snake_order_visits_every_cell_through_neighbours(size):
     order = snake_order(size)
