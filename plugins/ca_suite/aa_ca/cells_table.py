@@ -105,7 +105,7 @@ def make_row(cell: str, sets: list[str], seeds: list[int], spec: str, results: l
     if results:
         row["metric"] = metric or headline_metric(results[0]["test"])
         test = [float(r["test"][row["metric"]]) for r in results]
-        val = [_val(r) for r in results]
+        val = [_val(r, row["metric"]) for r in results]
         m, lo, hi = t_interval(test)
         row.update(seeds=",".join(str(r["seed"]) for r in results), val_accuracy_mean=_f(sum(val) / len(val)),
                    test_accuracy_mean=_f(m), test_ci_lo=_f(lo), test_ci_hi=_f(hi),
@@ -114,10 +114,14 @@ def make_row(cell: str, sets: list[str], seeds: list[int], spec: str, results: l
     return row
 
 
-def _val(result: dict[str, Any]) -> float:
-    """The selected checkpoint's validation accuracy (``best`` is the fit's record of that evaluation)."""
+def _val(result: dict[str, Any], metric: str = METRIC) -> float:
+    """The selected checkpoint's validation figure for ``metric`` (its ``val_`` twin, else ``val_accuracy``;
+    ``best`` is the fit's record of that evaluation)."""
     best = result["best"]
-    return float(best.get("val_accuracy", math.nan)) if isinstance(best, dict) else float(best)
+    if not isinstance(best, dict):
+        return float(best)
+    twin = "val_" + metric.removeprefix("test_")
+    return float(best.get(twin, best.get("val_accuracy", math.nan)))
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -184,7 +188,7 @@ def markdown(rows: list[dict[str, str]]) -> str:
     """The docs table: test accuracy with its 95 % t interval, and the paired difference to the core mlp.
 
     Rows run in the spec's ``[train]`` settings first, each group led by its mlp reference; rows not run last."""
-    head = ["| task (metric) | cell | plugin | params (Δ budget) | seeds | val acc (%) | test acc (%) [95 % t] |"
+    head = ["| task (metric) | cell | plugin | params (Δ budget) | seeds | val (%) | test (%) [95 % t] |"
             " − mlp, paired by seed (points) [95 % t] | CPU s / seed | note |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     out, cmds = list(head), []
@@ -253,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
                 metric = args.metric or headline_metric(r["test"])
                 if metric not in r["test"]:
                     raise UserError(f"--metric {metric}: the task's test_metrics report {', '.join(sorted(r['test']))}")
-                print(f"{args.cell} seed {seed}: val {_val(r):.4f} {metric} {r['test'][metric]:.4f} "
+                print(f"{args.cell} seed {seed}: val {_val(r, metric):.4f} {metric} {r['test'][metric]:.4f} "
                       f"params {r['params']} cpu {r['cpu_s']} s", flush=True)
                 results.append(r)
             row = make_row(args.cell, args.sets, seeds, args.spec, results, info, args.note, metric=args.metric)

@@ -34,6 +34,8 @@ from .growth_config import GrowthConfig
 from .pool import SamplePool
 
 VALIDATION_SEED = 1234  # the random stream of validation's fire masks
+TEST_SEED = 4321  # test's: a growth task has one target, so "held out" means fire masks validation never drew
+TEST_ROLLOUTS = 4
 
 
 def centre_cell(size: tuple[int, int, int]) -> int:
@@ -231,6 +233,12 @@ class GrowthDataset(ABC):
         out = self.metrics(final)
         out["val_loss"] = float(self.sample_losses(final, self.target.unsqueeze(0).to(final)).mean())
         return out
+
+    def test_metrics(self, model: nn.Module) -> dict[str, float]:
+        """Validation's figures for the selected model grown from the seed in :data:`TEST_ROLLOUTS` rollouts
+        with fire masks from :data:`TEST_SEED` (fresh randomness, not fresh data: there is one target)."""
+        final = self.grow_from_seed(model, batch=TEST_ROLLOUTS, seed=TEST_SEED)
+        return {"test_" + k.removeprefix("val_"): v for k, v in self.metrics(final).items()}
 
     # -- DescribedDataset (aa inspect) ----------------------------------------------------------
     def describe(self, index: int, split: str) -> str:

@@ -67,6 +67,24 @@ def test_pipeline_must_fit_the_structure():
 
 
 @needs_data
+def test_test_metrics_are_validations_figures_on_fresh_fire_masks():
+    from aa_ca.growth import TEST_ROLLOUTS, TEST_SEED, VALIDATION_SEED
+    from aa_ca.growth_study import build
+
+    torch.manual_seed(0)
+    model, ds, _ = build(SPEC, {"pipeline.eval_steps": 6})
+    with torch.no_grad():
+        for p in model.parameters():  # the zero-initialised last layer would make every rollout the seed
+            p.normal_(0, 0.1)
+    test = ds.test_metrics(model)
+    assert set(test) == {"test_iou_error", "test_class_accuracy"}
+    again = ds.metrics(ds.grow_from_seed(model, batch=TEST_ROLLOUTS, seed=TEST_SEED))
+    assert test["test_iou_error"] == again["val_iou_error"]  # the same rollouts, repeatable
+    assert TEST_SEED != VALIDATION_SEED
+    assert not torch.equal(ds.grow_from_seed(model, seed=TEST_SEED), ds.grow_from_seed(model))
+
+
+@needs_data
 def test_a_few_steps_through_aa_run(aa, tmp_path):
     r = aa("run", str(SPEC), "--set", "train.steps=3", "--set", "train.eval_every=3", "--set", "pipeline.steps=[3,3]",
            "--set", "pipeline.eval_steps=3", "--set", "dataset.pool_size=8", "--set", "dataset.damage=1", cwd=tmp_path)
