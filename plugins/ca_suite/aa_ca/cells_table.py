@@ -121,7 +121,8 @@ def _val(result: dict[str, Any], metric: str = METRIC) -> float:
     if not isinstance(best, dict):
         return float(best)
     twin = "val_" + metric.removeprefix("test_")
-    return float(best.get(twin, best.get("val_accuracy", math.nan)))
+    value = best[twin] if twin in best else best.get("val_accuracy", math.nan)
+    return float(value)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
