@@ -307,11 +307,22 @@ def available(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 5 and library() is not None
 
 
-def _call(name: str, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, shape, m: int, periodic) -> None:
+def _call(name: str, tensors: tuple[torch.Tensor, ...], extras: tuple[int, ...], shape, m: int, periodic) -> None:
+    """Kernel ``name`` on the ``tensors``' addresses, then ``extras`` (the ``*_at`` kernels' row count R or
+    ``starts`` address), the lattice shape, m, the periodic flags and the thread count."""
     B, X, Y, Z, C = shape
     px, py, pz = (int(bool(p)) for p in periodic)
-    getattr(library(), name)(a.data_ptr(), b.data_ptr(), out.data_ptr(), B, X, Y, Z, C, m, px, py, pz,
+    getattr(library(), name)(*(t.data_ptr() for t in tensors), *extras, B, X, Y, Z, C, m, px, py, pz,
                              torch.get_num_threads())
+
+
+def _operands(grid: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor]:
+    """``(grid, m, wT [27, C·m], xe [B, X, Y, Z, C·m])``: feature c·m + j of ``xe`` reads channel c."""
+    grid = grid.contiguous()
+    Cm = kernel.shape[0]
+    m = Cm // grid.shape[-1]
+    wT = kernel.detach().reshape(Cm, 27).t().contiguous()
+    return grid, m, wT, (grid.repeat_interleave(m, -1) if m > 1 else grid)
 
 
 class DepthwisePerception(torch.autograd.Function):
@@ -319,13 +330,9 @@ class DepthwisePerception(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, grid: torch.Tensor, kernel: torch.Tensor, periodic: tuple[bool, bool, bool]) -> torch.Tensor:
-        grid = grid.contiguous()
-        Cm = kernel.shape[0]
-        m = Cm // grid.shape[-1]
-        wT = kernel.detach().reshape(Cm, 27).t().contiguous()
-        xe = grid.repeat_interleave(m, -1) if m > 1 else grid  # [B, X, Y, Z, C·m]: feature c·m + j reads channel c
-        out = grid.new_empty(*grid.shape[:4], Cm)
-        _call("aa_ca_dw_forward", xe, wT, out, grid.shape, m, periodic)
+        grid, m, wT, xe = _operands(grid, kernel)
+        out = grid.new_empty(*grid.shape[:4], kernel.shape[0])
+        _call("aa_ca_dw_forward", (xe, wT, out), (), grid.shape, m, periodic)
         ctx.save_for_backward(xe if kernel.requires_grad else grid.new_empty(0), wT)
         ctx.gshape = grid.shape
         ctx.m, ctx.periodic, ctx.kshape = m, periodic, kernel.shape
@@ -338,21 +345,12 @@ class DepthwisePerception(torch.autograd.Function):
         g_in = g_w = None
         if ctx.needs_input_grad[0]:
             g_in = grad.new_empty(ctx.gshape)
-            _call("aa_ca_dw_backward_input", grad, wT, g_in, ctx.gshape, ctx.m, ctx.periodic)
+            _call("aa_ca_dw_backward_input", (grad, wT, g_in), (), ctx.gshape, ctx.m, ctx.periodic)
         if ctx.needs_input_grad[1]:
             gwT = torch.empty_like(wT)
-            _call("aa_ca_dw_backward_weight", xe, grad, gwT, ctx.gshape, ctx.m, ctx.periodic)
+            _call("aa_ca_dw_backward_weight", (xe, grad, gwT), (), ctx.gshape, ctx.m, ctx.periodic)
             g_w = gwT.t().reshape(ctx.kshape)
         return g_in, g_w, None
-
-
-def _call_at(name: str, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, idx: torch.Tensor, extra: int,
-             shape, m: int, periodic) -> None:
-    """The ``*_at`` kernels: ``extra`` is the row count R, or the ``starts`` tensor's address."""
-    B, X, Y, Z, C = shape
-    px, py, pz = (int(bool(p)) for p in periodic)
-    getattr(library(), name)(a.data_ptr(), b.data_ptr(), out.data_ptr(), idx.data_ptr(), extra, B, X, Y, Z, C, m,
-                             px, py, pz, torch.get_num_threads())
 
 
 class DepthwisePerceptionAt(torch.autograd.Function):
@@ -361,14 +359,10 @@ class DepthwisePerceptionAt(torch.autograd.Function):
     @staticmethod
     def forward(ctx, grid: torch.Tensor, kernel: torch.Tensor, idx: torch.Tensor,
                 periodic: tuple[bool, bool, bool]) -> torch.Tensor:
-        grid = grid.contiguous()
-        Cm = kernel.shape[0]
-        m = Cm // grid.shape[-1]
+        grid, m, wT, xe = _operands(grid, kernel)
         idx = idx.contiguous().to(torch.int64)
-        wT = kernel.detach().reshape(Cm, 27).t().contiguous()
-        xe = grid.repeat_interleave(m, -1) if m > 1 else grid
-        out = grid.new_empty(len(idx), Cm)
-        _call_at("aa_ca_dw_forward_at", xe, wT, out, idx, len(idx), grid.shape, m, periodic)
+        out = grid.new_empty(len(idx), kernel.shape[0])
+        _call("aa_ca_dw_forward_at", (xe, wT, out, idx), (len(idx),), grid.shape, m, periodic)
         ctx.save_for_backward(xe if kernel.requires_grad else grid.new_empty(0), wT, idx)
         ctx.gshape = grid.shape
         ctx.m, ctx.periodic, ctx.kshape = m, periodic, kernel.shape
@@ -387,10 +381,10 @@ class DepthwisePerceptionAt(torch.autograd.Function):
             C, m = ctx.gshape[-1], ctx.m  # m-major copies: feature c·m + j → j·C + c
             grad_m = grad.view(-1, C, m).transpose(1, 2).contiguous()
             wT_m = wT.view(27, C, m).transpose(1, 2).contiguous()
-            _call_at("aa_ca_dw_backward_input_at", grad_m, wT_m, g_in, idx, starts.data_ptr(), ctx.gshape, m, ctx.periodic)
+            _call("aa_ca_dw_backward_input_at", (grad_m, wT_m, g_in, idx), (starts.data_ptr(),), ctx.gshape, m, ctx.periodic)
         if ctx.needs_input_grad[1]:
             gwT = torch.empty_like(wT)
-            _call_at("aa_ca_dw_backward_weight_at", xe, grad, gwT, idx, len(idx), ctx.gshape, ctx.m, ctx.periodic)
+            _call("aa_ca_dw_backward_weight_at", (xe, grad, gwT, idx), (len(idx),), ctx.gshape, ctx.m, ctx.periodic)
             g_w = gwT.t().reshape(ctx.kshape)
         return g_in, g_w, None, None
 
