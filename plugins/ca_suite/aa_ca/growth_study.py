@@ -273,14 +273,19 @@ def main(argv: list[str] | None = None) -> None:
 
         argv = sys.argv[1:]
     if argv[:1] == ["--summary"]:
-        print(summary([Path(p) for p in argv[1:]]))
+        sp = argparse.ArgumentParser(prog="python -m aa_ca.growth_study --summary",
+                                     description="Print a Markdown table of finished runs.")
+        sp.add_argument("runs", nargs="+", type=Path, metavar="RUN")
+        print(summary(sp.parse_args(argv[1:]).runs))
         return
-    if argv[:1] == ["--curves"]:  # --curves OUT.png [--published CSV] RUN...
-        rest = argv[2:]
-        pub = None
-        if rest[:1] == ["--published"]:
-            pub, rest = Path(rest[1]), rest[2:]
-        curves([Path(p) for p in rest], Path(argv[1]), pub)
+    if argv[:1] == ["--curves"]:
+        cp = argparse.ArgumentParser(prog="python -m aa_ca.growth_study --curves",
+                                     description="Plot the runs' 1 − IoU against the published log.")
+        cp.add_argument("out", type=Path, metavar="OUT.png")
+        cp.add_argument("--published", type=Path, metavar="CSV")
+        cp.add_argument("runs", nargs="+", type=Path, metavar="RUN")
+        c = cp.parse_args(argv[1:])
+        curves(c.runs, c.out, c.published)
         return
     ap = argparse.ArgumentParser(description=__doc__ + "\n`--summary RUN...` prints a Markdown table of finished runs; "
                                  "`--curves OUT.png [--published CSV] RUN...` plots their 1 − IoU against the published log.")
@@ -294,7 +299,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], help="section.key=JSON value")
     ap.add_argument("--evaluate-only", action="store_true")
     a = ap.parse_args(argv)
-    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
+    overrides = {}
+    for item in a.set:
+        key, eq, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            eq = ""
+        if not eq or "." not in key:
+            ap.error(f"--set {item!r}: expected section.key=JSON value, e.g. --set train.lr=0.001 or "
+                     "--set 'dataset.structure=\"jungle_temple\"'")
     if not a.evaluate_only:
         s = train(a.spec, a.out, a.steps, a.seed, a.budget_s, a.eval_every, overrides, a.threads)
         print(json.dumps({k: v for k, v in s.items() if k not in ("log", "evals")}), flush=True)
