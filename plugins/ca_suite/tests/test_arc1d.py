@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from aa_ca.arc1d_task import Arc1D, load_task, task_names
 from aa_ca.classifier_config import Arc1DConfig
-
 from aa_core.plugin import UserError
 
 REPO = Path(__file__).resolve().parents[3]

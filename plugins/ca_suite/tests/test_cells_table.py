@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 import pytest
+
 from aa_ca import cells_table
 
 SPEC = str(Path(__file__).resolve().parents[3] / "examples" / "ca" / "mnist1d.toml")

@@ -6,9 +6,9 @@ import tomllib
 from pathlib import Path
 
 import torch
+
 from aa_ca.classifier_config import DigitsConfig
 from aa_ca.digits_task import Digits, cell_loss
-
 from aa_core.assemble import build_model
 from aa_core.spec import validate
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from aa_ca.emoji import EmojiGrowth, find_font, render_emoji
 from aa_ca.growth_config import EmojiGrowthConfig
-
 from aa_core.plugin import UserError
 
 SPEC = Path(__file__).resolve().parents[3] / "examples" / "ca" / "emoji_growth.toml"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from aa_ca.baselines import CNNClassifier, MLPClassifier
 from aa_ca.classifier import snake_order
 from aa_ca.classifier_config import CNNClassifierConfig, MLPClassifierConfig, Mnist1DConfig

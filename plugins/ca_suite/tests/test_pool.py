@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+
 from aa_ca.pool import SamplePool, ball_mask
 
 

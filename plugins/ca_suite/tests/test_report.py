@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from aa_ca.report import ARC1D_NCA_MEAN, ARC1D_RECOLOR, ARC1D_SOLVED, PUBLISHED, arc1d_verdict, mean_interval, published_table
 
 

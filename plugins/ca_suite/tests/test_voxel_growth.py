@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from aa_ca.growth_config import VoxelGrowthConfig
 from aa_ca.voxel import VoxelGrowth, load_structure, shared_data
-
 from aa_core.plugin import UserError
 
 ART = shared_data() / "voxel-artefacts"
