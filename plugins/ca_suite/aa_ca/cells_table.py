@@ -24,7 +24,7 @@ from typing import Any
 
 DEFAULT_SPEC = "examples/ca/mnist1d.toml"
 DEFAULT_CSV = "docs/tasks/results.csv"
-METRIC = "test_accuracy"  # the headline metric where a task reports it; rows written before the metric column
+METRIC = "test_accuracy"  # the headline metric where a task reports it (rows without a metric column hold it)
 COLUMNS = ["task", "cell", "plugin", "version", "params", "budget_delta_pct", "settings", "seeds",
            "val_accuracy_mean", "test_accuracy_mean", "test_ci_lo", "test_ci_hi", "test_accuracy_per_seed",
            "cpu_s_per_seed", "note", "command", "metric", "budget"]
