@@ -193,6 +193,7 @@ def markdown(rows: list[dict[str, str]]) -> str:
             " − mlp, paired by seed (points) [95 % t] | CPU s / seed | note |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     out, cmds = list(head), []
+    metric_of = {r["task"]: r["metric"] for r in rows if r["metric"]}  # a task's metric, for its rows not run
     order = sorted(rows, key=lambda r: (r["task"], not r["test_accuracy_mean"], _train_sets(r["settings"]), r["cell"] != "mlp", r["cell"]))
     for i, r in enumerate(order, 1):
         test = f"{_pct(r, 'test_accuracy_mean')} [{_pct(r, 'test_ci_lo')}, {_pct(r, 'test_ci_hi')}]" if r["test_accuracy_mean"] else "not run"
@@ -201,7 +202,8 @@ def markdown(rows: list[dict[str, str]]) -> str:
                 else ("reference" if r["cell"] == "mlp" and r["test_accuracy_mean"] else "–"))
         params = f"{int(r['params']):,} ({r['budget_delta_pct']} %)" if r["params"] else "–"
         n = len([s for s in r["seeds"].split(",") if s])
-        task = r["task"] + (f" ({r['metric'].removeprefix('test_').replace('_', ' ')})" if r["metric"] not in ("", METRIC) else "")
+        metric = r["metric"] or metric_of.get(r["task"], METRIC)
+        task = r["task"] + (f" ({metric.removeprefix('test_').replace('_', ' ')})" if metric != METRIC else "")
         out.append(f"| {task} | [{i}] {_cell_label(r)} | {r['plugin']} {r['version']} | {params} | {n or '–'} | "
                    f"{_pct(r, 'val_accuracy_mean')} | {test} | {diff} | {r['cpu_s_per_seed'] or '–'} | {r['note'] or ''} |")
         cmds.append(f"{i}. `{r['command']}`")
