@@ -296,19 +296,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget-s", type=float, default=math.inf)
     ap.add_argument("--eval-every", type=int, default=25)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--set", action="append", default=[], help="section.key=JSON value")
+    ap.add_argument("--set", action="append", default=[], help="section.key=VALUE (read as TOML, as aa run --set does)")
     ap.add_argument("--evaluate-only", action="store_true")
     a = ap.parse_args(argv)
-    overrides = {}
-    for item in a.set:
-        key, eq, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            eq = ""
-        if not eq or "." not in key:
-            ap.error(f"--set {item!r}: expected section.key=JSON value, e.g. --set train.lr=0.001 or "
-                     "--set 'dataset.structure=\"jungle_temple\"'")
+    from aa_core.plugin import UserError
+    from aa_core.spec import parse_override
+
+    try:
+        overrides = {".".join(keys): value for keys, value in map(parse_override, a.set)}
+    except UserError as exc:
+        ap.error(str(exc))
     if not a.evaluate_only:
         s = train(a.spec, a.out, a.steps, a.seed, a.budget_s, a.eval_every, overrides, a.threads)
         print(json.dumps({k: v for k, v in s.items() if k not in ("log", "evals")}), flush=True)
