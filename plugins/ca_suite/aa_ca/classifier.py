@@ -8,6 +8,8 @@ held fixed) and 1D-ARC (every cell outputs its colour). The task's dataset owns 
 ``forward(inputs [B, N_in, F], mask=None, steps=None, state=None, trajectory=False)`` → logits
 ``[B, N_read, classes]`` (with ``trajectory``: a list of them, one per step, and the final state).
 ``mask [B, N_in]``: cells outside it are held at zero (dead cells, Randazzo et al. 2020).
+The propagator is stepped one update at a time: ``step(state)`` (the core's ``nca``), or
+``step_at(state, t)`` where updates differ (aa-mamba's ``schedule``: T defaults to its ``period``).
 
 It is a :class:`aa_core.protocols.LatticePipeline` (``initial_state``, ``readout(state, inputs)``,
 ``input_cells``), so ``aa inspect`` pictures it; ``rollout(state, batch)`` gives the states exactly as
@@ -78,7 +80,8 @@ class CAClassifier(nn.Module):
         self.register_buffer("read_cells", read, persistent=False)
         self.write = nn.Linear(Fin, C) if config.write == "linear" else None
         self.head = nn.Linear(C, config.classes) if config.readout == "linear" else None
-        self.steps = config.steps if config.steps is not None else int(getattr(self.propagator, "steps", 1))
+        default = getattr(self.propagator, "period", getattr(self.propagator, "steps", 1))  # a schedule: one full pass
+        self.steps = config.steps if config.steps is not None else int(default)
 
     @property
     def input_cells(self) -> torch.Tensor:
@@ -121,11 +124,16 @@ class CAClassifier(nn.Module):
         ``[B, N_read, classes]``, what ``forward`` returns for its final state."""
         return self.logits(state)
 
-    def _step(self, state: torch.Tensor) -> torch.Tensor:
+    def _step(self, state: torch.Tensor, t: int) -> torch.Tensor:
+        """Update ``t`` of the roll-out: ``step_at(state, t)`` for a propagator whose updates differ (aa-mamba's
+        ``schedule``), else ``step(state)``, the same rule every time (the core's ``nca``)."""
+        step_at = getattr(self.propagator, "step_at", None)
+        if step_at is not None:
+            return step_at(state, t)
         step = getattr(self.propagator, "step", None)
         if step is None:
             raise UserError("ca_classifier steps the lattice one update at a time: the [propagator] must have a step() "
-                            "method (the core's `nca` propagator has one)")
+                            "method (the core's `nca` propagator has one) or step_at() (aa-mamba's `schedule`)")
         return step(state)
 
     def _states(self, x: torch.Tensor, mask: torch.Tensor | None, steps: int, state: torch.Tensor) -> Iterator[torch.Tensor]:
@@ -140,8 +148,8 @@ class CAClassifier(nn.Module):
             sel = torch.zeros(self.geometry.num_cells, self.channels, dtype=torch.bool, device=x.device)
             sel[self.in_cells[: x.shape[1]], :Fin] = True
             fixed = sel, self._scatter(F.pad(x, (0, self.channels - Fin)), self.channels)
-        for _ in range(steps):
-            state = self._step(state)
+        for t in range(steps):
+            state = self._step(state, t)
             if self.training and self.config.noise > 0:
                 state = state + self.config.noise * torch.randn_like(state)
             if fixed is not None:

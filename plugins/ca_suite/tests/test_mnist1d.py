@@ -78,3 +78,25 @@ def test_few_steps_through_aa_run(aa, tmp_path):
     assert 0.0 <= data["ours"]["test_accuracy"] <= 100.0
     metrics = json.loads((report.parent / "metrics.json").read_text())
     assert metrics["selected"] == "val_accuracy" and len(metrics["history"]) == 2
+
+
+def test_mamba_schedule_rolls_out_one_update_at_a_time():
+    """aa-mamba's schedule on the line: the roll-out is its NCA steps and Mamba passes in order, and both learn."""
+    pytest.importorskip("aa_mamba")
+    from aa_core.assemble import build_model
+    from aa_core.spec import load_spec
+    schedule = 'propagator={name="schedule",steps=["nca:2","mamba","nca:1"],nca={path="reference"},mamba={expand=1,d_state=8}}'
+    spec = load_spec(REPO / "examples/ca/mnist1d.toml", [schedule, "cell.hidden=16"])
+    model, ctx = build_model(spec)
+    assert model.steps == ctx.propagator.period == 4
+    torch.manual_seed(0)
+    x = torch.randn(3, 40, 1)
+    frames, state = model(x, trajectory=True)
+    assert len(frames) == 4 and torch.equal(frames[-1], model(x))
+    stepped = model.initial_state(x)
+    for t in range(4):
+        stepped = ctx.propagator.step_at(stepped, t)
+    assert torch.allclose(stepped, state, atol=1e-5)
+    frames[-1].mean(1).logsumexp(-1).sum().backward()
+    mamba = ctx.propagator.stages[1]
+    assert mamba.blocks[0][0].in_proj.weight.grad.abs().sum() > 0 and ctx.cell.fc1.weight.grad.abs().sum() > 0

@@ -5,12 +5,17 @@ gmlp, cct …), one Mamba global pass, 4 more NCA steps. All ``nca`` entries sha
 (a cellular automaton has one rule); each ``mamba`` entry has its own weights unless
 ``tie_mamba``; ``"mamba:k"`` repeats that entry's pass k times with the same weights.
 
+Pipelines that read the lattice after every update (``ca_classifier``) call ``step_at(state, t)``:
+update ``t`` of the schedule — one NCA step or one Mamba pass — cycling with ``period`` (the NCA
+steps plus the Mamba passes), so a roll-out longer than one schedule repeats it as the CA's rule.
+
 Parameters: the cell's (counted once) + one mamba propagator per ``mamba`` entry (or one).
 """
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from aa_core.lattice.nca import NCAPropagator
@@ -25,6 +30,7 @@ class SchedulePropagator(nn.Module):
         self.config = config
         self.cell = cell
         self.plan: list[tuple[str, int, int]] = []  # (kind, repeats, module index)
+        self.updates: list[tuple[str, int]] = []  # (kind, module index): one entry per lattice update
         self.stages = nn.ModuleList()
         mamba_cfg = config.mamba_config()
         shared = None  # stage index of the tied mamba pass
@@ -37,14 +43,27 @@ class SchedulePropagator(nn.Module):
                 nca_steps += n
                 self.stages.append(NCAPropagator(config.nca_config(n), geometry, cell))
                 self.plan.append((kind, 1, len(self.stages) - 1))
+                self.updates += [(kind, len(self.stages) - 1)] * n
             else:
                 if shared is None or not config.tie_mamba:
                     self.stages.append(MambaPropagator(mamba_cfg, geometry, cell.channels))
                     shared = len(self.stages) - 1
                 self.plan.append((kind, n, shared))
+                self.updates += [(kind, shared)] * n
         # a schedule without a global pass is local: it keeps the NCA light cone
         self.steps = nca_steps
         self.light_cone = all(kind == "nca" for kind, _, _ in self.plan)
+
+    @property
+    def period(self) -> int:
+        """Lattice updates in one pass of the schedule: NCA steps plus Mamba passes."""
+        return len(self.updates)
+
+    def step_at(self, state: torch.Tensor, t: int) -> torch.Tensor:
+        """Update ``t`` (0-based, modulo ``period``) of the schedule on ``[B, N, C]``."""
+        kind, i = self.updates[t % len(self.updates)]
+        stage: Any = self.stages[i]  # an NCAPropagator or a MambaPropagator
+        return stage.step(state) if kind == "nca" else stage(state)
 
     def forward(self, state):
         for _kind, repeats, i in self.plan:
