@@ -65,13 +65,18 @@ def test_growth_draws_T_in_its_range_and_respects_the_light_cone():
         (model.geometry.hop_distance(37) <= 1).nonzero().flatten().tolist())
 
 
+# channels × multiplier: below one register block of 8 channels, and 2.5 blocks (full blocks + a tail)
+WIDTHS = [(6, 2), (20, 3), (17, 1)]
+
+
+@pytest.mark.parametrize("channels,multiplier", WIDTHS)
 @pytest.mark.parametrize("size,boundary", [((4, 5, 3), "zero"), ((4, 5, 3), "periodic"), ((5, 4, 1), "zero"), ((6, 1, 1), "periodic")])
-def test_cpp_perception_and_its_gradients_match_pytorch(size, boundary):
+def test_cpp_perception_and_its_gradients_match_pytorch(size, boundary, channels, multiplier):
     from aa_ca import nca_cell_kernel
 
     base = {"geometry": {"name": "lattice", "size": list(size), "neighbourhood": 18, "boundary": boundary}}
-    cell, ctx = build_registered("cell", "growing_nca", LEARNED, base=base)
-    x = torch.randn(2, *size, 6, requires_grad=True)
+    cell, ctx = build_registered("cell", "growing_nca", {**LEARNED, "channels": channels, "multiplier": multiplier}, base=base)
+    x = torch.randn(2, *size, channels, requires_grad=True)
     if not nca_cell_kernel.available(x):
         pytest.skip("no C++ compiler: the cell runs its PyTorch path")
     results = []
@@ -83,14 +88,15 @@ def test_cpp_perception_and_its_gradients_match_pytorch(size, boundary):
         assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("channels,multiplier", WIDTHS)
 @pytest.mark.parametrize("size,boundary", [((4, 5, 3), "zero"), ((4, 5, 3), "periodic"), ((5, 4, 1), "zero")])
-def test_cpp_perception_at_chosen_cells_matches_the_dense_rows(size, boundary):
+def test_cpp_perception_at_chosen_cells_matches_the_dense_rows(size, boundary, channels, multiplier):
     """The masked-update kernels: rows of chosen cells, and their input and kernel gradients."""
     from aa_ca import nca_cell_kernel
 
     base = {"geometry": {"name": "lattice", "size": list(size), "boundary": boundary}}
-    cell, ctx = build_registered("cell", "growing_nca", LEARNED, base=base)
-    x = torch.randn(3, *size, 6, requires_grad=True)
+    cell, ctx = build_registered("cell", "growing_nca", {**LEARNED, "channels": channels, "multiplier": multiplier}, base=base)
+    x = torch.randn(3, *size, channels, requires_grad=True)
     if not nca_cell_kernel.available(x):
         pytest.skip("no C++ compiler: the cell runs its PyTorch path")
     idx = (torch.rand(x[..., 0].numel(), generator=torch.Generator().manual_seed(0)) < 0.4).nonzero().squeeze(1)
