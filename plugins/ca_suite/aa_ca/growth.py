@@ -4,7 +4,8 @@ Pipeline: a batch of lattice states ``[B, N, C]`` (seeds, or states from a sampl
 through T steps of the spec's propagator (the built-in ``nca``: residual updates, fire rate,
 alive masking) and returned. T is drawn uniformly from ``[pipeline] steps = [min, max]`` for
 every training batch (so the pattern must hold for a range of times) and is ``eval_steps`` in
-``forward``. The propagator's own ``steps`` is not used: the pipeline steps it one step at a time.
+``forward``. The propagator's own ``steps`` is not used: the pipeline steps it one step at a time
+(``step_grid(grid)``, or ``step_grid_at(grid, t)`` where updates differ: aa-mamba's ``schedule``).
 It is a :class:`~aa_core.protocols.LatticePipeline` for ``aa inspect``: the input is the state
 itself (``initial_state`` is the identity), ``readout`` the grown state, ``input_cells`` the
 lattice's centre cell (where the growth datasets plant their seed), and ``rollout`` gives every
@@ -52,9 +53,9 @@ class Growth(nn.Module):
         self.geometry = ctx.geometry
         self.cell = ctx.cell
         self.propagator = ctx.propagator
-        if not hasattr(self.propagator, "step_grid"):
+        if not hasattr(self.propagator, "step_grid") and not hasattr(self.propagator, "step_grid_at"):
             raise UserError(f"{ctx.spec.source}: the growth pipeline steps its propagator one step at a time; "
-                            "set [propagator] name = \"nca\" (or another propagator with step_grid)")
+                            "set [propagator] name = \"nca\" (or another propagator with step_grid or step_grid_at)")
         self.channels = self.cell.channels
         self.steps = (int(config.steps[0]), int(config.steps[1]))
         self.eval_steps = int(config.eval_steps or config.steps[1])
@@ -65,12 +66,18 @@ class Growth(nn.Module):
         lo, hi = self.steps
         return int(torch.randint(lo, hi + 1, ()).item())
 
+    def step_grid(self, grid: torch.Tensor, t: int) -> torch.Tensor:
+        """Step ``t`` (0-based) of a roll-out on ``[B, X, Y, Z, C]``."""
+        prop: Any = self.propagator
+        step_at = getattr(prop, "step_grid_at", None)
+        return step_at(grid, t) if step_at is not None else prop.step_grid(grid)
+
     def grow_grid(self, grid: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` propagator steps on ``[B, X, Y, Z, C]``."""
         prop: Any = self.propagator
         ckpt = getattr(getattr(prop, "config", None), "gradient_checkpointing", False) and self.training and torch.is_grad_enabled()
-        for _ in range(steps):
-            grid = checkpoint(prop.step_grid, grid, use_reentrant=False) if ckpt else prop.step_grid(grid)
+        for t in range(steps):
+            grid = checkpoint(self.step_grid, grid, t, use_reentrant=False) if ckpt else self.step_grid(grid, t)
         return grid
 
     def grow(self, state: torch.Tensor, steps: int) -> torch.Tensor:
@@ -97,11 +104,11 @@ class Growth(nn.Module):
 
     def rollout(self, state: torch.Tensor, batch: dict[str, Any]) -> list[torch.Tensor]:
         """Every state of ``forward``: ``state`` and the state after each of the ``eval_steps`` steps."""
-        g, prop = self.geometry, self.propagator
+        g = self.geometry
         grid = g.to_grid(state.contiguous())
         states = [state]
-        for _ in range(self.eval_steps):
-            grid = prop.step_grid(grid)
+        for t in range(self.eval_steps):
+            grid = self.step_grid(grid, t)
             states.append(g.to_cells(grid))
         return states
 
@@ -178,10 +185,12 @@ class GrowthDataset(ABC):
         if g.channels != self.channels:
             raise UserError(f"{where}: [cell] channels = {g.channels} but {self.name} needs {self.channels} "
                             f"({self.channel_layout()}); set [cell] channels = {self.channels}")
-        cfg = getattr(g.propagator, "config", None)
-        if cfg is not None and getattr(cfg, "alive_threshold", None) is not None and cfg.alive_channel != self.alive_channel:
-            raise UserError(f"{where}: [propagator] alive_channel = {cfg.alive_channel} but {self.name}'s alive channel is "
-                            f"{self.alive_channel} ({self.channel_layout()}); set alive_channel = {self.alive_channel}")
+        for m in g.propagator.modules():  # the nca propagator, or the nca stages of a schedule
+            cfg = getattr(m, "config", None)
+            if getattr(cfg, "alive_threshold", None) is not None and cfg.alive_channel != self.alive_channel:
+                key = "[propagator]" if m is g.propagator else "[propagator.nca]"
+                raise UserError(f"{where}: {key} alive_channel = {cfg.alive_channel} but {self.name}'s alive channel is "
+                                f"{self.alive_channel} ({self.channel_layout()}); set alive_channel = {self.alive_channel}")
 
     def channel_layout(self) -> str:
         return ""

@@ -103,13 +103,16 @@ def markdown_tables(lines: list[dict[str, Any]]) -> str:
     params = {row["label"]: row["params"] for row in lines}
     out += ["| MNIST-1D model | parameters | test accuracy, ours (%) | published (%) |", "|---|---|---|---|"]
     for label, pub in [("mnist1d_mlp", PUBLISHED["mnist1d"]["mlp"]), ("mnist1d_cnn", PUBLISHED["mnist1d"]["cnn"]),
-                       ("mnist1d_lattice_line", None), ("mnist1d_lattice_snake", None),
+                       ("mnist1d_lattice_line", None), ("mnist1d_lattice_snake", None), ("mnist1d_lattice_line_mamba", None),
                        ("mnist1d_mlp_shuffled", PUBLISHED["mnist1d_shuffled"]["mlp"]), ("mnist1d_cnn_shuffled", PUBLISHED["mnist1d_shuffled"]["cnn"]),
-                       ("mnist1d_lattice_line_shuffled", None), ("mnist1d_lattice_snake_shuffled", None)]:
+                       ("mnist1d_lattice_line_shuffled", None), ("mnist1d_lattice_snake_shuffled", None),
+                       ("mnist1d_lattice_line_mamba_shuffled", None)]:
         out.append(f"| {label} | {params.get(label, '–')} | {_fmt(acc.get(label))} | {pub if pub is not None else '–'} |")
     pairs = [("mnist1d_lattice_line", "mnist1d_mlp"), ("mnist1d_lattice_line", "mnist1d_cnn"), ("mnist1d_lattice_snake", "mnist1d_mlp"),
              ("mnist1d_lattice_line_shuffled", "mnist1d_mlp_shuffled"), ("mnist1d_lattice_line_shuffled", "mnist1d_cnn_shuffled"),
-             ("mnist1d_lattice_snake_shuffled", "mnist1d_mlp_shuffled")]
+             ("mnist1d_lattice_snake_shuffled", "mnist1d_mlp_shuffled"),
+             ("mnist1d_lattice_line_mamba", "mnist1d_lattice_line"), ("mnist1d_lattice_line_mamba_shuffled", "mnist1d_lattice_line_shuffled"),
+             ("mnist1d_lattice_line_mamba_shuffled", "mnist1d_mlp_shuffled")]
     paired = [(lab, ref, paired_by_seed(lines, lab, ref, "test_accuracy")) for lab, ref in pairs]
     if any(p for _, _, p in paired):
         out += ["", "| MNIST-1D, paired by seed | seeds | accuracy difference (points) [95 % t] | verdict |", "|---|---|---|---|"]

@@ -120,3 +120,41 @@ def test_growth_study_trains_evaluates_and_summarises_with_overrides(tmp_path, c
     assert json.loads((out / "train.json").read_text())["train_iou_measured"] == "before the pool write-back"
     growth_study.main(["--curves", str(tmp_path / "curves.png"), "--published", str(ART / "caterpillar_iou_loss_log.csv"), str(out)])
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@needs_data
+def test_mamba_schedule_grows_one_update_at_a_time():
+    """aa-mamba's schedule in the growth pipeline: step_grid_at in order, both parts learn, alive channel checked."""
+    pytest.importorskip("aa_mamba")
+    from aa_core.assemble import BuildContext, build_model
+    from aa_core.spec import load_spec
+
+    def model_and_data(alive_channel):
+        prop = ('propagator={name="schedule",steps=["nca:2","mamba","nca:1"],mamba={expand=1,d_state=8},'
+                f'nca={{fire_rate=0.5,alive_threshold=0.1,alive_channel={alive_channel}}}}}')
+        spec = load_spec(SPEC, [prop, "pipeline.steps=[4,4]", "pipeline.eval_steps=4", "dataset.pool_size=4"])
+        model, ctx = build_model(spec)
+        ds = BuildContext(spec).build("dataset")
+        ds.setup(model, ctx)
+        return model, ctx, ds
+
+    with pytest.raises(UserError, match=r"\[propagator.nca\] alive_channel = 3 .* set alive_channel = 7"):
+        model_and_data(3)
+    torch.manual_seed(0)
+    model, ctx, ds = model_and_data(7)
+    sched = ctx.propagator
+    assert sched.period == 4
+    with torch.no_grad():
+        for p in model.parameters():  # non-zero last layers, so each update changes the state
+            p.normal_(0, 0.1)
+    model.eval()
+    seed = ds.seed[None]
+    grid = ctx.geometry.to_grid(seed)
+    for t in range(4):
+        grid = sched.step_grid_at(grid, t)
+    states = model.rollout(seed, {})
+    assert len(states) == 5 and torch.allclose(states[-1], ctx.geometry.to_cells(grid), atol=1e-5)
+    model.train()
+    ds.training_loss(model, ds.batch("train", torch.arange(2))).backward()
+    mamba = sched.stages[1]
+    assert mamba.blocks[0][0].in_proj.weight.grad.abs().sum() > 0 and ctx.cell.layers[0].weight.grad.abs().sum() > 0

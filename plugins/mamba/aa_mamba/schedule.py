@@ -5,9 +5,10 @@ gmlp, cct …), one Mamba global pass, 4 more NCA steps. All ``nca`` entries sha
 (a cellular automaton has one rule); each ``mamba`` entry has its own weights unless
 ``tie_mamba``; ``"mamba:k"`` repeats that entry's pass k times with the same weights.
 
-Pipelines that read the lattice after every update (``ca_classifier``) call ``step_at(state, t)``:
-update ``t`` of the schedule — one NCA step or one Mamba pass — cycling with ``period`` (the NCA
-steps plus the Mamba passes), so a roll-out longer than one schedule repeats it as the CA's rule.
+Pipelines that read the lattice after every update call ``step_at(state, t)`` (``ca_classifier``) or
+``step_grid_at(grid, t)`` (``growth``): update ``t`` of the schedule — one NCA step or one Mamba
+pass — cycling with ``period`` (the NCA steps plus the Mamba passes), so a roll-out longer than one
+schedule repeats it as the CA's rule.
 
 Parameters: the cell's (counted once) + one mamba propagator per ``mamba`` entry (or one).
 """
@@ -28,6 +29,7 @@ class SchedulePropagator(nn.Module):
     def __init__(self, config: ScheduleConfig, geometry: Any, cell: Any):
         super().__init__()
         self.config = config
+        self.geometry = geometry
         self.cell = cell
         self.plan: list[tuple[str, int, int]] = []  # (kind, repeats, module index)
         self.updates: list[tuple[str, int]] = []  # (kind, module index): one entry per lattice update
@@ -64,6 +66,15 @@ class SchedulePropagator(nn.Module):
         kind, i = self.updates[t % len(self.updates)]
         stage: Any = self.stages[i]  # an NCAPropagator or a MambaPropagator
         return stage.step(state) if kind == "nca" else stage(state)
+
+    def step_grid_at(self, grid: torch.Tensor, t: int) -> torch.Tensor:
+        """``step_at`` on the channels-last grid ``[B, X, Y, Z, C]``."""
+        kind, i = self.updates[t % len(self.updates)]
+        stage: Any = self.stages[i]
+        if kind == "nca":
+            return stage.step_grid(grid)
+        g = self.geometry
+        return g.to_grid(stage(g.to_cells(grid.contiguous())))
 
     def forward(self, state):
         for _kind, repeats, i in self.plan:
