@@ -186,7 +186,7 @@ class GrowthDataset(ABC):
             raise UserError(f"{where}: [cell] channels = {g.channels} but {self.name} needs {self.channels} "
                             f"({self.channel_layout()}); set [cell] channels = {self.channels}")
         for m in g.propagator.modules():  # the nca propagator, or the nca stages of a schedule
-            cfg = getattr(m, "config", None)
+            cfg: Any = getattr(m, "config", None)
             if getattr(cfg, "alive_threshold", None) is not None and cfg.alive_channel != self.alive_channel:
                 key = "[propagator]" if m is g.propagator else "[propagator.nca]"
                 raise UserError(f"{where}: {key} alive_channel = {cfg.alive_channel} but {self.name}'s alive channel is "
