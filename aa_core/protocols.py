@@ -7,7 +7,8 @@ This module is what the core is typed with and what the conformance kit
 (:mod:`aa_core.conformance`) checks first (``isinstance(obj, Protocol)``) before testing the
 behaviour. A component written against these protocols alone passes the kit. Optional
 capabilities are separate protocols (``LatticeCell``, ``MaskedLatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
-``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``, ``LatticeParallelPropagator``,
+``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``, ``SteppedPropagator``,
+``ScheduledPropagator``, ``LatticeParallelPropagator``,
 ``AuxiliaryLoss``, ``OwnedDecoder``, ``GenerativePipeline``, ``DescribedDataset``): implement them to
 opt in; the code tests them with ``isinstance``, never by probing attribute names.
 
@@ -159,6 +160,31 @@ class LocalPropagator(Propagator, Protocol):
 
     light_cone: bool
     steps: int
+
+
+@runtime_checkable
+class SteppedPropagator(Propagator, Protocol):
+    """A propagator a pipeline can run one update at a time, the same rule each time (the core's
+    ``nca``): ``step`` on ``[B, N, C]``, ``step_grid`` on ``[B, X, Y, Z, C]``. Pipelines that read or
+    touch the lattice between updates (aa-ca-suite's ``ca_classifier`` and ``growth``) need it."""
+
+    def step(self, state: torch.Tensor) -> torch.Tensor: ...
+
+    def step_grid(self, grid: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ScheduledPropagator(Propagator, Protocol):
+    """A propagator whose updates differ along the roll-out (aa-mamba's ``schedule``: local steps and
+    global passes): update ``t`` (0-based) is ``step_at(state, t)`` on ``[B, N, C]`` or
+    ``step_grid_at(grid, t)`` on ``[B, X, Y, Z, C]``, repeating after ``period`` updates; ``period``
+    calls of ``step_at`` are one call of the propagator (the conformance kit checks it)."""
+
+    period: int
+
+    def step_at(self, state: torch.Tensor, t: int) -> torch.Tensor: ...
+
+    def step_grid_at(self, grid: torch.Tensor, t: int) -> torch.Tensor: ...
 
 
 @runtime_checkable

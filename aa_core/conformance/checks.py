@@ -103,7 +103,8 @@ def check_cell(cell: nn.Module, geometry: Any, batch: int = 2) -> None:
 
 
 def check_propagator(propagator: nn.Module, geometry: Any, channels: int, batch: int = 2) -> None:
-    """Shapes, dtype, eval determinism and (for local propagators) the light cone."""
+    """Shapes, dtype, eval determinism, (for local propagators) the light cone and (for scheduled
+    ones) that ``period`` calls of ``step_at`` — and of ``step_grid_at`` — are one call."""
     check_protocol(propagator, P.Propagator, "propagator")
     if getattr(propagator, "light_cone", False):
         check_protocol(propagator, P.LocalPropagator, "local propagator")
@@ -125,6 +126,12 @@ def check_propagator(propagator: nn.Module, geometry: Any, channels: int, batch:
             dist = geometry.hop_distance(c)
             outside = reach & (dist > steps)
             assert not outside.any(), f"change at cell {c} reached cells beyond {steps} hops: {outside.nonzero().flatten().tolist()[:5]}"
+        if isinstance(prop, P.ScheduledPropagator):
+            stepped, grid = s, geometry.to_grid(s)
+            for t in range(prop.period):
+                stepped, grid = prop.step_at(stepped, t), prop.step_grid_at(grid, t)
+            _close(stepped, out, "period calls of step_at disagree with one call of the propagator")
+            _close(geometry.to_cells(grid), out, "period calls of step_grid_at disagree with one call of the propagator")
 
 
 def check_nca_paths(cell: str, config: dict[str, Any] | None = None, neighbourhood: int = 26, boundary: str = "zero",

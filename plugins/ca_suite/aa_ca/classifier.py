@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aa_core.plugin import UserError
+from aa_core.protocols import ScheduledPropagator, SteppedPropagator
 
 from .classifier_config import CAClassifierConfig
 
@@ -80,7 +81,8 @@ class CAClassifier(nn.Module):
         self.register_buffer("read_cells", read, persistent=False)
         self.write = nn.Linear(Fin, C) if config.write == "linear" else None
         self.head = nn.Linear(C, config.classes) if config.readout == "linear" else None
-        default = getattr(self.propagator, "period", getattr(self.propagator, "steps", 1))  # a schedule: one full pass
+        prop = self.propagator
+        default = prop.period if isinstance(prop, ScheduledPropagator) else getattr(prop, "steps", 1)  # a schedule: one pass
         self.steps = config.steps if config.steps is not None else int(default)
 
     @property
@@ -125,16 +127,14 @@ class CAClassifier(nn.Module):
         return self.logits(state)
 
     def _step(self, state: torch.Tensor, t: int) -> torch.Tensor:
-        """Update ``t`` of the roll-out: ``step_at(state, t)`` for a propagator whose updates differ (aa-mamba's
-        ``schedule``), else ``step(state)``, the same rule every time (the core's ``nca``)."""
-        step_at = getattr(self.propagator, "step_at", None)
-        if step_at is not None:
-            return step_at(state, t)
-        step = getattr(self.propagator, "step", None)
-        if step is None:
-            raise UserError("ca_classifier steps the lattice one update at a time: the [propagator] must have a step() "
-                            "method (the core's `nca` propagator has one) or step_at() (aa-mamba's `schedule`)")
-        return step(state)
+        """Update ``t`` of the roll-out (see :class:`~aa_core.protocols.ScheduledPropagator`)."""
+        prop = self.propagator
+        if isinstance(prop, ScheduledPropagator):
+            return prop.step_at(state, t)
+        if isinstance(prop, SteppedPropagator):
+            return prop.step(state)
+        raise UserError("ca_classifier steps the lattice one update at a time: the [propagator] must have step() "
+                        "(the core's `nca` propagator) or step_at() (aa-mamba's `schedule`); see aa_core.protocols.SteppedPropagator")
 
     def _states(self, x: torch.Tensor, mask: torch.Tensor | None, steps: int, state: torch.Tensor) -> Iterator[torch.Tensor]:
         """The roll-out from ``state``: the start (dead cells zeroed), then the state after every step."""

@@ -30,6 +30,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from aa_core.plugin import UserError
+from aa_core.protocols import ScheduledPropagator, SteppedPropagator
 
 from .growth_config import GrowthConfig
 from .pool import SamplePool
@@ -53,9 +54,10 @@ class Growth(nn.Module):
         self.geometry = ctx.geometry
         self.cell = ctx.cell
         self.propagator = ctx.propagator
-        if not hasattr(self.propagator, "step_grid") and not hasattr(self.propagator, "step_grid_at"):
+        if not isinstance(self.propagator, (SteppedPropagator, ScheduledPropagator)):
             raise UserError(f"{ctx.spec.source}: the growth pipeline steps its propagator one step at a time; "
-                            "set [propagator] name = \"nca\" (or another propagator with step_grid or step_grid_at)")
+                            "set [propagator] name = \"nca\" (or another propagator with step_grid or step_grid_at: "
+                            "aa_core.protocols.SteppedPropagator, ScheduledPropagator)")
         self.channels = self.cell.channels
         self.steps = (int(config.steps[0]), int(config.steps[1]))
         self.eval_steps = int(config.eval_steps or config.steps[1])
@@ -68,9 +70,10 @@ class Growth(nn.Module):
 
     def step_grid(self, grid: torch.Tensor, t: int) -> torch.Tensor:
         """Step ``t`` (0-based) of a roll-out on ``[B, X, Y, Z, C]``."""
-        prop: Any = self.propagator
-        step_at = getattr(prop, "step_grid_at", None)
-        return step_at(grid, t) if step_at is not None else prop.step_grid(grid)
+        prop = self.propagator
+        if isinstance(prop, ScheduledPropagator):
+            return prop.step_grid_at(grid, t)
+        return prop.step_grid(grid)
 
     def grow_grid(self, grid: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` propagator steps on ``[B, X, Y, Z, C]``."""

@@ -5,10 +5,10 @@ gmlp, cct …), one Mamba global pass, 4 more NCA steps. All ``nca`` entries sha
 (a cellular automaton has one rule); each ``mamba`` entry has its own weights unless
 ``tie_mamba``; ``"mamba:k"`` repeats that entry's pass k times with the same weights.
 
-Pipelines that read the lattice after every update call ``step_at(state, t)`` (``ca_classifier``) or
-``step_grid_at(grid, t)`` (``growth``): update ``t`` of the schedule — one NCA step or one Mamba
-pass — cycling with ``period`` (the NCA steps plus the Mamba passes), so a roll-out longer than one
-schedule repeats it as the CA's rule.
+A :class:`~aa_core.protocols.ScheduledPropagator`: pipelines that read the lattice after every
+update call ``step_at(state, t)`` (``ca_classifier``) or ``step_grid_at(grid, t)`` (``growth``):
+update ``t`` of the schedule — one NCA step or one Mamba pass — cycling with ``period`` (the NCA
+steps plus the Mamba passes), so a roll-out longer than one schedule repeats it as the CA's rule.
 
 Parameters: the cell's (counted once) + one mamba propagator per ``mamba`` entry (or one).
 """

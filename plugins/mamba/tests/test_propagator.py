@@ -140,6 +140,22 @@ def test_schedule_step_at_replays_forward_one_update_at_a_time():
         assert not torch.allclose(obj.step_at(state, 2), obj.step_at(state, 0))
 
 
+class SkipsTheGlobalPass(SchedulePropagator):
+    def step_at(self, state, t):
+        return state if self.updates[t % self.period][0] == "mamba" else super().step_at(state, t)
+
+
+def test_conformance_kit_catches_a_step_at_that_skips_the_global_pass():
+    from aa_core.protocols import ScheduledPropagator
+
+    obj, ctx = build_registered("propagator", "schedule", {"steps": ["nca:1", "mamba", "nca:1"]})
+    assert isinstance(obj, ScheduledPropagator)
+    check_component("propagator", obj, ctx)
+    obj.__class__ = SkipsTheGlobalPass
+    with pytest.raises(AssertionError, match="calls of step_at disagree"):
+        check_component("propagator", obj, ctx)
+
+
 def spec_problems(propagator):
     raw = {"geometry": {"size": [4, 4, 3]}, "cell": {"channels": 6, "hidden": 12}, "propagator": propagator}
     with pytest.raises(UserError) as err:
