@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from aa_core.plugin import UserError, atomic_path
-from aa_core.protocols import LatticePipeline
+from aa_core.protocols import LatticePipeline, ScheduledPropagator, SteppedPropagator
 
 AXES = {"x": 0, "y": 1, "z": 2}
 MAX_TRACE_BYTES = 256 * 2**20  # the kept states of one trace; larger lattices are pictured on a machine with more memory
@@ -88,16 +88,20 @@ def not_lattice_pipeline(model) -> str:
 
 
 def _run(prop, state: torch.Tensor) -> tuple[list[torch.Tensor], bool]:
-    """Every state from ``state`` on, one step at a time when the propagator allows it."""
-    if hasattr(prop, "step") and isinstance(getattr(prop, "steps", None), int):
-        states = [state]
-        for _ in range(prop.steps):
-            states.append(prop.step(states[-1]))
-        final = prop(state)
-        if torch.allclose(final, states[-1], atol=1e-4, rtol=1e-3):
-            return states, True
-        return [state, final], False  # its forward is more than its steps: show its real output only
-    return [state, prop(state)], False
+    """Every state from ``state`` on, one update at a time when the propagator allows it."""
+    if isinstance(prop, ScheduledPropagator):
+        updates = [lambda x, t=t: prop.step_at(x, t) for t in range(prop.period)]
+    elif isinstance(prop, SteppedPropagator) and isinstance(getattr(prop, "steps", None), int):
+        updates = [prop.step] * prop.steps
+    else:
+        return [state, prop(state)], False
+    states = [state]
+    for update in updates:
+        states.append(update(states[-1]))
+    final = prop(state)
+    if torch.allclose(final, states[-1], atol=1e-4, rtol=1e-3):
+        return states, True
+    return [state, final], False  # its forward is more than its steps: show its real output only
 
 
 def hop_from_face(geometry, cells: torch.Tensor) -> torch.Tensor:

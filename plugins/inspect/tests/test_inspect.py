@@ -48,6 +48,21 @@ def test_trace_matches_forward_and_respects_the_light_cone():
             assert float(drv[t][hop == min(t, 4)].max()) > 0.0  # and the front does move
 
 
+def test_a_schedule_is_traced_one_update_at_a_time():
+    """aa-mamba's schedule: every NCA step and the Mamba pass is a frame; the last frame is the forward."""
+    pytest.importorskip("aa_mamba")
+    torch.manual_seed(0)
+    spec = validate({"geometry": {"size": [3, 3, 5]}, "cell": {"name": "mlp", "channels": 4, "hidden": 8},
+                     "propagator": {"name": "schedule", "steps": ["nca:2", "mamba", "nca:1"]},
+                     "adapter": {"name": "learned_linear"}, "pipeline": {"name": "direct_embedding", "embedding_dim": 12, "residual": True}})
+    model = build_model(spec)[0]
+    x = torch.randn(1, 12)
+    tr = trace(model, x)
+    assert tr["stepwise"] and tr["grids"].shape[0] == 5
+    with torch.no_grad():
+        assert torch.allclose(tr["prediction"], model(x), atol=1e-5)
+
+
 def test_picture_is_written(tmp_path):
     model = _model()
     tr = trace(model, torch.randn(1, 12))
