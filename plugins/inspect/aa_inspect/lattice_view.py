@@ -12,8 +12,10 @@ number of steps, dead cells held at zero, inputs written again) gives its states
 """
 from __future__ import annotations
 
+import functools
 import os
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -89,10 +91,12 @@ def not_lattice_pipeline(model) -> str:
 
 def _run(prop, state: torch.Tensor) -> tuple[list[torch.Tensor], bool]:
     """Every state from ``state`` on, one update at a time when the propagator allows it."""
+    steps = getattr(prop, "steps", None)
+    updates: list[Callable[[torch.Tensor], torch.Tensor]]
     if isinstance(prop, ScheduledPropagator):
-        updates = [lambda x, t=t: prop.step_at(x, t) for t in range(prop.period)]
-    elif isinstance(prop, SteppedPropagator) and isinstance(getattr(prop, "steps", None), int):
-        updates = [prop.step] * prop.steps
+        updates = [functools.partial(prop.step_at, t=t) for t in range(prop.period)]
+    elif isinstance(prop, SteppedPropagator) and isinstance(steps, int):
+        updates = [prop.step] * steps
     else:
         return [state, prop(state)], False
     states = [state]
