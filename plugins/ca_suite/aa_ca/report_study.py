@@ -26,6 +26,9 @@ class SeedSummary(TypedDict):
 
 
 def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None = None) -> dict[str, Any]:
+    """Train one seed, read its test metrics once; a progress bar on a terminal (none in logs)."""
+    import sys
+
     import torch
 
     from aa_core.assemble import BuildContext, build_model, count_params
@@ -40,7 +43,7 @@ def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | No
     if hasattr(dataset, "setup"):
         dataset.setup(model, ctx)
     t0, c0 = time.time(), time.process_time()
-    result = fit(model, dataset, cfg, progress=False)
+    result = fit(model, dataset, cfg, progress=sys.stderr.isatty(), desc=f"seed {seed}")
     cpu = time.process_time() - c0
     test = dataset.test_metrics(model)
     test.pop("examples", None)
