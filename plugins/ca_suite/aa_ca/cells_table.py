@@ -154,7 +154,9 @@ def upsert(path: Path, row: dict[str, str]) -> list[dict[str, str]]:
 
 
 def _train_sets(settings: str) -> str:
-    return " ".join(s for s in shlex.split(settings) if not s.startswith("cell."))
+    """The row's settings other than the model's (``cell.*``, ``propagator``): rows with equal ones are paired."""
+    model = ("cell.", "cell=", "propagator.", "propagator=")
+    return " ".join(s for s in shlex.split(settings) if not s.startswith(model))
 
 
 def _lines(row: dict[str, str]) -> list[dict[str, Any]]:
@@ -163,11 +165,16 @@ def _lines(row: dict[str, str]) -> list[dict[str, Any]]:
     return [{"label": f"{row['cell']} {row['settings']}", "seed": s, "test": {METRIC: v}} for s, v in zip(seeds, values)]
 
 
+def is_reference(row: dict[str, str]) -> bool:
+    """The core mlp cell with the spec's own propagator: what the other rows are paired against."""
+    return row["cell"] == "mlp" and "propagator=" not in row["settings"]
+
+
 def paired_vs_mlp(row: dict[str, str], rows: list[dict[str, str]]) -> dict[str, Any] | None:
     """``row`` − the core mlp row of the same task and ``[train]`` settings, paired by seed (None: no such pair)."""
     from .report_study import paired_by_seed
 
-    refs = [r for r in rows if r["cell"] == "mlp" and r["task"] == row["task"] and r["test_accuracy_per_seed"]
+    refs = [r for r in rows if is_reference(r) and r["task"] == row["task"] and r["test_accuracy_per_seed"]
             and _train_sets(r["settings"]) == _train_sets(row["settings"]) and r is not row]
     if not refs or not row["test_accuracy_per_seed"]:
         return None
@@ -194,12 +201,12 @@ def markdown(rows: list[dict[str, str]]) -> str:
             "|---|---|---|---|---|---|---|---|---|---|"]
     out, cmds = list(head), []
     metric_of = {r["task"]: r["metric"] for r in rows if r["metric"]}  # a task's metric, for its rows not run
-    order = sorted(rows, key=lambda r: (r["task"], not r["test_accuracy_mean"], _train_sets(r["settings"]), r["cell"] != "mlp", r["cell"]))
+    order = sorted(rows, key=lambda r: (r["task"], not r["test_accuracy_mean"], _train_sets(r["settings"]), not is_reference(r), r["cell"]))
     for i, r in enumerate(order, 1):
         test = f"{_pct(r, 'test_accuracy_mean')} [{_pct(r, 'test_ci_lo')}, {_pct(r, 'test_ci_hi')}]" if r["test_accuracy_mean"] else "not run"
         p = paired_vs_mlp(r, rows)
         diff = (f"{100 * p['mean']:+.1f} [{100 * p['lo']:+.1f}, {100 * p['hi']:+.1f}] {p['verdict']}" if p
-                else ("reference" if r["cell"] == "mlp" and r["test_accuracy_mean"] else "–"))
+                else ("reference" if is_reference(r) and r["test_accuracy_mean"] else "–"))
         params = f"{int(r['params']):,} ({r['budget_delta_pct']} %)" if r["params"] else "–"
         n = len([s for s in r["seeds"].split(",") if s])
         metric = r["metric"] or metric_of.get(r["task"], METRIC)

@@ -74,3 +74,19 @@ def test_digits_row_scores_cell_accuracy_against_the_specs_own_budget(tmp_path):
         cells_table.main(["--cell", "mlp", "--spec", digits, "--set", "train.steps=2", "--set", "train.eval_every=2",
                           "--set", "dataset.eval_steps=2", "--metric", "test_nonsense", "--seeds", "0", "--csv", str(out)])
     assert exc.value.code == 2
+
+
+def test_a_row_with_its_own_propagator_is_paired_against_the_plain_mlp_row():
+    def row(cell, settings, per_seed):
+        return {**dict.fromkeys(cells_table.COLUMNS, ""), "task": "mnist1d", "cell": cell, "settings": settings,
+                "seeds": "0,1,2", "test_accuracy_per_seed": ";".join(map(str, per_seed)),
+                "test_accuracy_mean": str(sum(per_seed) / 3), "command": f"cmd {cell} {settings}"}
+
+    plain = row("mlp", "cell.hidden=48", [0.90, 0.92, 0.94])
+    hybrid = row("mlp", 'cell.hidden=16 propagator={name="schedule"}', [0.80, 0.83, 0.85])
+    assert cells_table.is_reference(plain) and not cells_table.is_reference(hybrid)
+    p = cells_table.paired_vs_mlp(hybrid, [hybrid, plain])
+    assert p is not None and p["n"] == 3 and p["mean"] == pytest.approx(-0.0933, abs=1e-3)
+    md = cells_table.markdown([hybrid, plain])
+    assert "| mnist1d | [1] mlp | " in md and "reference" in md.splitlines()[2]
+    assert "[2] mlp + schedule propagator" in md and "-9.3 [" in md.splitlines()[3]
