@@ -153,10 +153,13 @@ def upsert(path: Path, row: dict[str, str]) -> list[dict[str, str]]:
     return rows
 
 
+PROPAGATOR_KEYS = ("propagator.", "propagator=")
+MODEL_KEYS = ("cell.", "cell=", *PROPAGATOR_KEYS)
+
+
 def _train_sets(settings: str) -> str:
     """The row's settings other than the model's (``cell.*``, ``propagator``): rows with equal ones are paired."""
-    model = ("cell.", "cell=", "propagator.", "propagator=")
-    return " ".join(s for s in shlex.split(settings) if not s.startswith(model))
+    return " ".join(s for s in shlex.split(settings) if not s.startswith(MODEL_KEYS))
 
 
 def _lines(row: dict[str, str]) -> list[dict[str, Any]]:
@@ -167,7 +170,7 @@ def _lines(row: dict[str, str]) -> list[dict[str, Any]]:
 
 def is_reference(row: dict[str, str]) -> bool:
     """The core mlp cell with the spec's own propagator: what the other rows are paired against."""
-    return row["cell"] == "mlp" and "propagator=" not in row["settings"]
+    return row["cell"] == "mlp" and not any(s.startswith(PROPAGATOR_KEYS) for s in shlex.split(row["settings"]))
 
 
 def paired_vs_mlp(row: dict[str, str], rows: list[dict[str, str]]) -> dict[str, Any] | None:

@@ -82,7 +82,9 @@ class CAClassifier(nn.Module):
         self.write = nn.Linear(Fin, C) if config.write == "linear" else None
         self.head = nn.Linear(C, config.classes) if config.readout == "linear" else None
         prop = self.propagator
-        default = prop.period if isinstance(prop, ScheduledPropagator) else getattr(prop, "steps", 1)  # a schedule: one pass
+        # how the roll-out steps it, decided once (see _step)
+        self._scheduled, self._stepped = isinstance(prop, ScheduledPropagator), isinstance(prop, SteppedPropagator)
+        default = prop.period if self._scheduled else getattr(prop, "steps", 1)  # a schedule: one pass
         self.steps = config.steps if config.steps is not None else int(default)
 
     @property
@@ -128,11 +130,10 @@ class CAClassifier(nn.Module):
 
     def _step(self, state: torch.Tensor, t: int) -> torch.Tensor:
         """Update ``t`` of the roll-out (see :class:`~aa_core.protocols.ScheduledPropagator`)."""
-        prop = self.propagator
-        if isinstance(prop, ScheduledPropagator):
-            return prop.step_at(state, t)
-        if isinstance(prop, SteppedPropagator):
-            return prop.step(state)
+        if self._scheduled:
+            return self.propagator.step_at(state, t)
+        if self._stepped:
+            return self.propagator.step(state)
         raise UserError("ca_classifier steps the lattice one update at a time: the [propagator] must have step() "
                         "(the core's `nca` propagator) or step_at() (aa-mamba's `schedule`); see aa_core.protocols.SteppedPropagator")
 

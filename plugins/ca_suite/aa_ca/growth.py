@@ -54,7 +54,8 @@ class Growth(nn.Module):
         self.geometry = ctx.geometry
         self.cell = ctx.cell
         self.propagator = ctx.propagator
-        if not isinstance(self.propagator, (SteppedPropagator, ScheduledPropagator)):
+        self._scheduled = isinstance(self.propagator, ScheduledPropagator)  # decided once, not per step
+        if not self._scheduled and not isinstance(self.propagator, SteppedPropagator):
             raise UserError(f"{ctx.spec.source}: the growth pipeline steps its propagator one step at a time; "
                             "set [propagator] name = \"nca\" (or another propagator with step_grid or step_grid_at: "
                             "aa_core.protocols.SteppedPropagator, ScheduledPropagator)")
@@ -70,10 +71,9 @@ class Growth(nn.Module):
 
     def step_grid(self, grid: torch.Tensor, t: int) -> torch.Tensor:
         """Step ``t`` (0-based) of a roll-out on ``[B, X, Y, Z, C]``."""
-        prop = self.propagator
-        if isinstance(prop, ScheduledPropagator):
-            return prop.step_grid_at(grid, t)
-        return prop.step_grid(grid)
+        if self._scheduled:
+            return self.propagator.step_grid_at(grid, t)
+        return self.propagator.step_grid(grid)
 
     def grow_grid(self, grid: torch.Tensor, steps: int) -> torch.Tensor:
         """``steps`` propagator steps on ``[B, X, Y, Z, C]``."""

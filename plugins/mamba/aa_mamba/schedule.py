@@ -61,16 +61,19 @@ class SchedulePropagator(nn.Module):
         """Lattice updates in one pass of the schedule: NCA steps plus Mamba passes."""
         return len(self.updates)
 
+    def _update(self, t: int) -> tuple[str, Any]:
+        """(kind, stage) of update ``t``, modulo ``period``: an NCAPropagator or a MambaPropagator."""
+        kind, i = self.updates[t % len(self.updates)]
+        return kind, self.stages[i]
+
     def step_at(self, state: torch.Tensor, t: int) -> torch.Tensor:
         """Update ``t`` (0-based, modulo ``period``) of the schedule on ``[B, N, C]``."""
-        kind, i = self.updates[t % len(self.updates)]
-        stage: Any = self.stages[i]  # an NCAPropagator or a MambaPropagator
+        kind, stage = self._update(t)
         return stage.step(state) if kind == "nca" else stage(state)
 
     def step_grid_at(self, grid: torch.Tensor, t: int) -> torch.Tensor:
         """``step_at`` on the channels-last grid ``[B, X, Y, Z, C]``."""
-        kind, i = self.updates[t % len(self.updates)]
-        stage: Any = self.stages[i]
+        kind, stage = self._update(t)
         if kind == "nca":
             return stage.step_grid(grid)
         g = self.geometry
