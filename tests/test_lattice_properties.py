@@ -308,3 +308,28 @@ def test_alive_neighbourhood_max_equals_max_pool(size, boundary):
     x = torch.randn(3, *size, 1, generator=torch.Generator().manual_seed(0))
     ref = F.max_pool3d(g.pad(x.permute(0, 4, 1, 2, 3)), 3, stride=1).permute(0, 2, 3, 4, 1)
     assert torch.equal(NCAPropagator._neighbourhood_max(x, g), ref)
+
+
+@FAST
+@given(size=S.sizes(4, 80), nb=S.neighbourhoods, boundary=S.boundaries, c=st.integers(1, 9), bias=st.booleans(),
+       b=st.integers(1, 3))
+def test_depthwise_stencil_gradients_equal_conv3d(size, nb, boundary, c, bias, b):
+    """stencil_conv's depthwise path (own input gradient) has F.conv3d's output and gradients."""
+    import torch.nn.functional as F
+
+    from aa_core.plugin import stencil_conv
+
+    g = lattice(size, nb, boundary)
+    gen = torch.Generator().manual_seed(c)
+    grid = torch.randn(b, *size, c, generator=gen, requires_grad=True)
+    w = torch.randn(c, 1, 3, 3, 3, generator=gen, requires_grad=True)
+    bb = torch.randn(c, generator=gen, requires_grad=True) if bias else None
+    up = torch.randn(b, *size, c, generator=gen)
+    out = stencil_conv(grid, w, bb, g, groups=c)
+    grads = torch.autograd.grad((out * up).sum(), [grid, w] + ([bb] if bias else []))
+    w_ref = w * g.stencil_mask().to(w)
+    ref = F.conv3d(g.pad(grid.permute(0, 4, 1, 2, 3)), w_ref, bb, groups=c).permute(0, 2, 3, 4, 1)
+    grads_ref = torch.autograd.grad((ref * up).sum(), [grid, w] + ([bb] if bias else []))
+    close(out, ref)
+    for a, r in zip(grads, grads_ref):
+        close(a, r, 1e-4)

@@ -6,7 +6,10 @@ the lattice (masked to the 6/18/26 neighbourhood); per-cell maps are 1×1×1 con
 (``[B, X, Y, Z, C]`` — the memory layout of the ``[B, N, C]`` state, so no copies) and use
 oneDNN directly (``torch.mkldnn_convolution``): on CPU, fp32 ``F.conv3d`` at batch 1 takes a
 slow non-oneDNN kernel (~20 GFLOP/s measured here) while oneDNN on channels-last input runs
-~10-20× faster. oneDNN supports autograd, so the same path serves training.
+~10-20× faster. oneDNN supports autograd, so the same path serves training; a pure depthwise
+kernel (``groups = Cin = Cout``) takes its input gradient as a oneDNN forward with the flipped
+kernel instead (autograd's grouped-convolution backward is many times slower on these shapes;
+``bench/stencil_backward.py`` measures both).
 
 - :func:`stencil_conv` — ``[B, X, Y, Z, Cin]`` → ``[B, X, Y, Z, Cout]`` by a 3×3×3 kernel
   ``[Cout, Cin/groups, 3, 3, 3]``, padded by the geometry's boundary rule, masked to its
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 _MKLDNN_DTYPES = (torch.float32, torch.bfloat16)
 
@@ -81,11 +85,46 @@ def stencil_conv(
         padding = (0, 0, 0)
     if _use_mkldnn(x):
         x = x.contiguous(memory_format=torch.channels_last_3d)
-        out = torch.mkldnn_convolution(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype),
-                                       padding, (1, 1, 1), (1, 1, 1), groups)
+        w, b = weight.to(x.dtype), None if bias is None else bias.to(x.dtype)
+        if groups > 1 and groups == x.shape[1] == w.shape[0] and torch.is_grad_enabled():
+            out = _DepthwiseConv.apply(x, w, b, padding)
+        else:
+            out = torch.mkldnn_convolution(x, w, b, padding, (1, 1, 1), (1, 1, 1), groups)
     else:
         out = F.conv3d(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype), padding=padding, groups=groups)
     return out.permute(0, 2, 3, 4, 1).contiguous()  # [B, X, Y, Z, Cout]; free when out is channels-last
+
+
+class _DepthwiseConv(torch.autograd.Function):
+    """oneDNN depthwise 3×3×3 conv ``[B, C, X, Y, Z]`` (channels-last) with a faster input gradient.
+
+    The input gradient of a stride-1 correlation is the correlation of the output gradient with
+    the spatially flipped kernel (padding ``2 − p``), itself a oneDNN forward; the weight gradient
+    stays autograd's.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, padding: tuple[int, int, int]) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        ctx.padding, ctx.has_bias = padding, b is not None
+        return torch.mkldnn_convolution(x, w, b, padding, (1, 1, 1), (1, 1, 1), x.shape[1])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, w = ctx.saved_tensors
+        C = x.shape[1]
+        grad = grad.contiguous(memory_format=torch.channels_last_3d)
+        g_x = g_w = g_b = None
+        if ctx.needs_input_grad[0]:
+            flipped = w.flip(2, 3, 4).contiguous()
+            g_x = torch.mkldnn_convolution(grad, flipped, None, tuple(2 - p for p in ctx.padding), (1, 1, 1), (1, 1, 1), C)
+        if ctx.needs_input_grad[1]:
+            g_w = torch.ops.aten.convolution_backward(grad, x, w, None, (1, 1, 1), ctx.padding, (1, 1, 1), False,
+                                                      (0, 0, 0), C, [False, True, False])[1]
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            g_b = grad.sum((0, 2, 3, 4))
+        return g_x, g_w, g_b, None
 
 
 def pointwise(grid: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
