@@ -4,7 +4,8 @@
 ``[cell]`` table with ``{name = NAME}`` plus the ``cell.*`` settings given (other ``--set`` keys, e.g.
 ``train.steps``, apply as they are), trains each seed with :func:`aa_ca.report_study.run_seed`
 (selection on the spec's validation metric, one read of the test split) and writes or replaces the
-row of that (task, cell, settings) in the CSV, atomically. The parameter budget of a task is its spec's own
+row of that (task, cell, settings) in the CSV, atomically; ``--jobs N`` trains N seeds at once in separate
+processes (same results as one after another). The parameter budget of a task is its spec's own
 model (rounded to 100); the score is the task's headline test metric (``test_accuracy``, or the first
 one its ``test_metrics`` reports, e.g. ``test_cell_accuracy``; ``--metric`` picks another). ``--not-run REASON`` records a cell that
 cannot run on the task without training; ``--markdown`` prints the docs table from the CSV, each row
@@ -19,6 +20,7 @@ import math
 import re
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,7 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--csv", default=DEFAULT_CSV)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per seed (default 1)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="seeds trained at once, each in its own process with --threads threads (default 1); "
+                         "the results equal a sequential run's")
     ap.add_argument("--note", help="a note for the row (e.g. why its [train] settings differ)")
     ap.add_argument("--not-run", dest="not_run", metavar="REASON", help="record the cell's row as not run, with the reason")
     ap.add_argument("--metric", help="the test metric of the row (default: test_accuracy, or the task's first)")
@@ -255,22 +260,18 @@ def main(argv: list[str] | None = None) -> None:
                 info = {"task": _task_name(args.spec)}
             row = make_row(args.cell, args.sets, seeds, args.spec, [], info, args.note, args.not_run)
         else:
-            import torch
-
-            from .report_study import run_seed
-
-            torch.set_num_threads(args.threads)
+            if args.jobs < 1 or args.threads < 1:
+                raise UserError(f"--jobs {args.jobs} --threads {args.threads}: both must be at least 1, e.g. --jobs 2 --threads 1")
             info = component_info(args.spec, overrides)
             if abs(info["params"] / info["budget"] - 1) > 0.10:
                 print(f"warning: {info['params']:,} parameters, outside ±10 % of the task's {info['budget']:,} budget: "
                       f"set the cell's sizes (e.g. --set cell.hidden=...) to land within it", file=sys.stderr)
             results = []
-            for seed in seeds:
-                r = run_seed(args.spec, overrides, seed)
+            for r in train_seeds(args.spec, overrides, seeds, args.threads, args.jobs):
                 metric = args.metric or headline_metric(r["test"])
                 if metric not in r["test"]:
                     raise UserError(f"--metric {metric}: the task's test_metrics report {', '.join(sorted(r['test']))}")
-                print(f"{args.cell} seed {seed}: val {_val(r, metric):.4f} {metric} {r['test'][metric]:.4f} "
+                print(f"{args.cell} seed {r['seed']}: val {_val(r, metric):.4f} {metric} {r['test'][metric]:.4f} "
                       f"params {r['params']} cpu {r['cpu_s']} s", flush=True)
                 results.append(r)
             row = make_row(args.cell, args.sets, seeds, args.spec, results, info, args.note, metric=args.metric)
@@ -279,6 +280,31 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, progress: bool | None) -> dict[str, Any]:
+    import torch
+
+    from .report_study import run_seed
+
+    torch.set_num_threads(threads)
+    return run_seed(spec, overrides, seed, progress=progress)
+
+
+def train_seeds(spec: str, overrides: list[str], seeds: list[int], threads: int, jobs: int) -> Iterator[dict[str, Any]]:
+    """Each seed's :func:`run_seed` result, in seed order; ``jobs`` > 1 trains that many at once in
+    spawned processes (no progress bars then: they would interleave)."""
+    if jobs == 1 or len(seeds) == 1:
+        for seed in seeds:
+            yield _seed_job(spec, overrides, seed, threads, None)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_seed_job, spec, overrides, seed, threads, False) for seed in seeds]
+        for future in futures:
+            yield future.result()
 
 
 def _task_name(spec_path: str) -> str:

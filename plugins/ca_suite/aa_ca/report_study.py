@@ -25,8 +25,9 @@ class SeedSummary(TypedDict):
     values: list[float]
 
 
-def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None = None) -> dict[str, Any]:
-    """Train one seed, read its test metrics once; a progress bar on a terminal (none in logs)."""
+def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None = None,
+             progress: bool | None = None) -> dict[str, Any]:
+    """Train one seed, read its test metrics once; a progress bar when ``progress`` (default: on a terminal)."""
     import sys
 
     import torch
@@ -43,7 +44,7 @@ def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | No
     if hasattr(dataset, "setup"):
         dataset.setup(model, ctx)
     t0, c0 = time.time(), time.process_time()
-    result = fit(model, dataset, cfg, progress=sys.stderr.isatty(), desc=f"seed {seed}")
+    result = fit(model, dataset, cfg, progress=sys.stderr.isatty() if progress is None else progress, desc=f"seed {seed}")
     cpu = time.process_time() - c0
     test = dataset.test_metrics(model)
     test.pop("examples", None)

@@ -90,3 +90,17 @@ def test_a_row_with_its_own_propagator_is_paired_against_the_plain_mlp_row():
     md = cells_table.markdown([hybrid, plain])
     assert "| mnist1d | [1] mlp | " in md and "reference" in md.splitlines()[2]
     assert "[2] mlp + schedule propagator" in md and "-9.3 [" in md.splitlines()[3]
+
+
+def test_seeds_in_parallel_processes_equal_a_sequential_run(tmp_path):
+    """--jobs 2 trains the seeds in two spawned processes; the row equals the one-after-another row."""
+    rows = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}.csv"
+        cells_table.main(["--cell", "mlp", "--spec", SPEC, *TINY, "--seeds", "0,1", "--jobs", jobs, "--csv", str(out)])
+        rows[jobs] = _rows(out)[0]
+    for key in ("seeds", "test_accuracy_per_seed", "val_accuracy_mean", "test_ci_lo", "test_ci_hi", "command"):
+        assert rows["2"][key] == rows["1"][key], key
+    with pytest.raises(SystemExit) as exc:
+        cells_table.main(["--cell", "mlp", "--spec", SPEC, "--jobs", "0", "--csv", str(tmp_path / "bad.csv")])
+    assert exc.value.code == 2
