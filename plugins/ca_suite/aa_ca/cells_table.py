@@ -17,6 +17,7 @@ import argparse
 import csv
 import io
 import math
+import os
 import re
 import shlex
 import sys
@@ -282,6 +283,21 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: SIGKILL this process when the table's process dies (Linux), so a killed
+    run leaves no seeds training on."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, progress: bool | None) -> dict[str, Any]:
     import torch
 
@@ -301,7 +317,8 @@ def train_seeds(spec: str, overrides: list[str], seeds: list[int], threads: int,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_seed_job, spec, overrides, seed, threads, False) for seed in seeds]
         for future in futures:
             yield future.result()

@@ -104,3 +104,67 @@ def test_seeds_in_parallel_processes_equal_a_sequential_run(tmp_path):
     with pytest.raises(SystemExit) as exc:
         cells_table.main(["--cell", "mlp", "--spec", SPEC, "--jobs", "0", "--csv", str(tmp_path / "bad.csv")])
     assert exc.value.code == 2
+
+
+def _stat(pid: int) -> list[str] | None:
+    """``/proc/PID/stat`` fields after the command name (state, ppid, ...), or None when gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _seed_workers(pid: int) -> list[int]:
+    """The running spawned multiprocessing workers whose parent is ``pid``."""
+    out = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(int(entry.name))
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields and fields[0] != "Z" and int(fields[1]) == pid and b"spawn_main" in cmdline:
+            out.append(int(entry.name))
+    return out
+
+
+def _running(pids: list[int]) -> list[int]:
+    return [p for p in pids if (f := _stat(p)) is not None and f[0] != "Z"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_killing_the_table_kills_its_seed_processes(tmp_path):
+    """SIGKILL the table's process while two seeds train in workers: the workers die with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "aa_ca.cells_table", "--cell", "mlp", "--spec", SPEC, "--set", "train.steps=100000",
+           "--seeds", "0,1", "--jobs", "2", "--csv", str(tmp_path / "r.csv")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(workers) < 2:
+            time.sleep(0.5)
+            workers = _seed_workers(proc.pid)
+        assert len(workers) == 2, "the two seed workers did not start"
+        time.sleep(3)  # past the initializer: training
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 20
+        while time.time() < deadline and _running(workers):
+            time.sleep(0.2)
+        alive = _running(workers)
+        assert not alive, f"seed workers {alive} outlived the table"
+        assert not (tmp_path / "r.csv").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for w in workers:  # a failed run must not leave them training
+            try:
+                os.kill(w, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
