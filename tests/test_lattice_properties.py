@@ -333,3 +333,38 @@ def test_depthwise_stencil_gradients_equal_conv3d(size, nb, boundary, c, bias, b
     close(out, ref)
     for a, r in zip(grads, grads_ref):
         close(a, r, 1e-4)
+
+
+class GatheredOnly(torch.nn.Module):
+    """A cell with only the Cell contract's ``forward`` (the built-in mlp's maths, no lattice form)."""
+
+    def __init__(self, inner: MLPCell):
+        super().__init__()
+        self.inner = inner
+        self.channels = inner.channels
+
+    def forward(self, neighbourhood: torch.Tensor) -> torch.Tensor:
+        return self.inner(neighbourhood)
+
+
+@FAST
+@given(size=S.sizes(4, 80), nb=S.neighbourhoods, boundary=S.boundaries, c=st.integers(2, 5), b=S.batches,
+       alive=st.booleans(), fire=st.sampled_from([0.3, 0.5, 1.0]))
+def test_cells_without_a_lattice_form_update_the_selected_rows_only(size, nb, boundary, c, b, alive, fire):
+    """Training with fire (and alive) masks: the fast path gathers the neighbourhoods of the cells
+    that fire near an alive cell only; states and gradients equal the dense reference's."""
+    g = lattice(size, nb, boundary)
+    s = torch.randn(b, g.num_cells, c, generator=torch.Generator().manual_seed(b))
+    out, grads = {}, {}
+    for path in ("fast", "reference"):
+        cell = GatheredOnly(mlp(g, c, hidden=6, seed=1)).train()
+        cfg = NCAConfig(steps=2, path=path, fire_rate=fire, alive_threshold=0.5 if alive else None)
+        prop = NCAPropagator(cfg, g, cell).train()
+        x = s.clone().requires_grad_()
+        torch.manual_seed(7)
+        out[path] = prop(x)
+        out[path].square().sum().backward()
+        grads[path] = [x.grad] + [p.grad for p in cell.parameters()]
+    close(out["fast"], out["reference"])
+    for a, r in zip(grads["fast"], grads["reference"]):
+        close(a, r, 1e-4)

@@ -14,6 +14,10 @@ Paths:
   alive masking, only the cells whose update can reach the result: those that fire and lie
   within one cell of a cell alive before the step (any other cell is zeroed by the alive mask,
   and only its neighbours read it). The result equals the dense step's for the same fire mask.
+  A cell with no lattice-wide form gets the same selection through its plain ``forward``: the
+  neighbourhoods of those cells only are gathered, ``[1, R, K, C]`` (the Cell contract makes row
+  i's output depend on row i alone), so attention or transformer cells do half the work or less
+  in training and keep only those rows' activations for the backward pass.
 - ``path = "reference"`` evaluates the Cell contract literally: gather ``[B, N, K, C]``, apply.
 - Chunked inference (no grad only): the lattice is processed in slabs of ``chunk_planes``
   x-planes, each read with a one-plane halo on either side, and updated in place. Peak memory
@@ -98,15 +102,38 @@ class NCAPropagator(nn.Module):
             self._masked = self.uses_fast_path and isinstance(self.cell, MaskedLatticeCell)
         return cast(MaskedLatticeCell, self.cell) if self._masked else None
 
+    def _delta_at(self, grid: torch.Tensor, geometry, where: torch.Tensor) -> torch.Tensor:
+        """The cell's ``forward`` on the neighbourhoods of the cells in ``where`` ``[B, X, Y, Z, 1]``
+        only, zero elsewhere: ``[B, X, Y, Z, C]``."""
+        cells = geometry.to_cells(grid)  # [B, N, C]
+        B, N, C = cells.shape
+        if grid.is_meta:  # a memory estimate's trace: as many rows as fire on average (reach not counted)
+            rate = self.config.fire_rate if self.training else 1.0
+            picked = torch.zeros(max(1, round(B * N * min(rate, 1.0))), dtype=torch.long, device="meta")
+        else:
+            picked = where.reshape(B * N).nonzero().squeeze(1)  # [R] flat ids b·N + n
+        empty = len(picked) == 0  # nothing fires: one row, times zero, keeps every parameter in the graph (DDP)
+        if empty:
+            picked = picked.new_zeros(1)
+        padded = torch.cat([cells, cells.new_zeros(B, 1, C)], dim=1)  # [B, N + 1, C]: row N is the zero outside
+        index = geometry.neighbour_index().to(grid.device)[picked % N]  # [R, K]
+        rows = self.cell(padded[(picked // N)[:, None], index][None])[0]  # [1, R, K, C] → [R, C]
+        if empty:
+            rows = rows * 0
+        return geometry.to_grid(rows.new_zeros(B * N, C).index_copy(0, picked, rows).view(B, N, C))
+
     def _stepped(self, grid: torch.Tensor, geometry, alive: torch.Tensor | None = None) -> torch.Tensor:
         """``grid + fire ⊙ delta`` (no alive masking; ``alive`` = the cells alive before the step, if masked)."""
         masked = self._masked_cell()
-        if masked is not None and (self.training or alive is not None):
+        by_rows = masked is None and self.config.path == "fast" and not self.uses_fast_path
+        if (masked is not None or by_rows) and (self.training or alive is not None):
             where = self._fire(grid)
             if alive is not None:  # only an alive cell's neighbourhood reaches the masked result
                 reach = self._neighbourhood_max(alive, geometry) > 0
                 where = reach if where is None else where & reach
             if where is not None:
+                if masked is None:
+                    return grid + self._delta_at(grid, geometry, where)
                 return grid + masked.lattice_forward_at(grid, geometry, where)
         delta = self._delta(grid, geometry)
         fire = self._fire(grid)
