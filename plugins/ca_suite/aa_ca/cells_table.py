@@ -317,7 +317,11 @@ def train_seeds(spec: str, overrides: list[str], seeds: list[int], threads: int,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn"),
+    workers = min(jobs, len(seeds))
+    print(f"training seeds {','.join(map(str, seeds))} in {workers} processes of {threads} thread(s) each; "
+          "each seed's line follows when the seeds before it are done", flush=True)
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_seed_job, spec, overrides, seed, threads, False) for seed in seeds]
         for future in futures:
