@@ -70,13 +70,49 @@ def training_bytes(model: Any, ctx: Any, batch: int, settings: Any = None) -> in
 
 def activation_bytes(model: Any, ctx: Any, batch: int, settings: Any = None) -> int:
     """Peak activation bytes of one training step at ``batch``: what autograd saves for backward
-    (traced on the meta device) plus ``TRANSIENT_STEPS`` steps' worth of backward temporaries."""
+    (traced on the meta device) plus ``TRANSIENT_STEPS`` steps' worth of backward temporaries.
+
+    One step's worth is the trace divided by the steps it ran (counted at the propagator's
+    ``step_grid``: a pipeline may run more steps than the propagator's own ``steps``). With
+    gradient checkpointing the backward pass recomputes one step at a time and holds that step's
+    activations (a cell's own, e.g. attention's, included), so that figure comes from a second
+    trace with checkpointing off."""
     _n, _c, _work, steps, ckpt, _planes = _lattice_terms(ctx)
-    saved = saved_tensor_bytes(model, batch, settings)
+    saved, calls = _traced(model, ctx, batch, settings, checkpointing=None)
     if saved is None:
         return _formula_activation_bytes(ctx, batch)
-    per_step = _formula_activation_bytes(ctx, batch, checkpointing=False) / max(steps, 1) if ckpt else saved / max(steps, 1)
+    full, calls = _traced(model, ctx, batch, settings, checkpointing=False) if ckpt else (saved, calls)
+    if full is None:
+        per_step = _formula_activation_bytes(ctx, batch, checkpointing=False) / max(steps, 1)
+    else:
+        per_step = full / (calls or max(steps, 1))
     return int(saved + TRANSIENT_STEPS * per_step)
+
+
+def _traced(model: Any, ctx: Any, batch: int, settings: Any, checkpointing: bool | None) -> tuple[int | None, int]:
+    """(:func:`saved_tensor_bytes`, the propagator steps the trace ran), with the propagator's
+    gradient checkpointing set to ``checkpointing`` for the trace (None: as configured)."""
+    prop = ctx.built.get("propagator")
+    cfg, step = getattr(prop, "config", None), getattr(prop, "step_grid", None)
+    if step is None or (checkpointing is not None and cfg is None):
+        return saved_tensor_bytes(model, batch, settings), 0
+    calls = 0
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return step(*args, **kwargs)
+
+    before = getattr(cfg, "gradient_checkpointing", None)
+    if checkpointing is not None:
+        cfg.gradient_checkpointing = checkpointing
+    prop.step_grid = counted  # an instance attribute: shadows the method during the trace
+    try:
+        return saved_tensor_bytes(model, batch, settings), calls
+    finally:
+        del prop.step_grid
+        if checkpointing is not None:
+            cfg.gradient_checkpointing = before
 
 
 def _formula_activation_bytes(ctx: Any, batch: int, checkpointing: bool | None = None) -> int:
