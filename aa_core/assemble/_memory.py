@@ -93,7 +93,8 @@ def _traced(model: Any, ctx: Any, batch: int, settings: Any, checkpointing: bool
     """(:func:`saved_tensor_bytes`, the propagator steps the trace ran), with the propagator's
     gradient checkpointing set to ``checkpointing`` for the trace (None: as configured)."""
     prop = ctx.built.get("propagator")
-    cfg, step = getattr(prop, "config", None), getattr(prop, "step_grid", None)
+    cfg: Any = getattr(prop, "config", None)
+    step = getattr(prop, "step_grid", None)
     if step is None or (checkpointing is not None and cfg is None):
         return saved_tensor_bytes(model, batch, settings), 0
     calls = 0
