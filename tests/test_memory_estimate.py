@@ -116,3 +116,19 @@ def test_bench_whole_aa_run_processes_within_25_percent():
     out = json.loads(r.stdout.strip().splitlines()[-1])
     for row in out["cases"]:
         assert 1 - TOLERANCE <= row["ratio"] <= 1 + TOLERANCE, row
+
+
+def test_checkpointed_attention_cell_estimate_is_within_25_percent():
+    """With gradient checkpointing the backward pass holds one step's activations, a cell's own
+    (attention's) included: traced with checkpointing off, not the per-cell formula (which gave a
+    quarter of the measured peak here)."""
+    pytest.importorskip("aa_qa")
+    pytest.importorskip("aa_cct")
+    raw = _raw("mlp", 16, 8, 16)
+    raw["cell"] = {"name": "cct", "channels": 8, "dim": 32, "heads": 2, "layers": 1, "mlp_ratio": 2.0, "tokenizer_kernel": 1}
+    raw["propagator"] = {"name": "nca", "steps": 4, "gradient_checkpointing": True}
+    r = subprocess.run([sys.executable, "-c", CHILD, json.dumps([(raw, 4)])], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    peak = json.loads(r.stdout.strip().splitlines()[-1])[0]
+    est = _estimate(raw, 4)
+    assert 1 - TOLERANCE <= est / peak <= 1 + TOLERANCE, f"estimate {est:,} vs measured {peak:,} (ratio {est / peak:.2f})"
