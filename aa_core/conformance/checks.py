@@ -172,7 +172,7 @@ def _check_masked_step(ctx: Any, cell: str) -> None:
     s[:, : ctx.geometry.num_cells // 2, 0] = 0.0  # a dead region: the masked step skips its far cells
     results = []
     for masked in (False, True):
-        prop._masked = masked
+        prop._selective = "masked" if masked else ""  # dense first, then the masked step
         x = s.clone().requires_grad_(True)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(6)  # the same fire masks

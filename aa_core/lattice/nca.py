@@ -58,7 +58,7 @@ class NCAPropagator(nn.Module):
         self.geometry = geometry
         self.cell = cell
         self._slabs: dict[int, object] = {}
-        self._masked: bool | None = None  # the cell is a MaskedLatticeCell (decided at the first step)
+        self._selective: str | None = None  # see _selection: decided at the first step
 
     # ---- one update on a grid ------------------------------------------------------------
     @property
@@ -96,11 +96,18 @@ class NCAPropagator(nn.Module):
             return torch.rand(grid.shape[:4] + (1,), device=grid.device) < self.config.fire_rate
         return None
 
-    def _masked_cell(self) -> MaskedLatticeCell | None:
-        """The cell, when it computes updates at chosen cells only (and the fast path is on)."""
-        if self._masked is None:
-            self._masked = self.uses_fast_path and isinstance(self.cell, MaskedLatticeCell)
-        return cast(MaskedLatticeCell, self.cell) if self._masked else None
+    def _selection(self) -> str:
+        """How a step with fire or alive masks runs on the fast path: ``"masked"`` (the cell's
+        ``lattice_forward_at``), ``"rows"`` (a cell without a lattice form: ``forward`` on the selected
+        rows) or ``""`` (dense)."""
+        if self._selective is None:
+            if self.config.path != "fast":
+                self._selective = ""
+            elif not self.uses_fast_path:
+                self._selective = "rows"
+            else:
+                self._selective = "masked" if isinstance(self.cell, MaskedLatticeCell) else ""
+        return self._selective
 
     def _delta_at(self, grid: torch.Tensor, geometry, where: torch.Tensor) -> torch.Tensor:
         """The cell's ``forward`` on the neighbourhoods of the cells in ``where`` ``[B, X, Y, Z, 1]``
@@ -124,17 +131,16 @@ class NCAPropagator(nn.Module):
 
     def _stepped(self, grid: torch.Tensor, geometry, alive: torch.Tensor | None = None) -> torch.Tensor:
         """``grid + fire ⊙ delta`` (no alive masking; ``alive`` = the cells alive before the step, if masked)."""
-        masked = self._masked_cell()
-        by_rows = masked is None and self.config.path == "fast" and not self.uses_fast_path
-        if (masked is not None or by_rows) and (self.training or alive is not None):
+        selection = self._selection()
+        if selection and (self.training or alive is not None):
             where = self._fire(grid)
             if alive is not None:  # only an alive cell's neighbourhood reaches the masked result
                 reach = self._neighbourhood_max(alive, geometry) > 0
                 where = reach if where is None else where & reach
             if where is not None:
-                if masked is None:
+                if selection == "rows":
                     return grid + self._delta_at(grid, geometry, where)
-                return grid + masked.lattice_forward_at(grid, geometry, where)
+                return grid + cast(MaskedLatticeCell, self.cell).lattice_forward_at(grid, geometry, where)
         delta = self._delta(grid, geometry)
         fire = self._fire(grid)
         if fire is not None:
