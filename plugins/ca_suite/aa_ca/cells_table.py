@@ -298,32 +298,49 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, progress: bool | None) -> dict[str, Any]:
+class _NotATerminal:
+    """A worker's stderr: the same stream, but never a terminal, so training prints one line per
+    evaluation round instead of a progress bar that would overwrite the other workers' bars."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, in_worker: bool) -> dict[str, Any]:
     import torch
 
     from .report_study import run_seed
 
     torch.set_num_threads(threads)
-    return run_seed(spec, overrides, seed, progress=progress)
+    if in_worker:
+        sys.stderr = _NotATerminal(sys.stderr)
+    return run_seed(spec, overrides, seed, progress=True)  # a bar on a terminal, else a line per round
 
 
 def train_seeds(spec: str, overrides: list[str], seeds: list[int], threads: int, jobs: int) -> Iterator[dict[str, Any]]:
     """Each seed's :func:`run_seed` result, in seed order; ``jobs`` > 1 trains that many at once in
-    spawned processes (no progress bars then: they would interleave)."""
+    spawned processes (each prints a line per evaluation round then, not a progress bar)."""
     if jobs == 1 or len(seeds) == 1:
         for seed in seeds:
-            yield _seed_job(spec, overrides, seed, threads, None)
+            yield _seed_job(spec, overrides, seed, threads, False)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     workers = min(jobs, len(seeds))
     print(f"training seeds {','.join(map(str, seeds))} in {workers} processes of {threads} thread(s) each; "
-          "each seed's line follows when the seeds before it are done", flush=True)
+          "each prints a line per evaluation round; a seed's result follows when the seeds before it are done",
+          flush=True)
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(_seed_job, spec, overrides, seed, threads, False) for seed in seeds]
+        futures = [pool.submit(_seed_job, spec, overrides, seed, threads, True) for seed in seeds]
         for future in futures:
             yield future.result()
 

@@ -92,13 +92,17 @@ def test_a_row_with_its_own_propagator_is_paired_against_the_plain_mlp_row():
     assert "[2] mlp + schedule propagator" in md and "-9.3 [" in md.splitlines()[3]
 
 
-def test_seeds_in_parallel_processes_equal_a_sequential_run(tmp_path):
-    """--jobs 2 trains the seeds in two spawned processes; the row equals the one-after-another row."""
+def test_seeds_in_parallel_processes_equal_a_sequential_run(tmp_path, capfd):
+    """--jobs 2 trains the seeds in two spawned processes; the row equals the one-after-another row,
+    and each worker reports every evaluation round as a line (no bars to interleave)."""
     rows = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"jobs{jobs}.csv"
         cells_table.main(["--cell", "mlp", "--spec", SPEC, *TINY, "--seeds", "0,1", "--jobs", jobs, "--csv", str(out)])
         rows[jobs] = _rows(out)[0]
+        printed = capfd.readouterr().out
+        for seed in (0, 1):
+            assert f"seed {seed} round 2/2: loss" in printed, (jobs, printed)
     for key in ("seeds", "test_accuracy_per_seed", "val_accuracy_mean", "test_ci_lo", "test_ci_hi", "command"):
         assert rows["2"][key] == rows["1"][key], key
     with pytest.raises(SystemExit) as exc:
@@ -168,3 +172,32 @@ def test_killing_the_table_kills_its_seed_processes(tmp_path):
                 os.kill(w, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+def test_workers_on_a_terminal_print_lines_not_bars(tmp_path):
+    """On a terminal, --jobs workers print a line per round: no progress bars (carriage returns)
+    from several processes overwriting one another."""
+    import os
+    import subprocess
+    import sys
+
+    main_fd, term_fd = os.openpty()
+    cmd = [sys.executable, "-m", "aa_ca.cells_table", "--cell", "mlp", "--spec", SPEC, *TINY,
+           "--seeds", "0,1", "--jobs", "2", "--csv", str(tmp_path / "r.csv")]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=term_fd, stderr=term_fd)
+    os.close(term_fd)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main_fd, 4096)
+        except OSError:  # the terminal closed: every process writing to it is gone
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main_fd)
+    assert proc.wait(timeout=120) == 0
+    printed = b"".join(chunks).decode()
+    assert "seed 0 round 2/2: loss" in printed and "seed 1 round 2/2: loss" in printed, printed
+    assert "\r" not in printed.replace("\r\n", "\n"), printed
