@@ -5,7 +5,8 @@
 ``train.steps``, apply as they are), trains each seed with :func:`aa_ca.report_study.run_seed`
 (selection on the spec's validation metric, one read of the test split) and writes or replaces the
 row of that (task, cell, settings) in the CSV, atomically; ``--jobs N`` trains N seeds at once in separate
-processes (same results as one after another). The parameter budget of a task is its spec's own
+processes (same results as one after another); ``--state-dir DIR`` keeps each seed's training state so
+that rerunning the command resumes an interrupted row. The parameter budget of a task is its spec's own
 model (rounded to 100); the score is the task's headline test metric (``test_accuracy``, or the first
 one its ``test_metrics`` reports, e.g. ``test_cell_accuracy``; ``--metric`` picks another). ``--not-run REASON`` records a cell that
 cannot run on the task without training; ``--markdown`` prints the docs table from the CSV, each row
@@ -234,12 +235,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--jobs", type=int, default=1,
                     help="seeds trained at once, each in its own process with --threads threads (default 1); "
                          "the results equal a sequential run's")
+    ap.add_argument("--state-dir", dest="state_dir", metavar="DIR",
+                    help="keep each seed's training state under DIR (saved every evaluation round): rerunning the "
+                         "same command resumes an interrupted seed and reuses a finished one")
     ap.add_argument("--note", help="a note for the row (e.g. why its [train] settings differ)")
     ap.add_argument("--not-run", dest="not_run", metavar="REASON", help="record the cell's row as not run, with the reason")
     ap.add_argument("--metric", help="the test metric of the row (default: test_accuracy, or the task's first)")
     ap.add_argument("--markdown", action="store_true", help="print the docs table from the CSV and exit")
     args = ap.parse_args(argv)
-    from aa_core.plugin import UserError
+    from aa_core.plugin import RunInterrupted, UserError
 
     try:
         if args.markdown:
@@ -268,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"warning: {info['params']:,} parameters, outside ±10 % of the task's {info['budget']:,} budget: "
                       f"set the cell's sizes (e.g. --set cell.hidden=...) to land within it", file=sys.stderr)
             results = []
-            for r in train_seeds(args.spec, overrides, seeds, args.threads, args.jobs):
+            state = None if args.state_dir is None else state_folder(Path(args.state_dir), args.spec, args.cell, overrides)
+            for r in train_seeds(args.spec, overrides, seeds, args.threads, args.jobs, state):
                 metric = args.metric or headline_metric(r["test"])
                 if metric not in r["test"]:
                     raise UserError(f"--metric {metric}: the task's test_metrics report {', '.join(sorted(r['test']))}")
@@ -281,6 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        saved = f"; the seeds' state is in {args.state_dir}: rerun the same command to resume" if args.state_dir else \
+            " (with --state-dir DIR a rerun would resume where it stopped)"
+        print(f"interrupted{saved}", file=sys.stderr)
+        sys.exit(exc.exit_code if isinstance(exc, RunInterrupted) else 130)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -312,7 +322,16 @@ class _NotATerminal:
         return getattr(self._stream, name)
 
 
-def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, in_worker: bool) -> dict[str, Any]:
+def state_folder(state_dir: Path, spec: str, cell: str, overrides: list[str]) -> Path:
+    """The row's folder under ``--state-dir``: task, cell and a hash of the spec file and the settings."""
+    import hashlib
+
+    digest = hashlib.sha256(Path(spec).read_bytes() + "\0".join(overrides).encode()).hexdigest()[:10]
+    return state_dir / f"{_task_name(spec) or 'task'}-{cell}-{digest}"
+
+
+def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, in_worker: bool,
+              state: Path | None = None) -> dict[str, Any]:
     import torch
 
     from .report_study import run_seed
@@ -320,15 +339,17 @@ def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, in_worke
     torch.set_num_threads(threads)
     if in_worker:
         sys.stderr = _NotATerminal(sys.stderr)
-    return run_seed(spec, overrides, seed, progress=True)  # a bar on a terminal, else a line per round
+    return run_seed(spec, overrides, seed, progress=True,  # a bar on a terminal, else a line per round
+                    state_dir=None if state is None else state / f"seed-{seed}")
 
 
-def train_seeds(spec: str, overrides: list[str], seeds: list[int], threads: int, jobs: int) -> Iterator[dict[str, Any]]:
+def train_seeds(spec: str, overrides: list[str], seeds: list[int], threads: int, jobs: int,
+                state: Path | None = None) -> Iterator[dict[str, Any]]:
     """Each seed's :func:`run_seed` result, in seed order; ``jobs`` > 1 trains that many at once in
     spawned processes (each prints a line per evaluation round then, not a progress bar)."""
     if jobs == 1 or len(seeds) == 1:
         for seed in seeds:
-            yield _seed_job(spec, overrides, seed, threads, False)
+            yield _seed_job(spec, overrides, seed, threads, False, state)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -340,7 +361,7 @@ def train_seeds(spec: str, overrides: list[str], seeds: list[int], threads: int,
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(_seed_job, spec, overrides, seed, threads, True) for seed in seeds]
+        futures = [pool.submit(_seed_job, spec, overrides, seed, threads, True, state) for seed in seeds]
         for future in futures:
             yield future.result()
 

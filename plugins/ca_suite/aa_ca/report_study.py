@@ -26,13 +26,37 @@ class SeedSummary(TypedDict):
 
 
 def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None = None,
-             progress: bool | None = None) -> dict[str, Any]:
-    """Train one seed, read its test metrics once; a progress bar when ``progress`` (default: on a terminal)."""
+             progress: bool | None = None, state_dir: Path | None = None) -> dict[str, Any]:
+    """Train one seed, read its test metrics once; a progress bar when ``progress`` (default: on a terminal).
+
+    With ``state_dir`` the seed's training state is kept there (:class:`aa_ca.seed_state.SeedState`):
+    an interrupted seed resumes where it stopped, a finished one returns its stored result."""
+    if state_dir is None:
+        return _run_seed(spec_path, overrides, seed, pictures, progress, None)
+    from .seed_state import SeedState
+
+    if pictures:
+        raise ValueError("run_seed: pictures need the trained model in this process; give them without state_dir")
+    state = SeedState(Path(state_dir)).open()
+    try:
+        done = state.finished()
+        if done is not None:
+            return done
+        result = _run_seed(spec_path, overrides, seed, None, progress, state)
+        state.finish(result)
+        return result
+    finally:
+        state.close()
+
+
+def _run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None, progress: bool | None,
+              state: Any) -> dict[str, Any]:
     import sys
 
     import torch
 
     from aa_core.assemble import BuildContext, build_model, count_params
+    from aa_core.protocols import SampledDataset
     from aa_core.spec import load_spec
     from aa_core.train import fit
 
@@ -43,9 +67,16 @@ def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | No
     model, ctx = build_model(spec)
     if hasattr(dataset, "setup"):
         dataset.setup(model, ctx)
+    save, resume, cpu_before = None, None, 0.0
+    if state is not None:
+        resume, cpu_before = state.resume_from(model)
+        save = state.saver(model, spec, dataset if isinstance(dataset, SampledDataset) else None, cpu_before)
+        if resume is not None:
+            print(f"seed {seed}: resuming from {resume}", flush=True)
     t0, c0 = time.time(), time.process_time()
-    result = fit(model, dataset, cfg, progress=sys.stderr.isatty() if progress is None else progress, desc=f"seed {seed}")
-    cpu = time.process_time() - c0
+    result = fit(model, dataset, cfg, progress=sys.stderr.isatty() if progress is None else progress, desc=f"seed {seed}",
+                 save=save, resume=resume)
+    cpu = cpu_before + time.process_time() - c0
     test = dataset.test_metrics(model)
     test.pop("examples", None)
     if pictures:  # the ca_report pictures of this seed's model (self-classification frames, 1D-ARC grids)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -201,3 +203,65 @@ def test_workers_on_a_terminal_print_lines_not_bars(tmp_path):
     printed = b"".join(chunks).decode()
     assert "seed 0 round 2/2: loss" in printed and "seed 1 round 2/2: loss" in printed, printed
     assert "\r" not in printed.replace("\r\n", "\n"), printed
+
+
+RESUMABLE = ["--cell", "mlp", "--spec", SPEC, "--set", "cell.channels=32", "--set", "cell.hidden=48",
+             "--set", "train.steps=60", "--set", "train.eval_every=10", "--seeds", "0"]
+
+
+def _table(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aa_ca.cells_table", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_a_killed_row_resumes_with_the_uninterrupted_result(tmp_path):
+    """SIGKILL a row with --state-dir after its first round; the rerun resumes there (no round 1 again)
+    and writes the row an uninterrupted run writes; a third run reuses the finished seed."""
+    import os
+    import signal
+    import time
+
+    plain = _table([*RESUMABLE, "--csv", str(tmp_path / "plain.csv")])
+    assert plain.returncode == 0, plain.stderr
+    state, csv_path = tmp_path / "state", tmp_path / "resumed.csv"
+    args = [*RESUMABLE, "--csv", str(csv_path), "--state-dir", str(state)]
+    proc = subprocess.Popen([sys.executable, "-m", "aa_ca.cells_table", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(state.glob("*/seed-0/last")):
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed mid-way"
+    assert not csv_path.exists() and not list(state.glob("*/seed-0/result.json"))
+    resumed = _table(args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "seed 0: resuming from" in resumed.stdout and "seed 0 round 1/6:" not in resumed.stdout, resumed.stdout
+    assert "seed 0 round 6/6:" in resumed.stdout
+    want = _rows(tmp_path / "plain.csv")[0]
+    for key in ("test_accuracy_per_seed", "val_accuracy_mean", "test_accuracy_mean"):
+        assert _rows(csv_path)[0][key] == want[key], key
+    assert [p.name for p in next(state.glob("*/seed-0")).iterdir() if p.is_dir()] == []  # checkpoints gone once done
+    again = _table(args)
+    assert again.returncode == 0 and "round" not in again.stdout, again.stdout
+    assert _rows(csv_path)[0]["test_accuracy_per_seed"] == want["test_accuracy_per_seed"]
+
+
+def test_two_runs_of_one_row_at_once_the_second_refuses(tmp_path):
+    """A second run of a row whose seed is training in another process exits 2, naming the folder's user."""
+    import time
+
+    state = tmp_path / "state"
+    args = [*RESUMABLE, "--set", "train.steps=100000", "--csv", str(tmp_path / "r.csv"), "--state-dir", str(state)]
+    proc = subprocess.Popen([sys.executable, "-m", "aa_ca.cells_table", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(state.glob("*/seed-0/.lock")):
+            time.sleep(0.05)
+        time.sleep(1.0)
+        second = _table(args)
+        assert second.returncode == 2, second.stderr
+        assert "is in use by" in second.stderr and "Traceback" not in second.stderr, second.stderr
+    finally:
+        proc.kill()
+        proc.wait()
