@@ -52,3 +52,7 @@ class RunInterrupted(Exception):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+    def __reduce__(self) -> tuple[type, tuple[str, int]]:
+        """Picklable, so a worker process can raise it to the process that waits for its result."""
+        return type(self), (str(self.args[0]), self.exit_code)

@@ -127,3 +127,14 @@ def test_resume_refuses_a_changed_model_data_or_train_setting_unless_allowed(toy
 def test_sigkill_at_five_random_moments(toy):
     spec = toy.spec(train={"epochs": 24})
     assert_same(kill_and_resume(toy, spec, 24, kills=5, rng=random.Random(11)), reference(toy, spec))
+
+
+def test_run_interrupted_survives_pickling():
+    """A worker process (multiprocessing, concurrent.futures) can raise RunInterrupted to its parent:
+    the exception pickles with its message and exit code (an unpicklable one hangs the parent's executor)."""
+    import pickle
+
+    from aa_core.plugin import RunInterrupted
+
+    back = pickle.loads(pickle.dumps(RunInterrupted("interrupted after round 3", 130)))
+    assert isinstance(back, RunInterrupted) and str(back) == "interrupted after round 3" and back.exit_code == 130

@@ -265,3 +265,34 @@ def test_two_runs_of_one_row_at_once_the_second_refuses(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_ctrl_c_saves_every_seed_and_says_how_to_resume(tmp_path):
+    """SIGINT to the table's process group (Ctrl-C) while two seeds train in workers: each worker saves
+    its state at the step it is on, the table exits 130 with the resume advice, no traceback."""
+    import os
+    import signal
+    import time
+
+    state = tmp_path / "state"
+    args = [*RESUMABLE, "--seeds", "0,1", "--jobs", "2", "--set", "train.steps=100000", "--csv", str(tmp_path / "r.csv"),
+            "--state-dir", str(state)]
+    proc = subprocess.Popen([sys.executable, "-m", "aa_ca.cells_table", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(state.glob("*/seed-*/last"))) < 2:
+            time.sleep(0.05)
+        assert len(list(state.glob("*/seed-*/last"))) == 2, "the seeds did not reach their first round"
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert f"interrupted; the seeds' state is in {state}: rerun the same command to resume" in err and "Traceback" not in err, err
+    for seed in (0, 1):
+        last = (next(state.glob(f"*/seed-{seed}")) / "last").read_text().strip()
+        assert last.startswith("step-"), last  # saved at the step the signal arrived, not only at the last round
+    assert not (tmp_path / "r.csv").exists()
