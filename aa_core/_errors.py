@@ -41,6 +41,10 @@ class SpecError(UserError):
         n = len(problems)
         super().__init__(f"{n} problem{'s' if n != 1 else ''} in spec", problems, source)
 
+    def __reduce__(self) -> tuple[type, tuple[list[Problem], str | None]]:
+        """Picklable as itself (the default would pass the summary line back in as ``problems``)."""
+        return type(self), (self.problems, self.source)
+
 
 class PluginError(UserError):
     """A plugin that cannot be loaded or that conflicts with another one."""

@@ -138,3 +138,15 @@ def test_run_interrupted_survives_pickling():
 
     back = pickle.loads(pickle.dumps(RunInterrupted("interrupted after round 3", 130)))
     assert isinstance(back, RunInterrupted) and str(back) == "interrupted after round 3" and back.exit_code == 130
+
+
+def test_user_errors_survive_pickling():
+    """UserError and SpecError come back from a worker process with the same message and problems."""
+    import pickle
+
+    from aa_core import Problem, SpecError, UserError
+
+    for err in (UserError("bad --seeds", [Problem("seeds", "not a number")], source="cli"),
+                SpecError([Problem("cell.hidden", "must be > 0")], source="spec.toml")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and back.problems == err.problems, str(back)
