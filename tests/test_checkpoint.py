@@ -243,3 +243,29 @@ def test_a_runs_output_folder_resolves_to_its_checkpoint(tmp_path):
     assert resolve_checkpoint(out) == run / "final" == resolve_checkpoint(run)
     (out / "metrics.json").write_text("not json")
     assert resolve_checkpoint(out) == out  # unreadable: left to the caller's "not a checkpoint" error
+
+
+@pytest.mark.parametrize("mark_best", [True, False])
+def test_round_saver_keeps_the_rounds_its_pointers_name_with_the_training_state(tmp_path, mark_best):
+    from aa_core.checkpoint import pointer, read_metadata
+    from aa_core.train import Progress, round_saver
+    from aa_core.train import state as train_state
+
+    torch.manual_seed(0)
+    spec = validate(SPEC)
+    model, _ = build_model(spec)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    gen = torch.Generator().manual_seed(0)
+    save = round_saver(tmp_path, model, spec, mark_best=mark_best, metadata=lambda p: {"epoch": p.epoch, "history": p.history})
+    rounds = [(Progress(epoch=1, history=[{"val": 0.5}]), "epoch", True),
+              (Progress(epoch=2, history=[{"val": 0.5}, {"val": 0.4}]), "epoch", False),
+              (Progress(epoch=2, batch=3, history=[{"val": 0.5}, {"val": 0.4}]), "step", False)]
+    written = [save(p, kind, improved, opt, sched, gen) for p, kind, improved in rounds]
+    assert [f.name for f in written] == ["epoch-0001", "epoch-0002", "step-0003-0003"]
+    assert pointer(tmp_path, "last") == written[2] and read_metadata(written[2])["epoch"] == 2
+    assert (pointer(tmp_path, "best") == written[0]) is mark_best
+    kept = {p.name for p in tmp_path.iterdir() if p.is_dir()}
+    assert kept == ({"epoch-0001", "step-0003-0003"} if mark_best else {"step-0003-0003"})  # unnamed rounds pruned
+    p = train_state.load(written[2], opt, sched, gen)
+    assert (p.epoch, p.batch, p.history) == (2, 3, rounds[2][0].history)

@@ -1,7 +1,7 @@
 """The generic trainer: any task's model, dataset and ``[train]`` settings → trained weights.
 
 Split by concern: :mod:`.loop` (the loop), :mod:`.state` (resumable training state),
-:mod:`.signals` (SIGINT/SIGTERM), :mod:`.guard` (non-finite values), :mod:`.distributed`
+:mod:`.saver` (``fit``'s per-round checkpoints), :mod:`.signals` (SIGINT/SIGTERM), :mod:`.guard` (non-finite values), :mod:`.distributed`
 (torchrun processes), :mod:`.device` (device, precision, compile), :mod:`.task` (the ``train``
 task: run folders, checkpoints, ``metrics.json``), :mod:`.config` (the ``[train]`` section).
 Importing this package does not import torch; its functions do.
@@ -15,11 +15,12 @@ from .config import TrainConfig
 
 if TYPE_CHECKING:
     from .loop import fit, objective, selection
+    from .saver import round_saver
     from .state import Progress
 
-_LAZY = {"fit": ".loop", "objective": ".loop", "selection": ".loop", "Progress": ".state"}
+_LAZY = {"fit": ".loop", "objective": ".loop", "selection": ".loop", "Progress": ".state", "round_saver": ".saver"}
 
-__all__ = ["Progress", "TrainConfig", "fit", "objective", "selection"]
+__all__ = ["Progress", "TrainConfig", "fit", "objective", "round_saver", "selection"]
 
 
 def __getattr__(name: str) -> Any:

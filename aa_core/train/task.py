@@ -19,9 +19,9 @@ from .._fs import write_json
 from ..protocols import FinalizingDataset, FittedDataset, SampledDataset
 from . import device as devices
 from . import distributed
-from . import state as train_state
 from .config import RUNTIME_KEYS
 from .loop import fit, selection
+from .saver import round_saver
 from .state import Progress
 
 
@@ -163,17 +163,12 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
     if run_lock is not None:  # room for one more checkpoint, or exit 2 before training
         require_free_space(run_dir, checkpoint_bytes(model, extra_tensors, examples=int(dataset.sizes().get("train", 0))))
 
+    write_round = round_saver(run_dir, model, spec, pool=pool, extra_tensors=extra_tensors, extra_json=extra_json,
+                              metadata=lambda p: {**base_meta, "training_time_s": p.time_s, "metrics": p.history[-1] if p.history else {},
+                                                  "epoch": p.epoch, "history": p.history})
+
     def save(p: Progress, kind: str, improved: bool, opt: Any, sched: Any, gen: torch.Generator) -> None:
-        name = f"epoch-{p.epoch:04d}" if kind == "epoch" else f"step-{p.epoch + 1:04d}-{p.batch:04d}"
-        folder = run_dir / name
-        save_checkpoint(folder, model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
-                        metadata={**base_meta, "training_time_s": p.time_s, "metrics": p.history[-1] if p.history else {},
-                                  "epoch": p.epoch, "history": p.history},
-                        beside=lambda d: train_state.save(d, p, opt, sched, gen, pool.state_tensors() if pool else None))
-        set_pointer(run_dir, "last", name)
-        if improved:
-            set_pointer(run_dir, "best", name)
-        prune(run_dir)
+        folder = write_round(p, kind, improved, opt, sched, gen)
         if kind == "step":
             print(f"saved {folder}; resume with: aa run {spec.source} --resume {run_dir}", flush=True)
 

@@ -52,22 +52,14 @@ class SeedState:
         load_weights(model, load_checkpoint(last).state_dict, where=str(last))
         return last, float(read_metadata(last).get("cpu_s", 0.0))
 
-    def saver(self, model: Any, spec: Any, pool: Any, cpu_before: float) -> Callable[..., None]:
-        """``fit``'s ``save``: a checkpoint with the training state per round (and at SIGINT/SIGTERM)."""
-        from aa_core.checkpoint import prune, save_checkpoint, set_pointer
-        from aa_core.train.state import save as save_training_state
+    def saver(self, model: Any, spec: Any, pool: Any, cpu_before: float) -> Callable[..., Any]:
+        """``fit``'s ``save``: the core's per-round checkpoint (:func:`aa_core.train.round_saver`), with the
+        CPU seconds spent so far (over every sitting) in its metadata."""
+        from aa_core.train import round_saver
 
         c0 = time.process_time()
-
-        def save(p: Any, kind: str, improved: bool, opt: Any, sched: Any, gen: Any) -> None:
-            name = f"epoch-{p.epoch:04d}" if kind == "epoch" else f"step-{p.epoch + 1:04d}-{p.batch:05d}"  # prune's names
-            save_checkpoint(self.folder / name, model=model, spec=spec,
-                            metadata={"cpu_s": cpu_before + time.process_time() - c0, "history": p.history},
-                            beside=lambda d: save_training_state(d, p, opt, sched, gen, pool.state_tensors() if pool else None))
-            set_pointer(self.folder, "last", name)
-            prune(self.folder)
-
-        return save
+        return round_saver(self.folder, model, spec, pool=pool, mark_best=False,
+                           metadata=lambda p: {"cpu_s": cpu_before + time.process_time() - c0, "history": p.history})
 
     def finish(self, result: dict[str, Any]) -> None:
         """Store the result (atomically) and drop the checkpoints."""
