@@ -89,6 +89,42 @@ def test_epochs_select_on_any_metric_and_restore_the_best():
     assert model.validation_metrics(Blobs(), None)["val_accuracy"] == best  # the best epoch's weights are back
 
 
+def _fit_on_a_terminal(progress: str) -> str:
+    """What ``fit(progress=...)`` prints when stderr and stdout are a real pseudo-terminal."""
+    import fcntl
+    import os
+    import struct
+    import subprocess
+    import termios
+
+    script = ("import importlib.util, sys; s = importlib.util.spec_from_file_location('t', sys.argv[1]); "
+              "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); "
+              "m.fit(m.Classifier(), m.Blobs(), m.cfg(epochs=2), progress={'bar': True, 'lines': 'lines'}[sys.argv[2]])")
+    main_fd, term_fd = os.openpty()
+    fcntl.ioctl(term_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24×100: a bar has room to draw
+    proc = subprocess.Popen([sys.executable, "-c", script, __file__, progress], stdin=subprocess.DEVNULL, stdout=term_fd, stderr=term_fd)
+    os.close(term_fd)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main_fd, 4096)
+        except OSError:  # the terminal closed: the process is gone
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main_fd)
+    assert proc.wait(timeout=120) == 0, b"".join(chunks).decode()
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pseudo-terminal")
+def test_progress_lines_prints_a_line_per_round_even_on_a_terminal():
+    lines, bar = _fit_on_a_terminal("lines"), _fit_on_a_terminal("bar")
+    assert "train epoch 1/2: loss" in lines and "train epoch 2/2: loss" in lines and "\r" not in lines, lines
+    assert "\r" in bar and "epoch 1/2: loss" not in bar, bar  # True on a terminal: the bar, not the lines
+
+
 def test_min_mode_and_default_selection_is_val_loss():
     torch.manual_seed(0)
     res = fit(Classifier(), Blobs(), cfg(), progress=False)

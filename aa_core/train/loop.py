@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -46,8 +46,9 @@ def selection(cfg: Any, dataset: Any) -> tuple[str, float]:
     return metric, cfg.direction(metric)
 
 
-def show_progress(enabled: bool) -> bool:
-    return enabled and sys.stderr.isatty()
+def show_progress(enabled: bool | str) -> bool:
+    """Whether a progress bar is drawn: ``progress=True`` on a terminal (``"lines"`` never draws one)."""
+    return enabled is True and sys.stderr.isatty()
 
 
 def _to(batch: dict[str, Any], dev: torch.device) -> dict[str, Any]:
@@ -97,13 +98,15 @@ class _Rounds:
             p.order = None
 
 
-def fit(model: torch.nn.Module, dataset: Any, cfg: Any, *, progress: bool = True, desc: str = "train",
+def fit(model: torch.nn.Module, dataset: Any, cfg: Any, *, progress: bool | Literal["lines"] = True, desc: str = "train",
         save: Saver | None = None, resume: Path | None = None) -> dict[str, Any]:
     """Train ``model`` in place on ``dataset``; the best round's weights are restored at the end.
 
     ``save(progress, kind, improved, opt, sched, gen)`` is called after every round (``kind =
     "epoch"``) and, on SIGINT/SIGTERM, after the current step (``"step"``) before
     :class:`RunInterrupted` is raised. ``resume`` is a checkpoint folder with training state.
+    ``progress``: ``True`` draws a bar on a terminal and prints a line per round elsewhere; ``"lines"``
+    always prints the lines (e.g. several processes sharing one terminal); ``False`` neither.
     Returns ``{"history", "best_epoch", "best", "selected", "time_s", "stopped_early", "skipped_batches"}``.
     """
     from tqdm.auto import tqdm
@@ -121,7 +124,7 @@ def fit(model: torch.nn.Module, dataset: Any, cfg: Any, *, progress: bool = True
     loss_of, validate = objective(model, dataset, cfg)
     metric, sign = selection(cfg, dataset)
     pool = dataset if isinstance(dataset, SampledDataset) else None
-    progress = progress and distributed.is_main()
+    progress = progress if distributed.is_main() else False
     was_det = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)

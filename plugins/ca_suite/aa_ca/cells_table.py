@@ -308,20 +308,6 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-class _NotATerminal:
-    """A worker's stderr: the same stream, but never a terminal, so training prints one line per
-    evaluation round instead of a progress bar that would overwrite the other workers' bars."""
-
-    def __init__(self, stream: Any):
-        self._stream = stream
-
-    def isatty(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def state_folder(state_dir: Path, spec: str, cell: str, overrides: list[str]) -> Path:
     """The row's folder under ``--state-dir``: task, cell and a hash of the spec file and the settings."""
     import hashlib
@@ -337,9 +323,8 @@ def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, in_worke
     from .report_study import run_seed
 
     torch.set_num_threads(threads)
-    if in_worker:
-        sys.stderr = _NotATerminal(sys.stderr)
-    return run_seed(spec, overrides, seed, progress=True,  # a bar on a terminal, else a line per round
+    # one line per evaluation round from each worker: progress bars of processes sharing a terminal overwrite each other
+    return run_seed(spec, overrides, seed, progress="lines" if in_worker else True,
                     state_dir=None if state is None else state / f"seed-{seed}")
 
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from .report import mean_interval
 
@@ -26,8 +26,9 @@ class SeedSummary(TypedDict):
 
 
 def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None = None,
-             progress: bool | None = None, state_dir: Path | None = None) -> dict[str, Any]:
-    """Train one seed, read its test metrics once; a progress bar when ``progress`` (default: on a terminal).
+             progress: bool | Literal["lines"] | None = None, state_dir: Path | None = None) -> dict[str, Any]:
+    """Train one seed, read its test metrics once; ``progress`` as :func:`aa_core.train.fit`'s (default: a bar
+    on a terminal, nothing elsewhere).
 
     With ``state_dir`` the seed's training state is kept there (:class:`aa_ca.seed_state.SeedState`):
     an interrupted seed resumes where it stopped, a finished one returns its stored result."""
@@ -49,7 +50,7 @@ def run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | No
         state.close()
 
 
-def _run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None, progress: bool | None,
+def _run_seed(spec_path: str, overrides: list[str], seed: int, pictures: str | None, progress: bool | Literal["lines"] | None,
               state: Any) -> dict[str, Any]:
     import sys
 

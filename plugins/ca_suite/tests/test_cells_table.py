@@ -180,11 +180,15 @@ def test_killing_the_table_kills_its_seed_processes(tmp_path):
 def test_workers_on_a_terminal_print_lines_not_bars(tmp_path):
     """On a terminal, --jobs workers print a line per round: no progress bars (carriage returns)
     from several processes overwriting one another."""
+    import fcntl
     import os
+    import struct
     import subprocess
     import sys
+    import termios
 
     main_fd, term_fd = os.openpty()
+    fcntl.ioctl(term_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal's size: room for bars
     cmd = [sys.executable, "-m", "aa_ca.cells_table", "--cell", "mlp", "--spec", SPEC, *TINY,
            "--seeds", "0,1", "--jobs", "2", "--csv", str(tmp_path / "r.csv")]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=term_fd, stderr=term_fd)
