@@ -15,7 +15,7 @@ from typing import Any
 from . import state as train_state
 
 
-def round_name(progress: train_state.Progress, kind: str) -> str:
+def _round_name(progress: train_state.Progress, kind: str) -> str:
     """The checkpoint folder of a round: ``epoch-NNNN``, or ``step-EEEE-BBBB`` for a mid-epoch stop."""
     return f"epoch-{progress.epoch:04d}" if kind == "epoch" else f"step-{progress.epoch + 1:04d}-{progress.batch:04d}"
 
@@ -36,7 +36,7 @@ def round_saver(run_dir: str | Path, model: Any, spec: Any, *, pool: Any = None,
     run_dir = Path(run_dir)
 
     def save(p: train_state.Progress, kind: str, improved: bool, opt: Any, sched: Any, gen: Any) -> Path:
-        name = round_name(p, kind)
+        name = _round_name(p, kind)
         folder = run_dir / name
         save_checkpoint(folder, model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
                         metadata=metadata(p) if metadata is not None else {},
@@ -50,4 +50,4 @@ def round_saver(run_dir: str | Path, model: Any, spec: Any, *, pool: Any = None,
     return save
 
 
-__all__ = ["round_name", "round_saver"]
+__all__ = ["round_saver"]
