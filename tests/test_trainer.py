@@ -4,6 +4,7 @@ state, the non-finite guard) and the spec rules that make tasks plugins (default
 own text, names claimed twice, moved keys)."""
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 
@@ -122,6 +123,8 @@ def _fit_on_a_terminal(progress: str) -> str:
 def test_progress_lines_prints_a_line_per_round_even_on_a_terminal():
     lines, bar = _fit_on_a_terminal("lines"), _fit_on_a_terminal("bar")
     assert "train epoch 1/2: loss" in lines and "train epoch 2/2: loss" in lines and "\r" not in lines, lines
+    first, last = (next(x for x in lines.splitlines() if f"epoch {e}/2:" in x) for e in (1, 2))
+    assert re.search(r"\(\d+ s; ~\d+ s more at most\)$", first) and re.search(r"\(\d+ s\)$", last), lines  # time left, until the end
     assert "\r" in bar and "epoch 1/2: loss" not in bar, bar  # True on a terminal: the bar, not the lines
 
 
@@ -341,3 +344,9 @@ def test_metrics_json_has_trainable_params_and_absolute_checkpoint_paths(tmp_pat
     assert Path(m["checkpoint"]).is_absolute() and Path(m["checkpoint"]) == run_dir / "final"
     assert Path(m["checkpoint_dir"]) == run_dir and (run_dir / "final" / "model.safetensors").is_file()
     assert m["selected"] == "val_accuracy" and len(m["history"]) == 2
+
+
+def test_time_left_reads_in_the_unit_that_fits():
+    from aa_core.train.loop import _duration
+
+    assert [_duration(s) for s in (40, 720, 8280)] == ["40 s", "12 min", "2.3 h"]

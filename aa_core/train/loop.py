@@ -51,6 +51,13 @@ def show_progress(enabled: bool | str) -> bool:
     return enabled is True and sys.stderr.isatty()
 
 
+def _duration(seconds: float) -> str:
+    """``"40 s"``, ``"12 min"`` or ``"2.3 h"``: a remaining-time estimate for a progress line."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 def _to(batch: dict[str, Any], dev: torch.device) -> dict[str, Any]:
     return {k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -140,6 +147,7 @@ def fit(model: torch.nn.Module, dataset: Any, cfg: Any, *, progress: bool | Lite
         torch.manual_seed(cfg.seed + 7919 * distributed.rank())  # per-rank draws (e.g. fire masks); same init and order above
     t0 = time.perf_counter() - p.time_s
     done = sum(rounds.length(r) for r in range(p.epoch)) + p.batch
+    sitting = time.perf_counter(), done  # this sitting's start: the rate behind the lines' time estimate
     bar = tqdm(total=rounds.total, initial=done, desc=desc, disable=not show_progress(progress), leave=False, dynamic_ncols=True)
     stop = StopRequest(save is not None)
     stopped_early = p.stale >= cfg.patience
@@ -197,8 +205,11 @@ def fit(model: torch.nn.Module, dataset: Any, cfg: Any, *, progress: bool | Lite
             bar.set_postfix({unit: r + 1, "loss": f"{metrics['train_loss']:.4f}", metric: f"{metrics[metric]:.4f}"}, refresh=True)
             if progress and bar.disable:  # no terminal: one plain line per round instead of the bar
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float))
+                now, steps = time.perf_counter(), sum(rounds.length(i) for i in range(r + 1))
+                rate = (now - sitting[0]) / max(steps - sitting[1], 1)  # seconds per step (validation included)
+                left = f"; ~{_duration(rate * (rounds.total - steps))} more at most" if steps < rounds.total else ""
                 print(f"{desc} {unit} {r + 1}/{rounds.count}: loss {metrics['train_loss']:.4f}, {shown} "
-                      f"({time.perf_counter() - t0:.0f} s)", flush=True)
+                      f"({now - t0:.0f} s{left})", flush=True)
             value = metrics[metric]
             score = sign * value if isinstance(value, (int, float)) and math.isfinite(value) else float("-inf")
             improved = score > p.best_score + 1e-7
