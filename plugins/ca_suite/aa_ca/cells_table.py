@@ -293,12 +293,23 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code if isinstance(exc, RunInterrupted) else 130)
 
 
-def _die_with_parent(parent: int) -> None:
-    """Worker initializer: SIGKILL this process when the table's process dies (Linux), so a killed
-    run leaves no seeds training on."""
+_STOP: Any = None  # in a seed worker: the table's stop event, set when the table is interrupted
+
+
+def _worker_init(parent: int, stop: Any) -> None:
+    """Seed worker initializer. The worker dies with the table's process (Linux: a killed run leaves no
+    seeds training on) and leaves Ctrl-C to the table: it leaves the terminal's process group and ignores
+    SIGINT, which :func:`_stop_workers` passes on once — a training seed's ``fit`` takes it (save, stop);
+    an idle worker stays alive (one killed while it reads the pool's queue holds the queue's lock for
+    good, and the table hangs)."""
+    import signal
+
+    global _STOP
+    _STOP = stop
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         try:
             ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
@@ -306,6 +317,26 @@ def _die_with_parent(parent: int) -> None:
             pass
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
+
+
+def _stop_workers(stop: Any, futures: list[Any], save: bool) -> None:
+    """The table was interrupted (or a seed failed): seeds not started yet do not start. With ``save``
+    (a state folder) each worker gets one SIGINT — a training seed saves at its step and stops — and
+    the started seeds are waited for; without, the workers are killed (nothing to keep)."""
+    import multiprocessing
+    import signal
+    from concurrent.futures import wait
+
+    stop.set()
+    for child in multiprocessing.active_children():
+        if child.pid is None:  # not started
+            continue
+        try:
+            os.kill(child.pid, signal.SIGINT if save else signal.SIGKILL)
+        except ProcessLookupError:  # gone already
+            pass
+    if save:
+        wait([f for f in futures if not f.cancel()])
 
 
 def state_folder(state_dir: Path, spec: str, cell: str, overrides: list[str]) -> Path:
@@ -320,8 +351,12 @@ def _seed_job(spec: str, overrides: list[str], seed: int, threads: int, in_worke
               state: Path | None = None) -> dict[str, Any]:
     import torch
 
+    from aa_core.plugin import RunInterrupted
+
     from .report_study import run_seed
 
+    if _STOP is not None and _STOP.is_set():  # queued before the table was interrupted
+        raise RunInterrupted(f"seed {seed}: not started (the table was interrupted)", 130)
     torch.set_num_threads(threads)
     # one line per evaluation round from each worker: progress bars of processes sharing a terminal overwrite each other
     return run_seed(spec, overrides, seed, progress="lines" if in_worker else True,
@@ -344,11 +379,19 @@ def train_seeds(spec: str, overrides: list[str], seeds: list[int], threads: int,
           "each prints a line per evaluation round; a seed's result follows when the seeds before it are done",
           flush=True)
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(_seed_job, spec, overrides, seed, threads, True, state) for seed in seeds]
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(), stop))
+    futures = [pool.submit(_seed_job, spec, overrides, seed, threads, True, state) for seed in seeds]
+    finished = False
+    try:
         for future in futures:
             yield future.result()
+        finished = True
+    finally:
+        if not finished:  # Ctrl-C, or a seed failed: the others save (with a state folder) and stop
+            _stop_workers(stop, futures, save=state is not None)
+        pool.shutdown(wait=finished, cancel_futures=True)  # unfinished: workers left die with this process
 
 
 def _task_name(spec_path: str) -> str:

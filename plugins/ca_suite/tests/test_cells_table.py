@@ -300,3 +300,68 @@ def test_ctrl_c_saves_every_seed_and_says_how_to_resume(tmp_path):
         last = (next(state.glob(f"*/seed-{seed}")) / "last").read_text().strip()
         assert last.startswith("step-"), last  # saved at the step the signal arrived, not only at the last round
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_sigint_to_the_table_alone_reaches_the_seeds_and_a_queued_seed_does_not_start(tmp_path):
+    """``kill -INT`` of the table's process only (not its group), three seeds on two workers: the table
+    passes the signal on, both training seeds save at their step, the queued seed never starts, and the
+    table exits 130 with the resume advice (it used to wait for the seeds to finish training)."""
+    import os
+    import signal
+    import time
+
+    state = tmp_path / "state"
+    args = [*RESUMABLE, "--seeds", "0,1,2", "--jobs", "2", "--set", "train.steps=100000", "--csv", str(tmp_path / "r.csv"),
+            "--state-dir", str(state)]
+    proc = subprocess.Popen([sys.executable, "-m", "aa_ca.cells_table", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(state.glob("*/seed-*/last"))) < 2:
+            time.sleep(0.05)
+        assert len(list(state.glob("*/seed-*/last"))) == 2, "the seeds did not reach their first round"
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err, err
+    for seed in (0, 1):
+        assert (next(state.glob(f"*/seed-{seed}")) / "last").read_text().strip().startswith("step-")
+    assert not list(state.glob("*/seed-2/last")) and "seed 2 round" not in out, out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_without_a_state_folder_stops_the_seeds_at_once(tmp_path):
+    """Ctrl-C (SIGINT to the process group) with nothing to save: the table exits 130 within seconds and
+    its seed workers are gone."""
+    import os
+    import signal
+    import time
+
+    args = [*RESUMABLE, "--seeds", "0,1,2", "--jobs", "2", "--set", "train.steps=100000", "--csv", str(tmp_path / "r.csv")]
+    proc = subprocess.Popen([sys.executable, "-m", "aa_ca.cells_table", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(workers) < 2:
+            time.sleep(0.5)
+            workers = _seed_workers(proc.pid)
+        assert len(workers) == 2, "the two seed workers did not start"
+        time.sleep(3)  # past the initializer: training
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        deadline = time.time() + 20
+        while time.time() < deadline and _running(workers):
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for w in _running(workers):
+            os.kill(w, signal.SIGKILL)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert not _running(workers) and not (tmp_path / "r.csv").exists()
