@@ -81,8 +81,11 @@ class CCTCell(nn.Module):
     def tokenize(self, nb: torch.Tensor) -> torch.Tensor:
         """``[M, K, C]`` → ``[M, K, d]``: conv over the neighbourhood cube at the K positions, ReLU."""
         M, K, C = nb.shape
-        padded = torch.cat([nb, nb.new_zeros(M, 1, C)], dim=1)
-        patches = rearrange(padded[:, self.taps], "m k t c -> m k (t c)")  # [M, K, T·C]
+        if self.config.tokenizer_kernel == 1:  # each token is its own position's state: no taps to gather
+            patches = nb
+        else:
+            padded = torch.cat([nb, nb.new_zeros(M, 1, C)], dim=1)
+            patches = rearrange(padded[:, self.taps], "m k t c -> m k (t c)")  # [M, K, T·C]
         w = rearrange(self.tokenizer.weight, "d c x y z -> d (x y z c)")
         return F.relu(F.linear(patches, w, self.tokenizer.bias))
 

@@ -39,15 +39,16 @@ def test_preset_sizes():
 
 
 @pytest.mark.parametrize("nbh", [6, 18, 26])
-def test_tokenizer_is_conv3d_over_neighbourhood_cube(nbh):
+@pytest.mark.parametrize("kernel", [3, 1])
+def test_tokenizer_is_conv3d_over_neighbourhood_cube(nbh, kernel):
     torch.manual_seed(0)
     g = lattice(nbh=nbh)
-    cell = CCTCell(CCTCellConfig(), g).double()
+    cell = CCTCell(CCTCellConfig(tokenizer_kernel=kernel), g).double()
     nb = torch.randn(5, g.k, cell.channels, dtype=torch.float64)
     cube = torch.zeros(5, cell.channels, 3, 3, 3, dtype=torch.float64)
     for i, (dx, dy, dz) in enumerate(g.offsets):
         cube[:, :, dx + 1, dy + 1, dz + 1] = nb[:, i]
-    ref = F.relu(F.conv3d(cube, cell.tokenizer.weight, cell.tokenizer.bias, padding=1))
+    ref = F.relu(F.conv3d(cube, cell.tokenizer.weight, cell.tokenizer.bias, padding=kernel // 2))
     ref = torch.stack([ref[:, :, dx + 1, dy + 1, dz + 1] for dx, dy, dz in g.offsets], dim=1)
     torch.testing.assert_close(cell.tokenize(nb), ref)
 
