@@ -138,6 +138,29 @@ def _running(pids: list[int]) -> list[int]:
     return [p for p in pids if (f := _stat(p)) is not None and f[0] != "Z"]
 
 
+def _two_training_workers(table: subprocess.Popen) -> list[int]:
+    """The table's two seed workers, once both are past their initializer and training."""
+    import time
+
+    workers: list[int] = []
+    deadline = time.time() + 60
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = _seed_workers(table.pid)
+    assert len(workers) == 2, "the two seed workers did not start"
+    time.sleep(3)  # past the initializer: training
+    return workers
+
+
+def _still_running_after(workers: list[int], seconds: float = 20) -> list[int]:
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline and _running(workers):
+        time.sleep(0.2)
+    return _running(workers)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_killing_the_table_kills_its_seed_processes(tmp_path):
     """SIGKILL the table's process while two seeds train in workers: the workers die with it."""
@@ -145,25 +168,16 @@ def test_killing_the_table_kills_its_seed_processes(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     cmd = [sys.executable, "-m", "aa_ca.cells_table", "--cell", "mlp", "--spec", SPEC, "--set", "train.steps=100000",
            "--seeds", "0,1", "--jobs", "2", "--csv", str(tmp_path / "r.csv")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: list[int] = []
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and len(workers) < 2:
-            time.sleep(0.5)
-            workers = _seed_workers(proc.pid)
-        assert len(workers) == 2, "the two seed workers did not start"
-        time.sleep(3)  # past the initializer: training
+        workers = _two_training_workers(proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        deadline = time.time() + 20
-        while time.time() < deadline and _running(workers):
-            time.sleep(0.2)
-        alive = _running(workers)
+        alive = _still_running_after(workers)
         assert not alive, f"seed workers {alive} outlived the table"
         assert not (tmp_path / "r.csv").exists()
     finally:
@@ -271,41 +285,11 @@ def test_two_runs_of_one_row_at_once_the_second_refuses(tmp_path):
         proc.wait()
 
 
-def test_ctrl_c_saves_every_seed_and_says_how_to_resume(tmp_path):
-    """SIGINT to the table's process group (Ctrl-C) while two seeds train in workers: each worker saves
-    its state at the step it is on, the table exits 130 with the resume advice, no traceback."""
-    import os
-    import signal
-    import time
-
-    state = tmp_path / "state"
-    args = [*RESUMABLE, "--seeds", "0,1", "--jobs", "2", "--set", "train.steps=100000", "--csv", str(tmp_path / "r.csv"),
-            "--state-dir", str(state)]
-    proc = subprocess.Popen([sys.executable, "-m", "aa_ca.cells_table", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and len(list(state.glob("*/seed-*/last"))) < 2:
-            time.sleep(0.05)
-        assert len(list(state.glob("*/seed-*/last"))) == 2, "the seeds did not reach their first round"
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 130, err
-    assert f"interrupted; the seeds' state is in {state}: rerun the same command to resume" in err and "Traceback" not in err, err
-    for seed in (0, 1):
-        last = (next(state.glob(f"*/seed-{seed}")) / "last").read_text().strip()
-        assert last.startswith("step-"), last  # saved at the step the signal arrived, not only at the last round
-    assert not (tmp_path / "r.csv").exists()
-
-
-def test_sigint_to_the_table_alone_reaches_the_seeds_and_a_queued_seed_does_not_start(tmp_path):
-    """``kill -INT`` of the table's process only (not its group), three seeds on two workers: the table
-    passes the signal on, both training seeds save at their step, the queued seed never starts, and the
-    table exits 130 with the resume advice (it used to wait for the seeds to finish training)."""
+@pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c", "kill-the-table-alone"])
+def test_an_interrupt_saves_every_training_seed_and_says_how_to_resume(tmp_path, to_group):
+    """SIGINT while two of three seeds train in workers — to the table's process group (Ctrl-C) or to the
+    table alone (``kill -INT``; the table passes it on): each training seed saves its state at the step it
+    is on, the queued seed never starts, the table exits 130 with the resume advice, no traceback."""
     import os
     import signal
     import time
@@ -320,17 +304,19 @@ def test_sigint_to_the_table_alone_reaches_the_seeds_and_a_queued_seed_does_not_
         while time.time() < deadline and len(list(state.glob("*/seed-*/last"))) < 2:
             time.sleep(0.05)
         assert len(list(state.glob("*/seed-*/last"))) == 2, "the seeds did not reach their first round"
-        os.kill(proc.pid, signal.SIGINT)
+        (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 130, err
-    assert "rerun the same command to resume" in err and "Traceback" not in err, err
+    assert f"interrupted; the seeds' state is in {state}: rerun the same command to resume" in err and "Traceback" not in err, err
     for seed in (0, 1):
-        assert (next(state.glob(f"*/seed-{seed}")) / "last").read_text().strip().startswith("step-")
+        last = (next(state.glob(f"*/seed-{seed}")) / "last").read_text().strip()
+        assert last.startswith("step-"), last  # saved at the step the signal arrived, not only at the last round
     assert not list(state.glob("*/seed-2/last")) and "seed 2 round" not in out, out
+    assert not (tmp_path / "r.csv").exists()
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
@@ -339,24 +325,16 @@ def test_ctrl_c_without_a_state_folder_stops_the_seeds_at_once(tmp_path):
     its seed workers are gone."""
     import os
     import signal
-    import time
 
     args = [*RESUMABLE, "--seeds", "0,1,2", "--jobs", "2", "--set", "train.steps=100000", "--csv", str(tmp_path / "r.csv")]
     proc = subprocess.Popen([sys.executable, "-m", "aa_ca.cells_table", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     workers: list[int] = []
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and len(workers) < 2:
-            time.sleep(0.5)
-            workers = _seed_workers(proc.pid)
-        assert len(workers) == 2, "the two seed workers did not start"
-        time.sleep(3)  # past the initializer: training
+        workers = _two_training_workers(proc)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-        deadline = time.time() + 20
-        while time.time() < deadline and _running(workers):
-            time.sleep(0.2)
+        alive = _still_running_after(workers)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -364,4 +342,4 @@ def test_ctrl_c_without_a_state_folder_stops_the_seeds_at_once(tmp_path):
         for w in _running(workers):
             os.kill(w, signal.SIGKILL)
     assert proc.returncode == 130 and "Traceback" not in err, err
-    assert not _running(workers) and not (tmp_path / "r.csv").exists()
+    assert not alive and not (tmp_path / "r.csv").exists()
