@@ -2,9 +2,9 @@
 
 Split by concern: :mod:`.loop` (the loop), :mod:`.state` (resumable training state),
 :mod:`.saver` (``fit``'s per-round checkpoints), :mod:`.signals` (SIGINT/SIGTERM), :mod:`.guard`
-(non-finite values), :mod:`.distributed` (torchrun processes), :mod:`.device` (device, precision,
-compile), :mod:`.task` (the ``train`` task: run folders, checkpoints, ``metrics.json``),
-:mod:`.config` (the ``[train]`` section).
+(non-finite values), :mod:`.heap` (freed host memory back to the OS), :mod:`.distributed`
+(torchrun processes), :mod:`.device` (device, precision, compile), :mod:`.task` (the ``train``
+task: run folders, checkpoints, ``metrics.json``), :mod:`.config` (the ``[train]`` section).
 Importing this package does not import torch; its functions do.
 """
 from __future__ import annotations

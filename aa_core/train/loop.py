@@ -21,7 +21,7 @@ import torch
 from .._errors import RunInterrupted, UserError
 from ..protocols import SampledDataset, TaskObjective, TrainablePipeline
 from . import device as devices
-from . import distributed, guard, state
+from . import distributed, guard, heap, state
 from .signals import StopRequest
 from .state import Progress
 
@@ -158,6 +158,7 @@ def fit(model: torch.nn.Module, dataset: Any, cfg: Any, *, progress: bool | Lite
             rounds.begin(p)
             length = rounds.length(r)
             for b in range(p.batch, length):
+                step_start = time.perf_counter()
                 where = f"{unit} {r + 1}, batch {b + 1}"
                 idx = rounds.indices(p, b)
                 mine, scale = distributed.share(idx, split)  # this rank's part of the global batch (all of it in one process)
@@ -188,6 +189,8 @@ def fit(model: torch.nn.Module, dataset: Any, cfg: Any, *, progress: bool | Lite
                 sched.step()
                 p.batch = b + 1
                 p.time_s = time.perf_counter() - t0
+                if time.perf_counter() - step_start >= heap.SLOW_STEP_S:
+                    heap.release_freed_memory()  # slow steps of changing shapes fragment the C heap
                 bar.update(1)
                 bar.set_postfix({unit: r + 1, "loss": f"{p.run_loss / max(p.seen, 1):.4f}"}, refresh=False)
                 if distributed.any_rank(stop.signum is not None) and p.batch < length:  # every rank stops at the same step
@@ -202,6 +205,7 @@ def fit(model: torch.nn.Module, dataset: Any, cfg: Any, *, progress: bool | Lite
                 raise UserError(f"train.select_on = {metric!r} is not a metric this task reports; it reports: "
                                 f"{', '.join(k for k in metrics if k.startswith('val_'))}. Set train.select_on to one of them")
             p.history.append(metrics)
+            heap.release_freed_memory()
             bar.set_postfix({unit: r + 1, "loss": f"{metrics['train_loss']:.4f}", metric: f"{metrics[metric]:.4f}"}, refresh=True)
             if progress and bar.disable:  # no terminal: one plain line per round instead of the bar
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k.startswith("val_") and isinstance(v, float))
