@@ -3,9 +3,8 @@
 glibc keeps the pages of freed tensors in its heap. When a task's tensors change size from step to
 step — the ``nca`` propagator's row path gathers a different number of cells at every lattice step —
 the heap fragments, and a training process's resident memory creeps up by gigabytes over a few
-hundred steps while its live tensors stay the same size (a voxel row of the cells table: ~0.06 GiB
-per step). ``malloc_trim(0)`` returns the free pages; it costs milliseconds, so the loop calls it
-after slow steps and at the end of each round. Without glibc (macOS, musl) it does nothing.
+hundred steps while its live tensors stay the same size. ``malloc_trim(0)`` returns the free pages;
+it walks the heap, so the loop calls it after slow steps and at the end of each round only. Without glibc (macOS, musl) it does nothing.
 """
 from __future__ import annotations
 
