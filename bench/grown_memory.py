@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 
 from aa_core.assemble import build_model
+from aa_core.assemble._memory import _status
 from aa_core.spec import load_spec
 from aa_core.tasks._preflight import memory_estimates
 from aa_core.train.heap import release_freed_memory
@@ -39,11 +39,11 @@ GIB = 2**30
 
 
 def resident() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / GIB
+    return _status("VmRSS") / GIB
 
 
 def peak() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
+    return _status("VmHWM") / GIB
 
 
 def main() -> None:
@@ -76,12 +76,12 @@ def main() -> None:
         trimmed.append(resident())
         print(f"step {i}: T={steps}, {time.perf_counter() - t0:.1f} s: "
               f"{ends[-1]:.2f} GiB at its end, {trimmed[-1]:.2f} GiB trimmed; peak so far {peak():.2f} GiB", flush=True)
-    out = {"estimate_gib": round(estimate, 3), "first_step_peak_gib": round(first, 3),
-           "step_end_gib": round(statistics.median(ends), 3), "peak_gib": round(peak(), 3),
-           "trimmed_gib": round(statistics.median(trimmed), 3), "peak_to_estimate": round(peak() / estimate, 2),
+    top, end, low = peak(), statistics.median(ends), statistics.median(trimmed)
+    out = {"estimate_gib": round(estimate, 3), "first_step_peak_gib": round(first, 3), "step_end_gib": round(end, 3),
+           "peak_gib": round(top, 3), "trimmed_gib": round(low, 3), "peak_to_estimate": round(top / estimate, 2),
            "threads": torch.get_num_threads(), "loadavg_1m": os.getloadavg()[0]}
     print(f"aa check estimates {estimate:.2f} GiB; measured: first step {first:.2f} GiB, step ends "
-          f"{statistics.median(ends):.2f} GiB (median), peak {peak():.2f} GiB, trimmed {statistics.median(trimmed):.2f} GiB")
+          f"{end:.2f} GiB (median), peak {top:.2f} GiB, trimmed {low:.2f} GiB")
     print(json.dumps(out))
 
 
