@@ -12,10 +12,13 @@ capabilities are separate protocols (``LatticeCell``, ``MaskedLatticeCell``, ``P
 ``AuxiliaryLoss``, ``OwnedDecoder``, ``GenerativePipeline``, ``DescribedDataset``): implement them to
 opt in; the code tests them with ``isinstance``, never by probing attribute names.
 
-Training (the Lightning split): a task contributes a ``Dataset`` (sizes per split, a batch by
-index, optional lifecycle hooks) and the maths — a ``TrainablePipeline`` or, for generic
-pipelines, a ``TaskObjective`` on the dataset; the core's trainer (:mod:`aa_core.train`) owns the
-loop, checkpoints, resume, signals, the non-finite guard, devices and DDP.
+Training (the Lightning split): a task contributes a ``Dataset`` (data only: sizes per split, a
+batch by index, optional lifecycle hooks and a sample pool) and an ``Objective`` (the maths: loss,
+validation and test metrics, selection, optimizers); the model is pipeline + components. The core's
+trainer (:mod:`aa_core.train`) owns the loop, and ``Callback`` objects everything around it
+(progress, checkpoints, the pool write-back, time budgets, per-step logs). ``TrainablePipeline`` and
+``TaskObjective`` (the maths on the pipeline or on the dataset) are the older form, still trained
+with a DeprecationWarning.
 
 Update semantics (the ``nca`` propagator, and any engine that evaluates cells): a cell's
 output is a **residual update**. One step is::
@@ -387,8 +390,102 @@ class Dataset(Protocol):
 
 
 @runtime_checkable
+class Objective(Protocol):
+    """The maths of a task (Lightning's LightningModule without the model): an ``objective`` component.
+
+    - ``training_loss(model, batch)`` → scalar loss of one training batch (``Dataset.batch`` output).
+    - ``validation_metrics(model, data)`` → ``{"val_…": float}`` on ``data``'s validation split;
+      ``test_metrics(model, data)`` → ``{"test_…": float}`` on its test split (the core's ``test``
+      task reads it once, after selection).
+    - ``selection`` = (metric, ``"max"`` | ``"min"``): the round kept unless ``train.select_on`` says
+      otherwise; ``metrics``: every validation key ``validation_metrics`` reports (selection and
+      ``aa sweep --objective`` are checked against it before anything trains).
+    - ``configure_optimizers(model, train, total_steps)`` → (optimizer, scheduler or None); the
+      scheduler is stepped once per optimizer step (default: AdamW with ``train.lr`` and
+      ``train.weight_decay``, ``train.schedule`` over ``total_steps``).
+
+    Build it as ``factory(config, ctx)``: it reads no data and builds no model. The spec sections it
+    reads are declared on its :class:`~aa_core.plugin.Component` (``sections=``), so they are resolved
+    (and compared on resume) only when a spec uses it.
+    """
+
+    selection: tuple[str, str]
+    metrics: tuple[str, ...]
+
+    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor: ...
+
+    def validation_metrics(self, model: torch.nn.Module, data: Dataset) -> dict[str, float]: ...
+
+    def test_metrics(self, model: torch.nn.Module, data: Dataset) -> dict[str, float]: ...
+
+    def configure_optimizers(self, model: torch.nn.Module, train: Any, total_steps: int) -> tuple[torch.optim.Optimizer, Any]: ...
+
+
+@runtime_checkable
+class LoggedObjective(Objective, Protocol):
+    """An objective with figures worth logging at every training step (``[train] log_every``), e.g.
+    the training batch's 1 − IoU before a sample pool writes the batch back: ``step_metrics(model,
+    batch)`` → ``{name: float}`` of the batch the step just trained on."""
+
+    def step_metrics(self, model: torch.nn.Module, batch: dict[str, Any]) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class Callback(Protocol):
+    """Everything around the training loop (Lightning's Callback): a ``callback`` component, or an
+    object passed to :func:`aa_core.run.fit`. Subclass :class:`aa_core.run.Callback` (no-ops) and
+    override what you need; ``loop`` is the running :class:`aa_core.run.Loop`.
+
+    - ``on_fit_start(loop)``; ``on_step_end(loop, batch, loss)`` after every optimizer step (the
+      batch as the pipeline left it); ``on_round_end(loop, metrics, improved)`` after each
+      validation; ``on_interrupt(loop)`` when SIGINT/SIGTERM stops training mid-round (save there);
+      ``on_fit_end(loop)`` after a finished fit; ``teardown(loop)`` however it ended.
+    - ``should_stop(loop)`` → a reason to end training now (the round in progress is validated
+      first), or None.
+    - ``state_dict()`` / ``load_state_dict(state)``: JSON-able state saved with every resumable
+      checkpoint, so that a resumed run equals an uninterrupted one.
+    """
+
+    def on_fit_start(self, loop: Any) -> None: ...
+
+    def on_step_end(self, loop: Any, batch: dict[str, Any], loss: float) -> None: ...
+
+    def on_round_end(self, loop: Any, metrics: dict[str, Any], improved: bool) -> None: ...
+
+    def on_interrupt(self, loop: Any) -> None: ...
+
+    def on_fit_end(self, loop: Any) -> None: ...
+
+    def teardown(self, loop: Any) -> None: ...
+
+    def should_stop(self, loop: Any) -> str | None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class ShapedDatasetConfig(Protocol):
+    """A dataset config that knows its examples' fixed shapes without reading data (the core's
+    ``flat_mlp`` baseline sizes itself from it): ``io_shapes()`` → ``{"inputs": [...], "outputs":
+    [...]}``, the shape of one example's ``inputs`` and of the prediction the objective reads."""
+
+    def io_shapes(self) -> dict[str, list[int]]: ...
+
+
+@runtime_checkable
+class ResidentConfig(Protocol):
+    """A dataset config whose data keep memory resident beside the model while training (aa-qa's
+    teacher): ``resident_bytes()`` is added to the training memory estimate of ``aa check``."""
+
+    def resident_bytes(self) -> int: ...
+
+
+@runtime_checkable
 class TrainablePipeline(Protocol):
-    """A pipeline that says how a batch becomes a loss and how well it does on validation.
+    """Deprecated (use an :class:`Objective`): a pipeline that says how a batch becomes a loss and how
+    well it does on validation.
 
     ``validation_metrics`` → any named metrics (``train.select_on`` picks one, with
     ``train.mode = "max" | "min"``); names start with ``val_``.
@@ -401,7 +498,7 @@ class TrainablePipeline(Protocol):
 
 @runtime_checkable
 class TaskObjective(Protocol):
-    """A dataset that owns the maths for a generic pipeline (the task's loss and validation
+    """Deprecated (use an :class:`Objective`): a dataset that owns the maths for a generic pipeline (the task's loss and validation
     metrics, e.g. Q→A's cosine + in-batch contrastive loss and ranking metrics); the trainer
     prefers it to the pipeline's own ``training_loss`` / ``validation_metrics``."""
 
@@ -469,4 +566,6 @@ PROTOCOLS: dict[str, type] = {
     "decoder": Decoder,
     "pipeline": Pipeline,
     "dataset": Dataset,
+    "objective": Objective,
+    "callback": Callback,
 }

@@ -347,7 +347,7 @@ def test_metrics_json_has_trainable_params_and_absolute_checkpoint_paths(tmp_pat
 
 
 def test_time_left_reads_in_the_unit_that_fits():
-    from aa_core.train.loop import _duration
+    from aa_core.train.callbacks import duration as _duration
 
     assert [_duration(s) for s in (40, 720, 8280)] == ["40 s", "12 min", "2.3 h"]
 

@@ -36,6 +36,8 @@ def aa_tasks() -> list[Task]:
         Task("check", "aa_core.tasks:describe_task", "build the model and describe every component (reads no data)"),
         Task("train", "aa_core.train.task:run_task", "train the model on the spec's dataset (a checkpoint per epoch, metrics.json)",
              needs=("dataset",), memory="aa_core.train.task:train_bytes"),
+        Task("test", "aa_core.train.test_task:run_task", "score the selected checkpoint once on the test split (metrics.json: test)",
+             needs=("dataset",)),
     ]
 
 

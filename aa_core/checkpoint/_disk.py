@@ -26,6 +26,13 @@ from typing import Any
 
 from .._errors import UserError
 
+POINTERS = ("best", "last")  # a run folder's pointer files (._runs)
+
+
+def is_run_dir(directory: str | Path) -> bool:
+    """A run folder: it holds a ``best`` or ``last`` pointer file."""
+    return any((Path(directory) / n).is_file() for n in POINTERS)
+
 STAGING_SUFFIX = ".staging"  # .<name>.<random>.staging: a folder being written
 OLD_SUFFIX = ".old"  # .<name>.<random>.old: a replaced folder being removed
 MiB = 1 << 20
@@ -198,8 +205,6 @@ def checkpoint_folder(path: str | Path, *, need_bytes: int | None = None, key: s
         err = disk_error(exc, path.parent, need_bytes, key, what)
         if err is None:
             raise
-        from ._runs import is_run_dir
-
         if is_run_dir(path.parent):
             err.args = (f"{err.args[0]}. The partial {path.name} was removed; the run folder's last complete checkpoint "
                         f"is intact (continue with --resume {path.parent} once there is space)",)

@@ -20,10 +20,8 @@ from pathlib import Path
 
 from .._errors import UserError
 from .._fs import write_text
-from ._disk import OLD_SUFFIX, disk_error, is_leftover, is_staging
+from ._disk import OLD_SUFFIX, POINTERS, disk_error, is_leftover, is_run_dir, is_staging
 from ._lock import holds_lock
-
-POINTERS = ("best", "last")
 
 
 def create_run_dir(parent: str | Path, run_id: str) -> Path:
@@ -99,10 +97,6 @@ def prune(run_dir: str | Path) -> None:
             continue
         if child.name.startswith(("epoch-", "step-")) or (mine and is_leftover(child.name) and not is_staging(child)):
             shutil.rmtree(child, ignore_errors=True)
-
-
-def is_run_dir(directory: str | Path) -> bool:
-    return any((Path(directory) / n).is_file() for n in POINTERS)
 
 
 __all__ = ["create_run_dir", "is_run_dir", "pointer", "prune", "resolve_checkpoint", "set_pointer"]

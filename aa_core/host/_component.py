@@ -7,8 +7,12 @@ from typing import Any
 
 import attrs
 
-KINDS = ("geometry", "cell", "propagator", "tokenizer", "subword", "encoder", "adapter", "decoder", "pipeline", "dataset")
-MODEL_KINDS = KINDS[:-1]  # the kinds that define a model (its hash); a dataset is what it is trained on
+# One component of each kind per spec, in build order. The first nine define the model (its hash);
+# the dataset is what it is trained on and the objective the maths it is trained with.
+KINDS = ("geometry", "cell", "propagator", "tokenizer", "subword", "encoder", "adapter", "decoder", "pipeline", "dataset", "objective")
+MODEL_KINDS = KINDS[:-2]
+# Kinds a spec names several of, in their own table (``[callbacks.NAME]``), not one per spec.
+MULTI_KINDS = ("callback",)
 
 
 def resolve(ref: str | Callable[..., Any]) -> Any:
@@ -30,14 +34,17 @@ class Component:
     plugin's hook module stays free of torch) or a callable ``build(config, ctx, **kw)``.
     """
 
-    kind: str = attrs.field(validator=attrs.validators.in_(KINDS))
+    kind: str = attrs.field(validator=attrs.validators.in_(KINDS + MULTI_KINDS))
     name: str
     config: type
     build: str | Callable[..., Any]
     description: str = ""
     # kind → component name that a spec naming this component gets for a kind it leaves out
-    # (direct_embedding needs a tokenizer: the teacher); like Section.defaults, it follows from the spec's text
+    # (a dataset brings its objective); like Section.defaults, it follows from the spec's text
     defaults: dict[str, str] = attrs.field(factory=dict)
+    # spec sections this component reads (e.g. aa-qa's objective: ("qa_loss",)): resolved with their
+    # defaults when a spec uses the component, compared on resume; never resolved otherwise
+    sections: tuple[str, ...] = ()
 
     def factory(self) -> Callable[..., Any]:
         return resolve(self.build)
@@ -47,7 +54,8 @@ class Component:
 class Task:
     """A step of ``aa run`` (``[run] tasks = [...]``): ``run(spec, state)`` with a shared state dict.
 
-    ``needs`` names spec sections that must be present (e.g. ``("data",)``). ``memory`` (optional,
+    ``needs`` names spec sections that must be present (e.g. ``("data",)``); ``sections`` names those
+    it reads, resolved with their defaults when a spec runs the task. ``memory`` (optional,
     ``"module:attr"`` or callable) is ``memory(spec, model, ctx) -> bytes``: the task's peak-memory
     estimate, given the model built on the meta device; ``aa check`` shows it and ``aa run`` refuses a
     task whose estimate exceeds the memory available (unless ``--force``), before allocating anything.
@@ -58,6 +66,7 @@ class Task:
     description: str = ""
     needs: tuple[str, ...] = ()
     memory: str | Callable[..., Any] | None = None
+    sections: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -14,7 +14,6 @@ class RunConfig:
     """What `aa run` does with the assembled model, in order."""
 
     tasks: list[str] = attrs.field(factory=lambda: ["check"])  # names checked against the installed tasks
-    ask: list[str] = attrs.field(factory=list)
     output_dir: str = "runs"
     checkpoint_dir: str = "checkpoints"
     resume: str | None = None  # a run folder (or checkpoint) to continue exactly where it stopped
@@ -31,9 +30,14 @@ class TrainConfig:
 
     ``epochs`` passes over the training split, or (``steps`` set) that many optimizer steps with a
     validation and a checkpoint every ``eval_every`` steps (sample-pool tasks). The round with
-    the best ``select_on`` validation metric (default: the dataset's ``default_selection``, else
-    ``val_loss``) is kept, compared by ``mode`` (``auto``: ``min`` for names ending in ``loss`` or
-    ``error``, else ``max``); ``patience`` rounds without improvement stop training.
+    the best ``select_on`` validation metric (default: the objective's ``selection``) is kept,
+    compared by ``mode`` (``auto``: the objective's mode for its own metric, else ``min`` for names
+    ending in ``loss`` or ``error`` and ``max`` otherwise); ``patience`` rounds without improvement
+    stop training. ``shuffle = false`` takes the training examples in their stored order (consecutive
+    batches, wrapping around: the MNIST-1D paper's loop). ``budget_s`` ends training at the first
+    step after that many seconds of training (the round in progress is validated and the run
+    finishes normally); ``log_every`` records every N-th step's loss (and the objective's
+    ``step_metrics``) in ``runs/<id>/steps.jsonl``.
     """
 
     epochs: int = attrs.field(default=20, validator=positive)
@@ -53,21 +57,29 @@ class TrainConfig:
     device: str = attrs.field(default="auto", validator=one_of(["auto", "cpu", "cuda"]))  # auto: CUDA when torch sees a GPU
     precision: str = attrs.field(default="fp32", validator=one_of(["fp32", "bf16", "fp16"]))  # autocast; fp16 adds a grad scaler
     compile: bool = False  # torch.compile the training step
+    shuffle: bool = True  # false: the stored order, consecutive batches (wrapping around)
+    budget_s: float | None = attrs.field(default=None, validator=[positive, finite])  # wall-clock seconds of training
+    log_every: int | None = attrs.field(default=None, validator=positive)  # a steps.jsonl line every N steps
 
     def check(self) -> Iterator[tuple[str, str]]:
         if self.select_on is not None and not self.select_on.startswith("val_"):
             yield "select_on", f"must name a validation metric (val_…), got {self.select_on!r}"
 
-    def direction(self, metric: str) -> float:
-        """+1 when a higher ``metric`` is better, −1 when lower is."""
+    def direction(self, metric: str, default: tuple[str, str] | None = None) -> float:
+        """+1 when a higher ``metric`` is better, −1 when lower is. ``default``: the objective's
+        (metric, mode), which ``mode = "auto"`` follows for that metric."""
         mode = self.mode
         if mode == "auto":
-            mode = "min" if metric.endswith(("loss", "error")) else "max"
+            if default is not None and metric == default[0]:
+                mode = default[1]
+            else:
+                mode = "min" if metric.endswith(("loss", "error")) else "max"
         return 1.0 if mode == "max" else -1.0
 
 
-# Keys a resume may change without --allow-change: where and how fast, not what is computed.
-RUNTIME_KEYS = ("threads", "device", "compile")
+# Keys a resume may change without --allow-change: where and how fast, not what is computed
+# (a longer budget or a denser step log continue the same run).
+RUNTIME_KEYS = ("threads", "device", "compile", "budget_s", "log_every")
 
 
 CORE_SECTIONS: dict[str, type] = {"run": RunConfig, "train": TrainConfig}

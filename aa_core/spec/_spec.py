@@ -13,7 +13,7 @@ from .._errors import Problem, SpecError, UserError
 from .._hashing import content_hash
 from .._text import did_you_mean
 from ..architectures import registry
-from ..host import KINDS, MODEL_KINDS, PluginHost, Registered, first_party_provider, host
+from ..host import KINDS, MODEL_KINDS, MULTI_KINDS, PluginHost, Registered, first_party_provider, host
 from ._convert import structure_config, unstructure
 from ._sections import CORE_SECTIONS
 
@@ -30,6 +30,7 @@ DEFAULT_NAMES = {
 # A table given without a name (``[pipeline]`` with only settings) means the core's own component of that kind.
 TABLE_DEFAULTS = {**DEFAULT_NAMES, "pipeline": "direct_embedding"}
 TOP_LEVEL_KEYS = ("architecture", "description")
+CALLBACKS = "callbacks"  # [callbacks.NAME] tables: the callback components a run adds to its trainer
 
 
 @attrs.define
@@ -41,6 +42,7 @@ class Spec:
     architecture: str | None
     components: dict[str, tuple[Registered, Any]]
     sections: dict[str, Any]
+    callbacks: dict[str, tuple[Registered, Any]] = attrs.Factory(dict)
 
     def config(self, kind: str) -> Any:
         return self.components[kind][1] if kind in self.components else self.sections.get(kind)
@@ -54,6 +56,8 @@ class Spec:
             out[kind] = {"name": reg.component.name, **unstructure(cfg)}
         for name, cfg in self.sections.items():
             out[name] = unstructure(cfg)
+        if self.callbacks:
+            out[CALLBACKS] = {name: unstructure(cfg) for name, (_reg, cfg) in self.callbacks.items()}
         return out
 
     def model_hash(self) -> str:
@@ -205,9 +209,9 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
     raw = _move_deprecated_keys(raw, plugins, source)
     section_types = _sections(plugins)
     defaults = _section_defaults(raw, plugins)
-    known = list(KINDS) + list(section_types) + list(TOP_LEVEL_KEYS)
+    known = list(KINDS) + list(section_types) + list(TOP_LEVEL_KEYS) + [CALLBACKS]
     for key, value in raw.items():
-        clash = plugins.clash("spec section", key) if key not in KINDS and key not in TOP_LEVEL_KEYS else None
+        clash = plugins.clash("spec section", key) if key not in KINDS and key not in TOP_LEVEL_KEYS and key != CALLBACKS else None
         if clash is not None:
             problems.append(clash)
         elif key not in known:
@@ -241,11 +245,13 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
         problems.extend(errs)
         if cfg is not None:
             components[kind] = (reg, cfg)
+    callbacks = _callbacks(raw.get(CALLBACKS), plugins, problems)
+    used = _used_sections(raw, components, callbacks, plugins)
     sections: dict[str, Any] = {}
-    for name, (cls, optional, _dist) in section_types.items():
+    for name, (cls, _optional, dist) in section_types.items():
         table = raw.get(name)
-        if optional and table is None:
-            continue
+        if dist != "aa-core" and table is None and name not in used:
+            continue  # a plugin's section is resolved only when the spec has it or uses what reads it
         cfg, errs = structure_config(cls, table if isinstance(table, dict) else {}, name)
         problems.extend(errs)
         if cfg is not None:
@@ -253,7 +259,45 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
     problems.extend(_task_problems(raw, sections, components, plugins))
     if problems:
         raise SpecError(problems, source=source)
-    return Spec(source, raw, architecture, components, sections)
+    return Spec(source, raw, architecture, components, sections, callbacks)
+
+
+def _used_sections(raw: dict[str, Any], components: dict[str, tuple[Registered, Any]],
+                   callbacks: dict[str, tuple[Registered, Any]], plugins: PluginHost) -> set[str]:
+    """The sections the spec's components, callbacks and tasks declare they read (``sections=``)."""
+    used = {s for reg, _cfg in [*components.values(), *callbacks.values()] for s in reg.component.sections}
+    run = raw.get("run") if isinstance(raw.get("run"), dict) else {}
+    names = run.get("tasks", ["check"]) if isinstance(run, dict) else []
+    tasks = plugins.tasks() if isinstance(names, list) and any(n not in ("check", "train", "test") for n in names) else {}
+    for name in names if isinstance(names, list) else []:
+        if isinstance(name, str) and name in tasks:
+            used.update(tasks[name][0].sections)
+    return used
+
+
+def _callbacks(table: Any, plugins: PluginHost, problems: list[Problem]) -> dict[str, tuple[Registered, Any]]:
+    """``[callbacks.NAME]`` tables → each callback component with its config (``{}``: its defaults)."""
+    out: dict[str, tuple[Registered, Any]] = {}
+    if table is None:
+        return out
+    if not isinstance(table, dict):
+        problems.append(Problem(CALLBACKS, f"expected a table of callbacks, e.g. [callbacks.step_log] (one table per callback), got {type(table).__name__}"))
+        return out
+    for name, settings in table.items():
+        path = f"{CALLBACKS}.{name}"
+        if not isinstance(settings, dict):
+            problems.append(Problem(path, f"expected a table of the callback's settings ({{}} for its defaults), got {settings!r}"))
+            continue
+        try:
+            reg = plugins.get(MULTI_KINDS[0], name, path)
+        except UserError as exc:
+            problems.extend(exc.problems or [Problem(path, str(exc))])
+            continue
+        cfg, errs = structure_config(reg.component.config, settings, path)
+        problems.extend(errs)
+        if cfg is not None:
+            out[name] = (reg, cfg)
+    return out
 
 
 def _task_problems(raw: dict[str, Any], sections: dict[str, Any], components: dict[str, Any], plugins: PluginHost) -> list[Problem]:

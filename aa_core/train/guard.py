@@ -11,10 +11,11 @@ from .state import Progress
 ADVICE = "Lower train.lr, keep train.grad_clip > 0, or check the task's loss for a division by zero"
 
 
-def step_allowed(loss: torch.Tensor, model: torch.nn.Module, opt: Any, cfg: Any, where: str, p: Progress) -> bool:
+def step_allowed(loss: torch.Tensor, model: torch.nn.Module, opt: Any, sched: Any, cfg: Any, where: str, p: Progress) -> bool:
     """True to take the step. A NaN/inf loss or gradient stops the run (``train.nonfinite = "stop"``)
-    or skips the batch and halves the learning rate (``"skip"``). Under fp16 the gradient scaler
-    handles overflowing gradients itself (it skips the step and lowers the scale)."""
+    or skips the batch and halves the learning rate for every following step (``"skip"``: the
+    schedule's base rates too, or its next step would restore the old rate). Under fp16 the gradient
+    scaler handles overflowing gradients itself (it skips the step and lowers the scale)."""
     grads_ok = cfg.precision == "fp16" or all(bool(torch.isfinite(q.grad).all()) for q in model.parameters() if q.grad is not None)
     if bool(torch.isfinite(loss)) and grads_ok:
         return True
@@ -24,6 +25,10 @@ def step_allowed(loss: torch.Tensor, model: torch.nn.Module, opt: Any, cfg: Any,
                         f'was written. {ADVICE}, or set train.nonfinite = "skip" to skip such batches and back off the learning rate')
     for group in opt.param_groups:
         group["lr"] *= 0.5
+        if "initial_lr" in group:
+            group["initial_lr"] *= 0.5
+    if isinstance(getattr(sched, "base_lrs", None), list):  # LambdaLR & co. compute lr = base_lr · factor(step)
+        sched.base_lrs = [lr * 0.5 for lr in sched.base_lrs]
     p.skipped_batches += 1
     print(f"warning: non-finite {what} at {where}: batch skipped, learning rate halved", flush=True)
     return False

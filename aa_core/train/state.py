@@ -41,6 +41,7 @@ class Progress:
     stale: int = 0
     time_s: float = 0.0
     skipped_batches: int = 0
+    callbacks: dict[str, Any] = attrs.Factory(dict)  # each callback's state_dict() at the last save
 
 
 def save(directory: Path, progress: Progress, opt: torch.optim.Optimizer, sched: Any, gen: torch.Generator,

@@ -1,26 +1,31 @@
-"""The core's ``train`` task, for any task plugin: dataset + model → checkpoints, ``metrics.json``.
+"""The core's ``train`` task, for any task plugin: dataset + objective + model → checkpoints, ``metrics.json``.
 
-Builds the spec's ``dataset`` and model, creates the run folder (or resumes one, refusing a
-changed model, dataset or training setting), lets the dataset prepare (``setup``), trains with
-:func:`aa_core.train.fit`, writes a complete checkpoint every round, the final checkpoint (with
-the dataset's ``final_metadata``) and ``runs/<run-id>/metrics.json``. Later tasks of the run find
-``model``, ``dataset``, ``ctx``, ``checkpoint_dir``, ``run_id`` and ``train_result`` in the state.
+Builds the spec's ``dataset``, ``objective`` and model, creates the run folder (or resumes one,
+refusing a changed model, dataset or training setting), lets the dataset prepare (``setup``),
+trains with :func:`aa_core.train.fit` and the spec's ``[callbacks]``, writes a complete checkpoint
+every round, the final checkpoint (with the dataset's ``final_metadata``),
+``runs/<run-id>/metrics.json`` and, with ``[train] log_every``, ``runs/<run-id>/steps.jsonl``.
+Later tasks of the run (``test``, reports) find ``model`` (the selected round's weights),
+``dataset``, ``objective``, ``ctx``, ``checkpoint_dir``, ``run_id`` and ``train_result`` in the state.
 """
 from __future__ import annotations
 
+import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .._errors import Problem, RunInterrupted, UserError
-from .._fs import write_json
+from .._fs import finite_only, write_json, write_text
 from ..protocols import FinalizingDataset, FittedDataset, SampledDataset
 from . import device as devices
 from . import distributed
 from .config import RUNTIME_KEYS
-from .loop import fit, selection
+from .loop import fit
+from .objective import check_selection, objective_of, selection
 from .saver import round_saver
 from .state import Progress
 
@@ -40,9 +45,19 @@ def build_dataset(spec: Any, ctx: Any) -> Any:
     return ctx.build("dataset")
 
 
-def settings_sections(dataset: Any) -> tuple[str, ...]:
-    """The spec sections besides [train] whose values change what training computes (a resume compares them)."""
-    return ("train", *getattr(dataset, "settings_sections", ()))
+def build_objective(spec: Any, ctx: Any, model: Any, dataset: Any) -> Any:
+    """The spec's objective component (``[objective]``, or the default its dataset names), else the older
+    task forms on the dataset or the pipeline (with a DeprecationWarning)."""
+    objective = ctx.build("objective") if "objective" in spec.components else None
+    return objective_of(model, dataset, spec.sections["train"], objective)
+
+
+def settings_sections(spec: Any, dataset: Any = None) -> tuple[str, ...]:
+    """The spec sections besides [train] whose values change what training computes (a resume compares
+    them): those the spec's components declare (``Component(sections=...)``)."""
+    declared = [s for reg, _cfg in spec.components.values() for s in reg.component.sections]
+    legacy = getattr(dataset, "settings_sections", ()) if "objective" not in spec.components else ()  # the older, undeclared form
+    return tuple(dict.fromkeys(("train", *declared, *legacy)))
 
 
 def resume_problems(meta: dict[str, Any], spec: Any, dataset: Any, allowed: list[str]) -> list[str]:
@@ -58,8 +73,10 @@ def resume_problems(meta: dict[str, Any], spec: Any, dataset: Any, allowed: list
     if meta.get("dataset_hash") != dataset.hash and "data" not in allowed:
         out.append(f"the data differ: dataset hash {str(meta.get('dataset_hash'))[:12]} in the checkpoint, {dataset.hash[:12]} now")
     saved_spec, now_spec = meta.get("spec", {}), spec.resolved()
+    if saved_spec.get("objective") != now_spec.get("objective") and "objective" in saved_spec and "objective" not in allowed:
+        out.append(f"the objective differs: {saved_spec.get('objective')} in the checkpoint, {now_spec.get('objective')} now")
     saved_train = meta.get("hyper_parameters") or saved_spec.get("train", {})
-    for section in settings_sections(dataset):
+    for section in settings_sections(spec, dataset):
         saved = saved_train if section == "train" else saved_spec.get(section, {})
         now = now_spec.get(section, {})
         for key in sorted(set(saved) & set(now)):
@@ -89,8 +106,32 @@ def _run_folder(spec: Any, dataset: Any) -> tuple[Path, Path | None]:
     return distributed.from_main(lambda: create_run_dir(run.checkpoint_dir, new_run_id(spec))), None
 
 
+def metrics_record(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` as strict JSON: every NaN/inf becomes null, and ``nonfinite`` lists where they were."""
+    import math
+
+    found: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(path)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{path}[{i}]")
+
+    walk(record, "")
+    out = finite_only(record)
+    if found:
+        out["nonfinite"] = found[:50]
+    return out
+
+
 def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Path, cfg: Any, params: int) -> Path:
-    """``runs/<run-id>/metrics.json``: the selected metric, the best round and the whole history (sweeps read it).
+    """``runs/<run-id>/metrics.json``: the selected metric, the best round and the whole history (sweeps read
+    it), strict JSON; with a step log also ``steps.jsonl`` (one JSON object per logged step).
 
     ``checkpoint`` (the final checkpoint) and ``checkpoint_dir`` (the run's checkpoint folder, what
     ``--resume`` takes) are absolute paths, valid whatever folder the file is read from; ``params``
@@ -99,15 +140,22 @@ def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Pa
 
     metric = result["selected"]
     checkpoint = Path(checkpoint).resolve()
-    record = {
+    record = metrics_record({
         "run_id": run_id, "spec": spec.source, "checkpoint": str(checkpoint), "checkpoint_dir": str(checkpoint.parent),
-        "params": params, "selected": metric, "mode": "max" if cfg.direction(metric) > 0 else "min", "best_epoch": result["best_epoch"],
-        "best": result["best"], "history": result["history"], "stopped_early": result["stopped_early"],
-        "skipped_batches": result["skipped_batches"], "time_s": result["time_s"],
-    }
+        "params": params, "selected": metric, "mode": result.get("mode") or ("max" if cfg.direction(metric) > 0 else "min"),
+        "best_epoch": result["best_epoch"], "best": result["best"], "history": result["history"], "stopped_early": result["stopped_early"],
+        "stop_reason": result.get("stop_reason"), "skipped_batches": result["skipped_batches"], "time_s": result["time_s"],
+    })
+    steps = result.get("steps") or []
+
+    def write(stage: Path) -> dict[str, Path]:
+        out = {"metrics": write_json(stage / "metrics.json", record)}
+        if steps:
+            out["steps"] = write_text(stage / "steps.jsonl", "".join(json.dumps(finite_only(r)) + "\n" for r in steps))
+        return out
+
     # a full output disk: metrics.json goes beside the checkpoint instead, and exit 2 says where
-    return write_files_or_elsewhere(Path(spec.sections["run"].output_dir) / run_id,
-                                    lambda stage: {"metrics": write_json(stage / "metrics.json", record)},
+    return write_files_or_elsewhere(Path(spec.sections["run"].output_dir) / run_id, write,
                                     key="run.output_dir", what="the metrics file", elsewhere=[checkpoint.parent / "metrics"])["metrics"]
 
 
@@ -152,6 +200,11 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
     run_dir, resume_from = _run_folder(spec, dataset)
     run_lock = state["run_lock"] = lock_run(run_dir) if distributed.is_main() else None  # one writer per run folder
     state["run_id"] = run_dir.name
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DeprecationWarning)  # an older task form is named once per run, whatever the filters
+        objective = state["objective"] = build_objective(spec, ctx, model, dataset)
+    check_selection(tcfg, objective)
+    callbacks = [reg.component.factory()(cfg, ctx) for reg, cfg in spec.callbacks.values()]
     if isinstance(dataset, FittedDataset):
         dataset.setup(model, ctx)  # fit tokenizers / decoders, embed texts: saved with every checkpoint
     if resume_from is not None:
@@ -172,12 +225,13 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
         if kind == "step":
             print(f"saved {folder}; resume with: aa run {spec.source} --resume {run_dir}", flush=True)
 
-    metric, _ = selection(tcfg, dataset)
+    metric, _ = selection(tcfg, objective)
     length = f"{tcfg.steps} steps" if tcfg.steps else f"up to {tcfg.epochs} epochs"
     print(f"training {count_params(model):,} parameters for {length} (batch {tcfg.batch_size}, lr {tcfg.lr}, "
           f"selecting on {metric}); checkpoints: {run_dir}", flush=True)
     try:
-        result = fit(model, dataset, tcfg, progress=spec.sections["run"].progress, desc="lattice", save=save, resume=resume_from)
+        result = fit(model, dataset, tcfg, objective=objective, callbacks=callbacks, progress=spec.sections["run"].progress,
+                     desc="lattice", save=save, resume=resume_from)
     except RunInterrupted as exc:
         main = distributed.is_main()
         distributed.finish()
@@ -191,6 +245,8 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
         raise SystemExit(0)
     b = result["best"]
     shown = ", ".join(f"{k} {v:.4f}" for k, v in b.items() if k.startswith("val_") and isinstance(v, float))
+    if result.get("stop_reason"):
+        print(f"training stopped: {result['stop_reason']}", flush=True)
     print(f"best epoch {result['best_epoch']}/{len(result['history'])}: {shown} ({result['time_s']:.1f} s)", flush=True)
     final_meta = dataset.final_metadata(model, ctx) if isinstance(dataset, FinalizingDataset) else {}
     save_checkpoint(run_dir / "final", model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
@@ -205,11 +261,11 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
 
 def train_bytes(spec: Any, model: Any, ctx: Any) -> int:
     """Peak memory of training: one step at ``train.batch_size`` (activations of every step kept for
-    backward) plus what the dataset keeps resident (its config's ``resident_bytes()``, e.g. a teacher model)."""
+    backward) plus what the dataset keeps resident (a :class:`~aa_core.protocols.ResidentConfig`'s
+    ``resident_bytes()``, e.g. a teacher model)."""
     from ..assemble import training_bytes
+    from ..protocols import ResidentConfig
 
-    extra = 0
-    if "dataset" in spec.components:
-        resident = getattr(spec.components["dataset"][1], "resident_bytes", None)
-        extra = int(resident()) if callable(resident) else 0
+    cfg = spec.components["dataset"][1] if "dataset" in spec.components else None
+    extra = int(cfg.resident_bytes()) if isinstance(cfg, ResidentConfig) else 0
     return int(training_bytes(model, ctx, spec.sections["train"].batch_size)) + extra
