@@ -18,6 +18,13 @@ Lattice helpers for a cell's ``lattice_forward`` (import torch on first use)::
 
     stencil_conv, neighbourhood_kernel, per_neighbour_kernel, pointwise, mask_kernel
 
+Building on the core's components (a propagator that runs ``nca`` stages, a config that nests one)::
+
+    NCAPropagator, NCAConfig, LatticeConfig          the nca propagator and the core configs (torch-free configs)
+    structure_config                                 a TOML table → an attrs config, every problem reported
+
+Running things (specs, ``fit``, objectives, callbacks, checkpoints, statistics) is :mod:`aa_core.run`.
+
 The contracts themselves are in :mod:`aa_core.protocols`; the test kit is :mod:`aa_core.conformance`.
 """
 from __future__ import annotations
@@ -45,7 +52,10 @@ def path_field(default: str | None = None, **kw: Any) -> Any:
 if TYPE_CHECKING:
     from .assemble import BuildContext
     from .builtins.direct_embedding import EmbeddingLoss
+    from .lattice.config import LatticeConfig, NCAConfig
+    from .lattice.nca import NCAPropagator
     from .lattice.stencil import mask_kernel, neighbourhood_kernel, per_neighbour_kernel, pointwise, stencil_conv
+    from .spec import structure_config
 
 _LAZY = {
     "BuildContext": "aa_core.assemble",
@@ -55,10 +65,14 @@ _LAZY = {
     "pointwise": "aa_core.lattice.stencil",
     "mask_kernel": "aa_core.lattice.stencil",
     "EmbeddingLoss": "aa_core.builtins.direct_embedding",
+    "NCAPropagator": "aa_core.lattice.nca",
+    "NCAConfig": "aa_core.lattice.config",
+    "LatticeConfig": "aa_core.lattice.config",
+    "structure_config": "aa_core.spec",
 }
 
 __all__ = [
-    "API_VERSION", "BuildContext", "argument_text", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "ServeHandler", "ServeHost", "ServeTask", "Task", "UserError", "atomic_path", "did_you_mean",
+    "API_VERSION", "BuildContext", "LatticeConfig", "NCAConfig", "NCAPropagator", "structure_config", "argument_text", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "ServeHandler", "ServeHost", "ServeTask", "Task", "UserError", "atomic_path", "did_you_mean",
     "file_sha256", "finite", "finite_only", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
     "not_utf8", "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]

@@ -300,20 +300,26 @@ class StatefulComponent(Protocol):
 
 @runtime_checkable
 class Pipeline(Protocol):
-    """Composes the components into a trainable model and says how a batch becomes a loss.
+    """Composes the components into a model: a pure module (the task's objective says how a batch
+    becomes a loss).
 
     - ``forward(inputs)`` → predictions (``direct_embedding``: ``[B, D]`` → ``[B, D]``).
-    - ``training_loss(batch, settings)`` → scalar loss; ``batch`` maps names to tensors (at least
-      ``inputs`` and ``targets``, first dimension B), ``settings`` is the application's training
-      config (read with ``getattr`` and defaults).
-    - ``example_batch(size, generator)`` → a valid random batch (the kit trains one step on it).
+    - ``example_batch(size, generator)`` → a valid random batch, at least ``inputs`` and ``targets``
+      (first dimension B); the kit runs the pipeline on it and checks that gradients reach it.
     """
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
 
-    def training_loss(self, batch: dict[str, torch.Tensor], settings: Any) -> torch.Tensor: ...
-
     def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class PipelineLoss(Protocol):
+    """A pipeline with a loss of its own on ``example_batch`` (``training_loss(batch, settings)`` →
+    scalar): the kit trains one step with it instead of a surrogate. Older pipelines were trained
+    with it (with ``validation_metrics`` too: :class:`TrainablePipeline`)."""
+
+    def training_loss(self, batch: dict[str, torch.Tensor], settings: Any) -> torch.Tensor: ...
 
 
 @runtime_checkable

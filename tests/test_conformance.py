@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from aa_core.conformance import build_registered, check_component, check_nca_paths
-from aa_core.host import KINDS, PluginHost
+from aa_core.host import KINDS, MULTI_KINDS, PluginHost
 
 REPO = Path(__file__).resolve().parents[1]
 
 HOST = PluginHost()
-COMPONENTS = sorted(k for k in HOST.declared() if k[0] in KINDS)  # a plugin may also declare its tasks and sections
+COMPONENTS = sorted(k for k in HOST.declared() if k[0] in KINDS + MULTI_KINDS)  # a plugin may also declare its tasks and sections
 CELLS = [name for kind, name in COMPONENTS if kind == "cell"]
 
 
@@ -26,6 +26,8 @@ BASE = {("dataset", "qa_pairs"): {"data": {"path": str(REPO / "examples" / "data
 SHARED = REPO.parent / "shared" / "data"
 EXTERNAL = {("dataset", "arc1d"): {"path": str(SHARED / "1d-arc" / "dataset")},
             ("dataset", "voxel_growth"): {"path": str(SHARED / "voxel-artefacts" / "caterpillar_short.nbt")}}
+# Settings a component needs without a dataset to take them from.
+CONFIG = {("pipeline", "flat_mlp"): {"inputs": [5, 2], "outputs": [3]}}
 # Not shipped either: the emoji target is rendered from Debian's font (`.ci/run` installs it after the Quick start's pytest).
 FONTS = [Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"), Path("/usr/share/fonts/noto/NotoColorEmoji.ttf")]
 
@@ -38,7 +40,7 @@ def test_component_conforms(kind, name):
         pytest.skip(f"{kind} {name}: its data ({config['path']}) is not on this machine")
     if (kind, name) == ("dataset", "emoji_growth") and not any(f.exists() for f in FONTS):
         pytest.skip("dataset emoji_growth: Noto Color Emoji is not installed (apt-get install fonts-noto-color-emoji)")
-    obj, ctx = build_registered(kind, name, config, base=BASE.get((kind, name)))
+    obj, ctx = build_registered(kind, name, config or CONFIG.get((kind, name)), base=BASE.get((kind, name)))
     check_component(kind, obj, ctx)
 
 

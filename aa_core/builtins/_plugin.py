@@ -6,7 +6,7 @@ from typing import Any
 
 from ..lattice.config import NCAParallelConfig
 from ..plugin import Component, Task, hookimpl
-from .configs import DepthwiseCellConfig, DirectEmbeddingConfig, LatticeConfig, LinearAdapterConfig, MLPCellConfig, NCAConfig
+from .configs import DepthwiseCellConfig, DirectEmbeddingConfig, FlatMLPConfig, LatticeConfig, LinearAdapterConfig, MLPCellConfig, NCAConfig
 
 
 @hookimpl
@@ -19,8 +19,12 @@ def aa_components() -> list[Component]:
         Component("propagator", "nca_parallel", NCAParallelConfig, "aa_core.lattice.parallel:build_parallel",
                   "nca split into x-slabs over the processes of a torchrun launch (halo exchange)"),
         Component("adapter", "linear", LinearAdapterConfig, "aa_core.builtins.linear:build", "one affine map"),
+        # Its input is a sentence embedding: aa-qa's teacher unless the spec names another tokenizer. The released
+        # registry architectures (immutable) rely on this default, so it stays until they have versions naming one.
         Component("pipeline", "direct_embedding", DirectEmbeddingConfig, "aa_core.builtins.direct_embedding:build", "embedding → lattice → embedding",
-                  defaults={"tokenizer": "teacher"}),  # its input is a sentence embedding (aa-qa's teacher unless the spec names another)
+                  defaults={"tokenizer": "teacher"}),
+        Component("pipeline", "flat_mlp", FlatMLPConfig, "aa_core.builtins.flat_mlp:build",
+                  "baseline without a lattice: the flattened input → MLP → the prediction's shape"),
     ]
 
 

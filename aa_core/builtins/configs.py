@@ -10,7 +10,7 @@ import attrs
 from ..lattice.config import FACES, LatticeConfig, NCAConfig
 from ..validators import one_of, positive
 
-__all__ = ["FACES", "DepthwiseCellConfig", "DirectEmbeddingConfig", "LatticeConfig", "LinearAdapterConfig", "MLPCellConfig", "NCAConfig"]
+__all__ = ["FACES", "DepthwiseCellConfig", "DirectEmbeddingConfig", "FlatMLPConfig", "LatticeConfig", "LinearAdapterConfig", "MLPCellConfig", "NCAConfig"]
 
 
 @attrs.define
@@ -39,3 +39,14 @@ class LinearAdapterConfig:
 class DirectEmbeddingConfig:
     embedding_dim: int | None = attrs.field(default=None, validator=positive)
     residual: bool = False
+
+
+@attrs.define
+class FlatMLPConfig:
+    """The same-size baseline: the flattened input → ``hidden`` widths → the prediction's shape.
+    ``inputs`` / ``outputs`` (one example's shapes) default to the dataset's ``io_shapes()``."""
+
+    hidden: list[int] = attrs.field(factory=lambda: [64], validator=positive)
+    activation: str = attrs.field(default="relu", validator=one_of(["relu", "gelu", "tanh"]))
+    inputs: list[int] | None = attrs.field(default=None, validator=positive)
+    outputs: list[int] | None = attrs.field(default=None, validator=positive)

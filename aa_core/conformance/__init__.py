@@ -9,10 +9,14 @@ plugin authors call them from their own tests too::
     from aa_core.conformance import build_registered, check_cell
     cell, ctx = build_registered("cell", "mycell")
     check_cell(cell, ctx.geometry)
+
+A task plugin checks its dataset and objective the same way (``check_dataset``, ``check_objective``);
+``lattice(size, neighbourhood, boundary)`` builds the core geometry for a cell's own tests.
 """
-from ._build import build_registered, small_spec
+from ._build import build_registered, lattice, small_spec
 from .checks import (
     check_adapter,
+    check_callback,
     check_cell,
     check_component,
     check_dataset,
@@ -20,6 +24,7 @@ from .checks import (
     check_encoder,
     check_geometry,
     check_nca_paths,
+    check_objective,
     check_pipeline,
     check_propagator,
     check_protocol,
@@ -29,8 +34,10 @@ from .checks import (
 
 __all__ = [
     "build_registered",
+    "lattice",
     "small_spec",
     "check_adapter",
+    "check_callback",
     "check_cell",
     "check_component",
     "check_dataset",
@@ -38,6 +45,7 @@ __all__ = [
     "check_encoder",
     "check_geometry",
     "check_nca_paths",
+    "check_objective",
     "check_pipeline",
     "check_propagator",
     "check_protocol",

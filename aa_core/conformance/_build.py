@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..assemble import BuildContext
+from ..host import MULTI_KINDS
 from ..spec import validate
 
 SMALL_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -28,8 +29,22 @@ def build_registered(kind: str, name: str, config: dict[str, Any] | None = None,
 
     Adapters are built as 12 → 20 unless ``in_dim``/``out_dim`` are given.
     """
+    if kind in MULTI_KINDS:  # a callback: its own [callbacks.NAME] table, built from it
+        spec = validate({**small_spec("geometry", "lattice", SMALL_DEFAULTS["geometry"], base), "callbacks": {name: config or {}}},
+                        source=f"<conformance {kind}.{name}>")
+        ctx = BuildContext(spec)
+        reg, cfg = spec.callbacks[name]
+        return reg.component.factory()(cfg, ctx, **kw), ctx
     spec = validate(small_spec(kind, name, config, base), source=f"<conformance {kind}.{name}>")
     ctx = BuildContext(spec)
     if kind == "adapter":
         kw = {"in_dim": 12, "out_dim": 20, **kw}
     return ctx.build(kind, key="conformance" if kw else None, **kw), ctx
+
+
+def lattice(size: tuple[int, int, int] = (4, 4, 3), neighbourhood: int = 26, boundary: str = "zero", **settings: Any) -> Any:
+    """The core's ``lattice`` geometry (for a cell's or propagator's own tests), built from its config."""
+    from ..lattice.config import LatticeConfig
+    from ..lattice.geometry import Lattice
+
+    return Lattice(LatticeConfig(size=list(size), neighbourhood=neighbourhood, boundary=boundary, **settings))

@@ -264,13 +264,14 @@ def check_decoder(decoder: Any) -> None:
 
 
 def check_pipeline(model: nn.Module, batch: int = 2) -> None:
-    """Protocol; a training step on ``example_batch`` gives a finite scalar loss and gradients; eval determinism."""
+    """Protocol; a training step on ``example_batch`` gives a finite scalar loss and gradients (the
+    pipeline's own loss when it has one, else the mean square of its output); eval determinism."""
     check_protocol(model, P.Pipeline, "pipeline")
     g = torch.Generator().manual_seed(5)
     example = model.example_batch(batch, g)  # type: ignore[operator]
     assert {"inputs", "targets"} <= set(example), f"example_batch must hold 'inputs' and 'targets', got {sorted(example)}"
     model.train()
-    loss = model.training_loss(example, None)  # type: ignore[operator]
+    loss = model.training_loss(example, None) if isinstance(model, P.PipelineLoss) else model(example["inputs"]).float().square().mean()
     assert loss.ndim == 0 and torch.isfinite(loss), f"training_loss must be a finite scalar, got {loss}"
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
@@ -302,6 +303,41 @@ def check_dataset(dataset: Any, batch: int = 2) -> None:
                 assert torch.equal(value, again[key]), f"batch()[{key!r}] differs when asked twice for the same indices"
 
 
+def check_objective(objective: Any) -> None:
+    """Protocol; ``selection`` is (metric, max|min) among the declared ``metrics``; ``configure_optimizers``
+    gives an optimizer over a model's parameters and a scheduler (or None) that steps."""
+    import json
+
+    check_protocol(objective, P.Objective, "objective")
+    metric, mode = objective.selection
+    assert isinstance(metric, str) and metric.startswith("val_") and mode in ("max", "min"), \
+        f"selection must be (a val_ metric, 'max' or 'min'), got {objective.selection!r}"
+    assert all(isinstance(m, str) and m.startswith("val_") for m in objective.metrics), f"metrics must be val_ names, got {objective.metrics!r}"
+    assert not objective.metrics or metric in objective.metrics, f"the selection metric {metric!r} is not among metrics {objective.metrics!r}"
+    from ..train.config import TrainConfig
+
+    model = nn.Linear(3, 2)
+    opt, sched = objective.configure_optimizers(model, TrainConfig(), 10)
+    assert isinstance(opt, torch.optim.Optimizer), f"configure_optimizers must return an optimizer first, got {type(opt).__name__}"
+    assert {id(p) for g in opt.param_groups for p in g["params"]} <= {id(p) for p in model.parameters()}, \
+        "the optimizer must hold the model's parameters"
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+    json.dumps(opt.state_dict()["param_groups"])  # what a resumable checkpoint stores
+
+
+def check_callback(callback: Any) -> None:
+    """Protocol; its state is JSON (saved with every resumable checkpoint) and loads back."""
+    import json
+
+    check_protocol(callback, P.Callback, "callback")
+    state = callback.state_dict()
+    assert isinstance(state, dict), f"state_dict() must return a dict, got {type(state).__name__}"
+    callback.load_state_dict(json.loads(json.dumps(state)))
+
+
 def check_component(kind: str, obj: Any, ctx: Any) -> None:
     """Run the check that matches ``kind`` on a component built by :func:`build_registered`."""
     if kind == "geometry":
@@ -324,5 +360,9 @@ def check_component(kind: str, obj: Any, ctx: Any) -> None:
         check_pipeline(obj)
     elif kind == "dataset":
         check_dataset(obj)
+    elif kind == "objective":
+        check_objective(obj)
+    elif kind == "callback":
+        check_callback(obj)
     else:
         raise ValueError(f"no conformance check for kind {kind!r}")

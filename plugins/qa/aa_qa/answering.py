@@ -11,9 +11,9 @@ import attrs
 import torch
 import torch.nn.functional as F
 
-from aa_core.checkpoint import restore
 from aa_core.plugin import UserError
 from aa_core.protocols import RetrievalDecoder
+from aa_core.run import restore
 
 from .data import answer_key
 

@@ -122,7 +122,7 @@ class FaceBypass(nn.Module):
 
 def adapters_only(spec, seed: int) -> nn.Module:
     """The spec's pipeline built afresh (seed ``seed``) with its propagator replaced by :class:`FaceBypass`."""
-    from aa_core.assemble import build_model
+    from aa_core.run import build_model
 
     torch.manual_seed(seed)
     model, _ = build_model(spec)

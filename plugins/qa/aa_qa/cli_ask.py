@@ -57,7 +57,7 @@ def main(args) -> int:
                     + "\n  ".join(bad))
     if not questions:
         raise UserError(not_answered if bad else 'no question given (or only empty ones): aa ask --checkpoint DIR "your question" ...')
-    from aa_core.checkpoint import load_verified
+    from aa_core.run import load_verified
 
     ckpt = load_verified(args.checkpoint)
     limit = threshold(ckpt.metadata)  # None: a checkpoint from before abstention; nothing is marked

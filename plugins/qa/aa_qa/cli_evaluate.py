@@ -14,7 +14,7 @@ def add_parser(sub):
 
 
 def main(args) -> int:
-    from aa_core.checkpoint import load_verified
+    from aa_core.run import load_verified
 
     from .evaluate import evaluate_checkpoint  # torch: imported when the command runs, not when `aa` lists its commands
 

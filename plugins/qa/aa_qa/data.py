@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 
 from aa_core.plugin import Problem, UserError
-from aa_core.ranking import normalise
+
+from .ranking import normalise
 
 SPLITS = ("train", "validation", "test")
 

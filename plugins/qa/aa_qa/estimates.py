@@ -2,14 +2,14 @@
 
 Whole-process peaks, to compare with the peak RSS of the process: the core's figure for the model
 (with the interpreter and torch) plus the teacher, which the ``qa_pairs`` dataset keeps resident.
-Training itself is the core's ``train`` task (aa_core.train.task.train_bytes); ``train_bytes``
-here gives the same figure.
+Training itself is the core's ``train`` task, whose estimate adds the ``qa_pairs`` config's
+``resident_bytes()`` (the teacher); ``train_bytes`` here gives the same figure.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from aa_core.assemble import RUNTIME_BYTES, forward_bytes, training_bytes
+from aa_core.run import RUNTIME_BYTES, forward_bytes, training_bytes
 
 from .config import TEACHER_BYTES
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aa_core.assemble import count_params
 from aa_core.plugin import table, write_json, write_text
+from aa_core.run import count_params
 
 from . import text_baselines as TB
 from .answering import answer_generated

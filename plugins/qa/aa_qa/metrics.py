@@ -18,8 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aa_core.ranking import gold_sets, normalise, ranking_items, ranking_metrics, ranks  # noqa: F401  (re-exported: aa_qa.metrics.* kept working)
-
+from .ranking import gold_sets, normalise, ranking_items, ranking_metrics, ranks  # noqa: F401  (re-exported: aa_qa.metrics.* kept working)
 from .stats import interval, resample_indices
 
 

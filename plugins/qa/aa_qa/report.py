@@ -220,7 +220,7 @@ def new_folder(parent: Path, name: str, key: str = "run.output_dir") -> Path:
     On a disk too full for even an empty folder, ``parent/name`` is returned uncreated:
     :func:`write_or_elsewhere` then keeps the report in another place and says where.
     """
-    from aa_core.checkpoint import create_run_dir, free_bytes
+    from aa_core.run import create_run_dir, free_bytes
     from aa_core.plugin import UserError
 
     try:
@@ -238,7 +238,7 @@ def write_or_elsewhere(report: dict, folder: Path, png: bool = True, elsewhere: 
     import contextlib
     import json
 
-    from aa_core.checkpoint import write_files_or_elsewhere
+    from aa_core.run import write_files_or_elsewhere
 
     try:
         return write_files_or_elsewhere(folder, lambda stage: write(report, stage, png=png), key="run.output_dir",

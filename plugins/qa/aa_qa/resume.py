@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aa_core.checkpoint import is_run_dir, load_checkpoint
 from aa_core.plugin import UserError
+from aa_core.run import is_run_dir, load_checkpoint
 
 from .answering import restore_for_answers
 from .data import load_data, normalise

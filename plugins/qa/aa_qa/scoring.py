@@ -13,9 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aa_core.assemble import count_params
 from aa_core.protocols import RetrievalDecoder
-from aa_core.train.task import new_run_id
+from aa_core.run import count_params, new_run_id
 
 from . import baselines as B
 from . import report as R

@@ -1,4 +1,4 @@
-"""Paired statistics (moved to :mod:`aa_core.stats`, where every task's report and ``aa sweep`` read them)."""
-from aa_core.stats import HIGHER, LOWER, NO_DIFF, interval, paired, resample_indices, t_interval, verdict
+"""Paired statistics (the core's, :mod:`aa_core.run`, where every task's report and ``aa sweep`` read them)."""
+from aa_core.run import HIGHER, LOWER, NO_DIFF, interval, paired, resample_indices, t_interval, verdict
 
 __all__ = ["HIGHER", "LOWER", "NO_DIFF", "interval", "paired", "resample_indices", "t_interval", "verdict"]

@@ -1,7 +1,8 @@
 """A task plugin that is not Q→A: four classes of random vectors (the class is where the largest of the
-first four features is). The dataset owns its loss and metric (``TaskObjective``) and describes examples
-and predictions; the model is any core pipeline that reads ``features``-wide inputs (``direct_embedding``).
-``poison = N`` makes the first N training examples NaN, to exercise the non-finite guard."""
+first four features is). The dataset holds the data and describes examples and predictions; the
+``toy_accuracy`` objective holds the loss and metrics; the model is any core pipeline that reads
+``features``-wide inputs (``direct_embedding``). ``poison = N`` makes the first N training examples
+NaN, to exercise the non-finite guard."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from aa_core.plugin import Component, hookimpl
+from aa_core.run import Objective
 
 
 @attrs.define
@@ -18,6 +20,9 @@ class ToyConfig:
     size: int = 64
     features: int = 8
     poison: int = 0
+
+    def io_shapes(self) -> dict[str, list[int]]:
+        return {"inputs": [self.features], "outputs": [4]}
 
 
 class Toy:
@@ -37,15 +42,6 @@ class Toy:
         x, y = self.splits[split]
         return {"inputs": x[index], "targets": y[index]}
 
-    def training_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return F.cross_entropy(model(batch["inputs"])[:, :4], batch["targets"])
-
-    @torch.no_grad()
-    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
-        x, y = self.splits["validation"]
-        logits = model(x)[:, :4]
-        return {"val_accuracy": float((logits.argmax(1) == y).float().mean()), "val_loss": float(F.cross_entropy(logits, y))}
-
     def describe(self, index: int, split: str) -> str:
         return f"{split} example {index}: class {int(self.splits[split][1][index])}"
 
@@ -53,6 +49,31 @@ class Toy:
         return f"predicted class {int(output[0, :4].argmax())}"
 
 
+class ToyAccuracy(Objective):
+    """Cross-entropy of the first four outputs; accuracy and loss per split."""
+
+    selection = ("val_accuracy", "max")
+    metrics = ("val_accuracy", "val_loss")
+
+    def __init__(self, config: object = None, ctx: object = None):
+        pass
+
+    def training_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(model(batch["inputs"])[:, :4], batch["targets"])
+
+    def split_metrics(self, model: torch.nn.Module, data: Toy, split: str) -> dict[str, float]:  # type: ignore[override]
+        x, y = data.splits[split]
+        logits = model(x)[:, :4]
+        return {"accuracy": float((logits.argmax(1) == y).float().mean()), "loss": float(F.cross_entropy(logits, y))}
+
+
+@attrs.define
+class NoSettings:
+    pass
+
+
 @hookimpl
 def aa_components():
-    return [Component("dataset", "toy_classes", ToyConfig, "aa_toy_task:Toy", "four classes of random vectors")]
+    return [Component("dataset", "toy_classes", ToyConfig, "aa_toy_task:Toy", "four classes of random vectors",
+                      defaults={"objective": "toy_accuracy"}),
+            Component("objective", "toy_accuracy", NoSettings, "aa_toy_task:ToyAccuracy", "cross-entropy; accuracy and loss")]

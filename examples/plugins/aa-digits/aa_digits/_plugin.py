@@ -17,6 +17,15 @@ class DigitsConfig:
         if len(self.split) != 3 or abs(sum(self.split) - 1) > 1e-6:
             yield "split", f"must be three fractions (train, validation, test) summing to 1, got {self.split}"
 
+    def io_shapes(self) -> dict[str, list[int]]:
+        """An example is 64 pixel values; a prediction, ten class logits (ShapedDatasetConfig)."""
+        return {"inputs": [64], "outputs": [10]}
+
+
+@attrs.define
+class ClassificationConfig:
+    """Cross-entropy of the class logits; selects on validation accuracy."""
+
 
 @attrs.define
 class ConsensusConfig:
@@ -28,7 +37,10 @@ class ConsensusConfig:
 @hookimpl
 def aa_components() -> list[Component]:
     return [
-        Component("dataset", "digits8x8", DigitsConfig, "aa_digits.data:Digits", "scikit-learn's 8×8 digits (bundled, offline)"),
+        Component("dataset", "digits8x8", DigitsConfig, "aa_digits.data:Digits", "scikit-learn's 8×8 digits (bundled, offline)",
+                  defaults={"objective": "digits_classification"}),
+        Component("objective", "digits_classification", ClassificationConfig, "aa_digits.objective:build",
+                  "cross-entropy of the class logits; loss and accuracy per split"),
         Component("pipeline", "face_consensus", ConsensusConfig, "aa_digits.model:FaceConsensus",
                   "image on the input face → propagator → class = consensus of the output cells"),
     ]

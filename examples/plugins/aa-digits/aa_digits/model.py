@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from aa_core.plugin import UserError
-from aa_core.protocols import Dataset
 
 
 class FaceConsensus(nn.Module):
@@ -42,23 +41,8 @@ class FaceConsensus(nn.Module):
         return self.readout(state[:, self.output_cells]).mean(1)  # each cell votes; the consensus decides
 
     def training_loss(self, batch: dict[str, torch.Tensor], settings) -> torch.Tensor:
+        """The Pipeline contract's loss on ``example_batch`` (the kit's check); training uses the objective."""
         return F.cross_entropy(self(batch["inputs"]), batch["targets"])
-
-    @torch.no_grad()
-    def scores(self, dataset: Dataset, split: str) -> dict[str, float]:
-        """Mean cross-entropy and accuracy on a whole split."""
-        n, loss, correct = dataset.sizes()[split], 0.0, 0
-        device = self.readout.weight.device
-        for index in torch.arange(n).split(512):
-            batch = dataset.batch(split, index)
-            logits = self(batch["inputs"].to(device))
-            targets = batch["targets"].to(device)
-            loss += float(F.cross_entropy(logits, targets, reduction="sum"))
-            correct += int((logits.argmax(1) == targets).sum())
-        return {"loss": loss / max(n, 1), "accuracy": correct / max(n, 1)}
-
-    def validation_metrics(self, dataset: Dataset, settings) -> dict[str, float]:
-        return {f"val_{k}": v for k, v in self.scores(dataset, "validation").items()}
 
     def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         return {"inputs": torch.rand(size, 64, generator=generator),
