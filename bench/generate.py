@@ -88,7 +88,7 @@ def roundtrip(decoder, teacher, texts: list[str]) -> dict[str, float]:
     """Held-out texts rebuilt from their own teacher embeddings: teacher cosine, BLEU, chrF, exact %."""
     from sacrebleu.metrics import BLEU, CHRF
 
-    from aa_core.ranking import normalise
+    from aa_qa.ranking import normalise
 
     e = teacher.encode(texts)
     rec = decoder.decode(e)

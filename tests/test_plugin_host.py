@@ -184,3 +184,16 @@ def test_plugins_load_exits_2_naming_a_broken_plugin(tmp_path, aa):
     r = aa("plugins", "--load", env={"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])})
     assert r.returncode == 2
     assert "aa-broken-ep" in r.stderr and "cell.lenya" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_first_party_list_is_generated_from_the_plugin_pyprojects():
+    """aa_core/host/_first_party.py is what scripts/first_party.py makes of the repository's pyprojects (no hand-kept copy)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(repo / "scripts" / "first_party.py"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    from aa_core.host import FIRST_PARTY, first_party_provider
+
+    assert first_party_provider("cell", "gmlp") == ("aa-gmlp", "plugins/gmlp") and "aa-qa" in FIRST_PARTY

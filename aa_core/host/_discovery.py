@@ -6,27 +6,10 @@ from importlib import metadata
 import attrs
 
 from .._api import core_range
+from ._first_party import FIRST_PARTY
 
 PLUGIN_GROUP = "aa.plugins"
 COMPONENT_GROUP = "aa.components"
-
-# First-party components and the distribution that provides each: used to tell a user
-# which package to install when a spec names a component that is not installed.
-FIRST_PARTY = {
-    "aa-gmlp": ("plugins/gmlp", ["cell.gmlp"]),
-    "aa-cct": ("plugins/cct", ["cell.cct"]),
-    "aa-ret": ("plugins/ret", ["cell.ret"]),
-    "aa-mamba": ("plugins/mamba", ["propagator.mamba", "propagator.schedule"]),
-    "aa-phrase-bank": ("plugins/phrase_bank", ["decoder.phrase_bank"]),
-    "aa-universal-adapter": (
-        "plugins/universal_adapter",
-        ["adapter.learned_linear", "adapter.hierarchical", "adapter.attention_based", "adapter.autoencoder"],
-    ),
-    # (train and [train] are the core's own)
-    "aa-qa": ("plugins/qa", ["tokenizer.teacher", "dataset.qa_pairs", "task.evaluate", "task.ask", "section.data",
-                             "section.qa_loss", "section.evaluate", "command.ask", "command.evaluate", "command.inspect"]),
-}
-
 
 def first_party_provider(kind: str, name: str) -> tuple[str, str] | None:
     """(distribution, source dir) of the first-party package providing kind.name, if any.

@@ -74,6 +74,7 @@ class Loop:
         if distributed.world() > 1 and resume is None:
             torch.manual_seed(cfg.seed + 7919 * distributed.rank())  # per-rank draws (e.g. fire masks); same init and order above
         self.t0 = time.perf_counter() - self.progress.time_s
+        self.cpu0 = time.process_time() - self.progress.cpu_s
         self.stop = StopRequest(any(c.handles_interrupt for c in self.callbacks))
         self.stopped_early = self.progress.stale >= cfg.patience
         self.stop_reason: str | None = None
@@ -150,7 +151,7 @@ class Loop:
             p.seen += len(idx)
         self.sched.step()
         p.batch = b + 1
-        p.time_s = self.elapsed()
+        p.time_s, p.cpu_s = self.elapsed(), time.process_time() - self.cpu0
         self.last_step_s = time.perf_counter() - start
         return batch, float(loss.detach())
 
@@ -183,7 +184,7 @@ class Loop:
         else:
             p.stale += 1
         self.rounds.end(p, r)
-        p.time_s = self.elapsed()
+        p.time_s, p.cpu_s = self.elapsed(), time.process_time() - self.cpu0
         return metrics, improved
 
     def finished(self) -> bool:
@@ -212,7 +213,7 @@ class Loop:
         self.model.cpu().eval()  # what follows (checkpoints, decoders, reports) works on the CPU
         self.capture_callbacks()
         return {"history": p.history, "best_epoch": p.best_epoch, "best": p.best_metrics, "selected": self.metric,
-                "mode": "max" if self.sign > 0 else "min", "time_s": self.elapsed(),
+                "mode": "max" if self.sign > 0 else "min", "time_s": self.elapsed(), "cpu_s": time.process_time() - self.cpu0,
                 "stopped_early": self.stopped_early or len(p.history) < self.rounds.count, "stop_reason": self.stop_reason,
                 "skipped_batches": p.skipped_batches, "steps": p.callbacks.get("StepLog", {}).get("rows", [])}
 

@@ -40,6 +40,7 @@ class Progress:
     history: list[dict[str, Any]] = attrs.Factory(list)
     stale: int = 0
     time_s: float = 0.0
+    cpu_s: float = 0.0  # CPU seconds of the training process (every thread), over every sitting
     skipped_batches: int = 0
     callbacks: dict[str, Any] = attrs.Factory(dict)  # each callback's state_dict() at the last save
 

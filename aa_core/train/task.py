@@ -145,6 +145,7 @@ def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Pa
         "params": params, "selected": metric, "mode": result.get("mode") or ("max" if cfg.direction(metric) > 0 else "min"),
         "best_epoch": result["best_epoch"], "best": result["best"], "history": result["history"], "stopped_early": result["stopped_early"],
         "stop_reason": result.get("stop_reason"), "skipped_batches": result["skipped_batches"], "time_s": result["time_s"],
+        "cpu_s": result.get("cpu_s"),
     })
     steps = result.get("steps") or []
 

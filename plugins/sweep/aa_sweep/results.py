@@ -59,7 +59,9 @@ def outcome(folder: Path) -> dict[str, Any]:
         m = json.loads(files[-1].read_text(encoding="utf-8"))
         params = m.get("params")  # the trainable count; a metrics.json written before it existed: the checkpoint's tensors
         out.update(metrics_file=str(files[-1]), selected=m.get("selected"), mode=m.get("mode"), best_epoch=m.get("best_epoch"),
-                   params=params if isinstance(params, int) else _param_count(m.get("checkpoint")))
+                   params=params if isinstance(params, int) else _param_count(m.get("checkpoint")), cpu_s=m.get("cpu_s"))
+        if isinstance(m.get("test"), dict):  # the core's test step: read once, after selection
+            out.update(test=_numbers(m["test"]), test_valid=(m.get("test_info") or {}).get("valid", True))
         out["metrics"].update(_numbers(m.get("best") or {}))
     reports = sorted((folder / "runs").glob("*/report.json"))
     if reports:

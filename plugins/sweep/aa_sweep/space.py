@@ -24,15 +24,28 @@ class Range:
     integer: bool = False
 
 
+REFERENCE = "reference"  # the case label of a study's reference row (another spec, the same seeds)
+
+
 @attrs.frozen
 class Space:
     params: dict[str, tuple[str, ...] | Range]
     cases: dict[str, tuple[str, ...]]  # case label → its overrides
     seeds: tuple[int, ...]
     seed_key: str = "train.seed"
+    reference: bool = False  # a reference row: the reference spec once per seed
+    matched: dict[str, tuple[str, ...]] = attrs.field(factory=dict)  # configuration label → overrides of the budget match
+
+    def configs(self) -> list[dict[str, str]]:
+        """Every configuration (a point without its seed), the reference first."""
+        return list({point_key(config_of(p)): config_of(p) for p in self.grid()}.values())
 
     def grid(self) -> list[dict[str, str]]:
-        """Every combination of cases × params × seeds (ranges are not allowed in a grid)."""
+        """The reference × seeds (when there is one), then every combination of cases × params × seeds
+        (ranges are not allowed in a grid)."""
+        return ([{"case": REFERENCE, "seed": str(s)} for s in self.seeds] if self.reference else []) + self._product()
+
+    def _product(self) -> list[dict[str, str]]:
         axes: list[tuple[str, tuple[str, ...]]] = []
         if self.cases:
             axes.append(("case", tuple(self.cases)))
@@ -43,16 +56,21 @@ class Space:
         axes.append(("seed", tuple(str(s) for s in self.seeds)))
         return [dict(zip([a for a, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
 
+    def config_overrides(self, config: dict[str, str]) -> list[str]:
+        """The ``--set`` overrides of a configuration: case bundle, params, then the budget match."""
+        out = list(self.cases.get(config.get("case", ""), ()))
+        out += [f"{k}={v}" for k, v in config.items() if k not in ("case", "seed")]
+        return out + list(self.matched.get(label(config_of(config)), ()))
+
     def overrides(self, point: dict[str, str]) -> list[str]:
-        """The ``--set`` overrides of a point (case bundle first, then params, then the seed)."""
-        out = list(self.cases.get(point.get("case", ""), ()))
-        out += [f"{k}={v}" for k, v in point.items() if k not in ("case", "seed")]
-        out.append(f"{self.seed_key}={point['seed']}")
-        return out
+        """The ``--set`` overrides of a point (its configuration's, then the seed)."""
+        return [*self.config_overrides(point), f"{self.seed_key}={point['seed']}"]
 
     def fingerprint(self) -> str:
         blob = json.dumps({"params": {k: (attrs.asdict(v) if isinstance(v, Range) else list(v)) for k, v in self.params.items()},
-                           "cases": {k: list(v) for k, v in self.cases.items()}, "seeds": list(self.seeds), "seed_key": self.seed_key},
+                           "cases": {k: list(v) for k, v in self.cases.items()}, "seeds": list(self.seeds), "seed_key": self.seed_key,
+                           **({"reference": True} if self.reference else {}),
+                           **({"matched": {k: list(v) for k, v in self.matched.items()}} if self.matched else {})},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
@@ -68,7 +86,9 @@ def config_of(point: dict[str, str]) -> dict[str, str]:
 
 
 def label(config: dict[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items()) or "(spec as is)"
+    """A configuration's name in tables: its case's label, then its params as KEY=VALUE."""
+    parts = [v if k == "case" else f"{k}={v}" for k, v in config.items() if k != "seed"]
+    return ", ".join(parts) or "(spec as is)"
 
 
 def _range(key: str, text: str) -> Range:
@@ -85,7 +105,20 @@ def _range(key: str, text: str) -> Range:
     return Range(lo, hi, log, integer)
 
 
-def parse(params: list[str], cases: list[str], seeds: int | list[int], seed_key: str = "train.seed") -> Space:
+def parse_seeds(text: str | int) -> list[int]:
+    """``--seeds 5`` (seeds 0–4) or ``--seeds 0,3,7`` (exactly those)."""
+    if isinstance(text, int):
+        return list(range(text))
+    try:
+        values = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {text!r}: give a count (--seeds 5: seeds 0–4) or a comma-separated list (--seeds 0,1,2)") from None
+    if "," not in str(text) and len(values) == 1:
+        return list(range(values[0]))
+    return values
+
+
+def parse(params: list[str], cases: list[str], seeds: int | list[int] | str, seed_key: str = "train.seed", reference: bool = False) -> Space:
     """``--param KEY=V1|V2|…`` (or a range ``LO..HI``), ``--case 'LABEL: KEY=V; KEY=V'`` and the seeds."""
     out: dict[str, tuple[str, ...] | Range] = {}
     for text in params:
@@ -109,11 +142,13 @@ def parse(params: list[str], cases: list[str], seeds: int | list[int], seed_key:
             raise UserError(f"--case {text!r}: expected 'LABEL: KEY=VALUE; KEY=VALUE', e.g. --case 'cube: geometry.size=[8,8,8]; cell.channels=16'")
         if name.strip() in case_map:
             raise UserError(f"--case {name.strip()!r} is given twice")
+        if name.strip() == REFERENCE:
+            raise UserError(f"--case {REFERENCE}: the label is reserved for the --reference spec's row; name the case otherwise")
         case_map[name.strip()] = sets
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    seed_list = list(seeds) if isinstance(seeds, list) else parse_seeds(seeds)
     if not seed_list:
         raise UserError("--seeds: need at least one seed")
-    return Space(out, case_map, tuple(seed_list), seed_key)
+    return Space(out, case_map, tuple(seed_list), seed_key, reference)
 
 
 @attrs.frozen

@@ -21,7 +21,7 @@ import optuna
 from . import results as R
 from . import trial as T
 from .claims import Claims, engine_for, owner_id, schema_lock
-from .space import Range, Space, config_of, label, point_key
+from .space import REFERENCE, Range, Space, config_of, label, point_key
 
 
 @attrs.define
@@ -37,6 +37,14 @@ class Sweep:
     trials: int = 0  # search mode: number of configurations
     timeout_s: float | None = None
     direction: str = "maximize"  # of the objective
+    reference_spec: str | None = None  # the reference row's spec (its points have case = "reference")
+    reference_fixed: list[str] = attrs.field(factory=list)  # --set applied to the reference's trials
+
+    def spec_of(self, point: dict[str, str]) -> tuple[str, list[str]]:
+        """The spec and the fixed overrides of a point (the reference's own for the reference row)."""
+        if point.get("case") == REFERENCE and self.reference_spec is not None:
+            return self.reference_spec, self.reference_fixed
+        return self.spec, self.fixed
 
 
 def _key_hash(key: str) -> str:
@@ -61,8 +69,8 @@ def open_study(sw: Sweep) -> optuna.Study:
 
 def _distributions(space: Space, point: dict[str, str]) -> dict:
     d: dict = {"seed": optuna.distributions.CategoricalDistribution([str(s) for s in space.seeds])}
-    if space.cases:
-        d["case"] = optuna.distributions.CategoricalDistribution(list(space.cases))
+    if space.cases or space.reference:
+        d["case"] = optuna.distributions.CategoricalDistribution([*([REFERENCE] if space.reference else []), *space.cases])
     for k, v in space.params.items():
         if not isinstance(v, Range):
             d[k] = optuna.distributions.CategoricalDistribution(list(v))
@@ -97,8 +105,9 @@ def run_grid_worker(sw: Sweep, study: optuna.Study, claims: Claims, worker: int,
             claims.release(_key_hash(key), owner)
             continue
         folder = sw.folder / "trials" / _key_hash(key)[:16]
+        spec, fixed = sw.spec_of(mine)
         try:
-            res = T.run(sw.spec, [*sw.fixed, *sw.space.overrides(mine)], folder, sw.timeout_s,
+            res = T.run(spec, [*fixed, *sw.space.overrides(mine)], folder, sw.timeout_s,
                         started=functools.partial(claims.set_trial, _key_hash(key), owner))
         except T.Busy as exc:
             _busy(exc, key, owner, claims, failed, report)

@@ -1,10 +1,13 @@
 """One trial: a normal ``aa run`` in its own process and folder; its report's numbers.
 
-A trial never outlives its sweep: it runs in its own process group, which the sweep kills when
-it stops (an exception, Ctrl-C, SIGTERM), and on Linux the kernel kills it when the sweep dies
-outright (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, set in the child before ``exec``). Its folder
-records the process (``trial.json``: ``host:pid:start``), and a folder whose process is alive
-is never deleted.
+A trial never outlives its sweep: it runs in its own process group, which the sweep stops when it
+stops (an exception, Ctrl-C, SIGTERM): SIGINT first, so that a training trial saves at its step
+(exit 130), then SIGKILL for what is left after ``GRACE_S``; on Linux the kernel kills it when the
+sweep dies outright (``prctl(PR_SET_PDEATHSIG, SIGKILL)``, set in the child before ``exec``). Its
+folder records the process (``trial.json``: ``host:pid:start``), and a folder whose process is
+alive is never deleted. A rerun of the sweep resumes a trial from its run folder's last
+checkpoint (``aa run --resume``: the same weights as an uninterrupted trial), and takes a trial
+that finished before the sweep could record it as it is.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from .results import outcome
 RECORD = "trial.json"
 PR_SET_PDEATHSIG = 1
 
+GRACE_S = 60.0  # how long stopped trials get to save (SIGINT) before they are killed
 STOP = threading.Event()  # set when the sweep stops: no trial starts after it
 _lock = threading.Lock()
 _running: dict[int, subprocess.Popen] = {}
@@ -39,9 +43,26 @@ class Busy(Exception):
     """The trial's folder belongs to a live process (an orphan of a killed sweep)."""
 
 
-def command(spec: str, overrides: list[str], folder: Path) -> list[str]:
+def command(spec: str, overrides: list[str], folder: Path, resume: Path | None = None) -> list[str]:
     sets = [*overrides, f"run.output_dir={json.dumps(str(folder / 'runs'))}", f"run.checkpoint_dir={json.dumps(str(folder / 'checkpoints'))}"]
-    return [sys.executable, "-m", "aa_core.cli", "run", spec, *[a for s in sets for a in ("--set", s)]]
+    return [sys.executable, "-m", "aa_core.cli", "run", spec, *[a for s in sets for a in ("--set", s)],
+            *(["--resume", str(resume)] if resume is not None else [])]
+
+
+def resumable(folder: Path) -> Path | None:
+    """The run folder an interrupted trial left (a ``last`` checkpoint, no finished metrics), if any."""
+    if any(folder.glob("runs/*/metrics.json")):
+        return None
+    runs = sorted(p.parent for p in folder.glob("checkpoints/*/last"))
+    return runs[-1] if runs else None
+
+
+def finished(folder: Path) -> bool:
+    """The trial ran to the end (its tasks exited 0) but the sweep did not record it (killed meanwhile)."""
+    try:
+        return json.loads((folder / RECORD).read_text(encoding="utf-8")).get("returncode") == 0 and any(folder.glob("runs/*/metrics.json"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -66,14 +87,25 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
-def stop_all() -> int:
-    """Stop the sweep: no new trial starts, and every running trial's process group is killed.
+def stop_all(grace_s: float = GRACE_S) -> int:
+    """Stop the sweep: no new trial starts; every running trial's process group gets SIGINT (a training
+    trial saves at its step and exits 130), and whatever still runs after ``grace_s`` is killed.
     Returns how many were running."""
     with _lock:
         STOP.set()
         procs = list(_running.values())
     for proc in procs:
-        _kill_group(proc)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except (ProcessLookupError, PermissionError):
+            pass
+    end = time.monotonic() + grace_s
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        _kill_group(proc)  # the trial's leftovers (and the trial, if it did not stop in time)
     return len(procs)
 
 
@@ -104,24 +136,33 @@ def run(spec: str, overrides: list[str], folder: Path, timeout_s: float | None =
     """
     if STOP.is_set():
         raise Stopped
+    resume = None
     if folder.exists():
         holder = owner_of(folder)
         if holder is not None:
             raise Busy(f"{folder} belongs to the live trial process {holder} (left running by a killed sweep); not deleted")
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+        if finished(folder):
+            return {"ok": True, "returncode": 0, "seconds": 0.0, "log": str(folder / "log.txt"), **outcome(folder)}
+        resume = resumable(folder)
+        if resume is None:
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     log = folder / "log.txt"
     t0 = time.perf_counter()
-    with open(log, "wb") as out:
+    with open(log, "ab" if resume is not None else "wb") as out:
+        if resume is not None:
+            out.write(f"--- resumed from {resume} by the sweep ---\n".encode())
+            out.flush()
         with _lock:
             if STOP.is_set():
                 raise Stopped
-            proc = subprocess.Popen(command(spec, overrides, folder), stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(command(spec, overrides, folder, resume), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, process_group=0, preexec_fn=_die_with_parent())
             _running[proc.pid] = proc
         try:
             ident = process_id(proc.pid)
-            (folder / RECORD).write_text(json.dumps({"process": ident, "sweep": process_id()}) + "\n", encoding="utf-8")
+            (folder / RECORD).write_text(json.dumps({"process": ident, "sweep": process_id(), "resumed": resume is not None}) + "\n",
+                                         encoding="utf-8")
             if started is not None:
                 started(ident)
             rc = proc.wait(timeout=timeout_s)
@@ -138,7 +179,10 @@ def run(spec: str, overrides: list[str], folder: Path, timeout_s: float | None =
                 _running.pop(proc.pid, None)
     if STOP.is_set():
         raise Stopped
-    result: dict = {"ok": False, "returncode": rc, "seconds": time.perf_counter() - t0, "log": str(log)}
+    if rc == 0:  # recorded, so that a sweep killed before it stores the result takes the trial as it is
+        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+        (folder / RECORD).write_text(json.dumps({**record, "returncode": 0}) + "\n", encoding="utf-8")
+    result: dict = {"ok": False, "returncode": rc, "seconds": time.perf_counter() - t0, "log": str(log), "resumed": resume is not None}
     if rc == 0:
         result.update(outcome(folder))  # metrics.json of the train task, and the report when a task wrote one
     return result
