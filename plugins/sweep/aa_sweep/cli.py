@@ -99,22 +99,25 @@ def trial_tasks(spec_path: str, user: list[str]) -> list[str]:
 
 @contextlib.contextmanager
 def _sigterm_stops_the_sweep() -> Iterator[None]:
-    """SIGTERM raises RunInterrupted (exit 143) in the main thread, so the sweep's ``finally`` kills
-    the running trials instead of the process vanishing and leaving them behind."""
+    """SIGINT and SIGTERM raise RunInterrupted (exit 130 / 143) in the main thread, so the sweep's ``finally``
+    stops the running trials (SIGINT: each saves at its step) instead of the process vanishing and
+    leaving them behind; no queued trial starts after it."""
     from aa_core.plugin import RunInterrupted
 
     def stop(signum: int, _frame: Any) -> None:
-        raise RunInterrupted("stopped by SIGTERM; the running trials were stopped with it. Rerun the same command "
-                             "to resume (finished trials are kept)", 143)
+        name, code = ("SIGINT", 130) if signum == signal.SIGINT else ("SIGTERM", 143)
+        raise RunInterrupted(f"stopped by {name}; the running trials were stopped with it (each saved at its step). Rerun the "
+                             "same command to resume: finished trials are kept, interrupted ones continue where they stopped", code)
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.signal(signal.SIGTERM, stop)
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def check_objective(text: str | None, spec_path: str, fixed: list[str], study: bool) -> None:

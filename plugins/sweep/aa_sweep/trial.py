@@ -49,12 +49,19 @@ def command(spec: str, overrides: list[str], folder: Path, resume: Path | None =
             *(["--resume", str(resume)] if resume is not None else [])]
 
 
-def resumable(folder: Path) -> Path | None:
-    """The run folder an interrupted trial left (a ``last`` checkpoint, no finished metrics), if any."""
-    if any(folder.glob("runs/*/metrics.json")):
-        return None
+def resumable(folder: Path, tests: bool = True) -> tuple[Path, list[str]] | None:
+    """(run folder, extra overrides) to continue an interrupted trial: its training from the ``last``
+    checkpoint, or — trained, but stopped before its test step — the test step alone; None for neither."""
+    metrics = sorted(folder.glob("runs/*/metrics.json"))
+    if metrics:
+        try:
+            record = json.loads(metrics[-1].read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        run = Path(record.get("checkpoint_dir") or "")
+        return (run, ['run.tasks=["test"]']) if tests and "test" not in record and (run / "best").is_file() else None
     runs = sorted(p.parent for p in folder.glob("checkpoints/*/last"))
-    return runs[-1] if runs else None
+    return (runs[-1], []) if runs else None
 
 
 def finished(folder: Path) -> bool:
@@ -136,16 +143,19 @@ def run(spec: str, overrides: list[str], folder: Path, timeout_s: float | None =
     """
     if STOP.is_set():
         raise Stopped
-    resume = None
+    resume: Path | None = None
     if folder.exists():
         holder = owner_of(folder)
         if holder is not None:
             raise Busy(f"{folder} belongs to the live trial process {holder} (left running by a killed sweep); not deleted")
         if finished(folder):
             return {"ok": True, "returncode": 0, "seconds": 0.0, "log": str(folder / "log.txt"), **outcome(folder)}
-        resume = resumable(folder)
-        if resume is None:
+        found = resumable(folder, tests=any(o.startswith("run.tasks=") and '"test"' in o for o in overrides))
+        if found is None:
             shutil.rmtree(folder)
+        else:
+            resume, more = found
+            overrides = [*overrides, *more]
     folder.mkdir(parents=True, exist_ok=True)
     log = folder / "log.txt"
     t0 = time.perf_counter()
