@@ -35,6 +35,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "model is paired against (default mlp_same_params)")
     p.add_argument("--reference-set", dest="reference_fixed", action="append", default=[], metavar="KEY=VALUE",
                    help="an override for the reference spec's trials")
+    p.add_argument("--reference-label", default="reference", metavar="LABEL", help="the reference row's name in the table (default reference)")
     p.add_argument("--match-params", dest="match", default=None, metavar="KEY",
                    help="scale this width key (an integer or a list of integers, e.g. cell.hidden) in every configuration until "
                         "its model has the budget's parameter count within ±10 %%")
@@ -296,12 +297,14 @@ def _study_table(args: argparse.Namespace, sw: Any, swept: Any, budget: int | No
         name = label(config)
         spec, fixed = sw.spec_of(config)
         sets = sw.space.config_overrides(config)
-        info[name] = {**_info(spec, [*fixed, *sets], budget), "settings": " ".join(sets) if config.get("case") != REFERENCE else f"reference: {spec}"}
-        user = args.reference_fixed if config.get("case") == REFERENCE else args.fixed
+        is_ref = config.get("case") == REFERENCE
+        user = args.reference_fixed if is_ref else args.fixed
+        own = " ".join(user) if spec == sw.spec else " ".join([f"spec={spec}", *user])  # the reference's settings: its spec and overrides
+        info[name] = {**_info(spec, [*fixed, *sets], budget), "settings": own if is_ref else " ".join(sets)}
         commands[name] = ST.command(spec, seeds, [*user, *sets], common)
         for s in seeds:
             commands[f"{name} seed {s}"] = shlex.join(["aa", "run", spec, *[a for o in [*fixed, *sets, f"{sw.space.seed_key}={s}"] for a in ("--set", o)]])
-    rows, trials = ST.rows(runs, info, commands, args.metric, args.note)
+    rows, trials = ST.rows(runs, info, commands, args.metric, args.note, args.reference_label)
     paths = ST.write(rows, trials, sw.folder)
     if args.into:
         ST.upsert(Path(args.into), rows)

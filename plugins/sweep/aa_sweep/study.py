@@ -56,7 +56,7 @@ def verdict_text(lo: float, hi: float, mode: str) -> str:
 
 
 def rows(runs: list[dict[str, Any]], info: dict[str, dict[str, Any]], commands: dict[str, str], metric: str | None = None,
-         note: str = "") -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+         note: str = "", reference_label: str = REFERENCE) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """(configuration rows, trial rows) from the finished trials ``runs`` (each: ``config``, ``seed``, ``metrics``,
     ``test``, ``cpu_s``, ``selected``, ``mode``, ``params``, ``folder``); ``info[config]`` holds its task,
     settings, pipeline, cell, plugin, version, params and budget; ``commands[config]`` its reproducing
@@ -82,7 +82,7 @@ def rows(runs: list[dict[str, Any]], info: dict[str, dict[str, Any]], commands: 
         row = {c: "" for c in COLUMNS}
         row.update({k: str(meta.get(k, "")) for k in ("task", "settings", "pipeline", "cell", "plugin", "version")})
         params, budget = meta.get("params") or runs_[0].get("params"), meta.get("budget")
-        row.update(config=config, params=str(params or ""), budget=str(budget or ""), seeds=",".join(str(r["seed"]) for r in runs_),
+        row.update(config=reference_label if config == REFERENCE else config, params=str(params or ""), budget=str(budget or ""), seeds=",".join(str(r["seed"]) for r in runs_),
                    metric=key, mode=mode, val_mean=_f(sum(val) / len(val)), test_mean=_f(m), test_lo=_f(lo), test_hi=_f(hi),
                    test_per_seed=";".join(_f(t) for t in test), note=note if config != REFERENCE else "",
                    cpu_s_per_seed=_f(sum(float(r.get("cpu_s") or 0) for r in runs_) / len(runs_), 1), command=commands.get(config, ""))
@@ -91,10 +91,10 @@ def rows(runs: list[dict[str, Any]], info: dict[str, dict[str, Any]], commands: 
         pairs = [(float(r["test"][key]), ref[int(r["seed"])]) for r in runs_ if ref.get(int(r["seed"])) is not None and key in r["test"]]
         if config != REFERENCE and len(pairs) >= 2:
             d, dlo, dhi = t_interval([a - b for a, b in pairs])
-            row.update(reference=REFERENCE, diff_mean=_f(d), diff_lo=_f(dlo), diff_hi=_f(dhi), verdict=verdict_text(dlo, dhi, mode))
+            row.update(reference=reference_label, diff_mean=_f(d), diff_lo=_f(dlo), diff_hi=_f(dhi), verdict=verdict_text(dlo, dhi, mode))
         out.append(row)
         for r, t, v in zip(runs_, test, val):
-            trials.append({"config": config, "seed": str(r["seed"]), "metric": key, "val": _f(v), "test": _f(t), "cpu_s": _f(r.get("cpu_s"), 1),
+            trials.append({"config": reference_label if config == REFERENCE else config, "seed": str(r["seed"]), "metric": key, "val": _f(v), "test": _f(t), "cpu_s": _f(r.get("cpu_s"), 1),
                            "best_epoch": str(r.get("best_epoch", "")), "folder": str(r.get("folder", "")),
                            "command": commands.get(f"{config} seed {r['seed']}", "")})
     return out, trials
@@ -149,7 +149,7 @@ def markdown(rows_: list[dict[str, str]]) -> str:
     """The table of a results CSV: per row its test figure with the 95 % t interval over seeds and the paired
     difference to its study's reference (same seeds), parameters against the budget, CPU time; then the
     numbered reproducing commands. Fractions (a metric whose values lie in [0, 1]) are shown in %."""
-    head = ["| # | task | configuration | model | params (Δ budget) | seeds | val | test [95 % t] | − reference, paired [95 % t] | CPU s / seed | note |",
+    head = ["| # | task | configuration | model | params (Δ budget) | seeds | val | test [95 % t] | − its reference, paired by seed [95 % t] | CPU s / seed | note |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     out, cmds = list(head), []
     for i, r in enumerate(rows_, 1):
@@ -157,8 +157,9 @@ def markdown(rows_: list[dict[str, str]]) -> str:
         scale = 100.0 if values and all(0 <= v <= 1 for v in values) else 1.0
         unit = " (%)" if scale == 100 else ""
         test = f"{_pct(r['test_mean'], scale)} [{_pct(r['test_lo'], scale)}, {_pct(r['test_hi'], scale)}]" if r["test_mean"] else "not run"
+        is_ref = any(o["reference"] == r["config"] and o["task"] == r["task"] for o in rows_)
         diff = (f"{scale * float(r['diff_mean']):+.1f} [{scale * float(r['diff_lo']):+.1f}, {scale * float(r['diff_hi']):+.1f}] {r['verdict']}"
-                if r["diff_mean"] else ("reference" if r["config"] == REFERENCE else "–"))
+                if r["diff_mean"] else ("reference" if is_ref else "–"))
         params = f"{int(r['params']):,}" + (f" ({r['budget_delta_pct']} %)" if r["budget_delta_pct"] else "") if r["params"] else "–"
         model = r["pipeline"] + (f" / {r['cell']}" if r["cell"] else "")
         n = len([s for s in r["seeds"].split(",") if s])
