@@ -86,9 +86,14 @@ def quality(model, teacher, questions: list[str], refs: list[str]) -> dict[str, 
 
 def roundtrip(decoder, teacher, texts: list[str]) -> dict[str, float]:
     """Held-out texts rebuilt from their own teacher embeddings: teacher cosine, BLEU, chrF, exact %."""
+    import re
+    import unicodedata
+
     from sacrebleu.metrics import BLEU, CHRF
 
-    from aa_qa.ranking import normalise
+    def normalise(text: str) -> str:  # exact match up to case, accents and punctuation (as the Q→A reports count it)
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+        return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
     e = teacher.encode(texts)
     rec = decoder.decode(e)

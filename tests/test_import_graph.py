@@ -75,3 +75,46 @@ def test_no_benchmark_imports_the_qa_application():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{path.name}: {n}" for n in names if n == "aa_qa" or n.startswith("aa_qa.")]
     assert not offenders, offenders
+
+
+PUBLIC = {"aa_core", "aa_core.plugin", "aa_core.protocols", "aa_core.conformance", "aa_core.run"}
+
+
+def _internal_modules() -> set[str]:
+    """aa_core's subpackages and top-level modules other than the public ones."""
+    root = Path(__file__).resolve().parents[1] / "aa_core"
+    names = {f"aa_core.{p.stem}" for p in root.glob("*.py") if p.stem != "__init__"}
+    names |= {f"aa_core.{p.name}" for p in root.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    return names - PUBLIC
+
+
+def test_the_plugins_contract_forbids_every_internal_module():
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["name"].startswith("Plugins import only")]
+    assert set(contract["forbidden_modules"]) == _internal_modules() - {"aa_core.conformance"}
+
+
+def test_plugins_examples_and_their_tests_import_only_the_public_modules():
+    """Code and tests alike (the import-linter contract sees the packages only): `from aa_core.X import` with X public."""
+    import ast
+
+    repo = Path(__file__).resolve().parents[1]
+    bad = []
+    for path in [*repo.glob("plugins/**/*.py"), *repo.glob("examples/**/*.py")]:
+        if any(part in (".venv", "build") for part in path.parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("aa_core") and name not in PUBLIC and not name.startswith("aa_core.conformance."):
+                    bad.append(f"{path.relative_to(repo)}: {name}")
+        text = path.read_text(encoding="utf-8")
+        for line in text.splitlines():  # code in strings (subprocess one-liners)
+            if "from aa_core." in line and not line.lstrip().startswith(("from aa_core", "import ")):
+                mod = line.split("from aa_core.", 1)[1].split()[0]
+                if f"aa_core.{mod}" not in PUBLIC:
+                    bad.append(f"{path.relative_to(repo)}: aa_core.{mod} (in a string)")
+    assert not bad, "plugins import core internals:\n" + "\n".join(bad)

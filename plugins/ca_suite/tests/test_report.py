@@ -37,14 +37,3 @@ def test_mean_interval():
     m, h = mean_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and h == pytest.approx(4.303 * 1.0 / 3**0.5)
 
-
-def test_paired_by_seed_pairs_seeds_and_ignores_unpaired_runs():
-    from aa_ca.report_study import markdown_tables, paired_by_seed
-
-    rows = [{"label": "mnist1d_lattice_line", "seed": s, "params": 1, "test": {"test_accuracy": a}} for s, a in [(0, 0.9), (1, 0.8), (2, 0.95), (9, 0.1)]]
-    rows += [{"label": "mnist1d_mlp", "seed": s, "params": 1, "test": {"test_accuracy": a}} for s, a in [(0, 0.6), (1, 0.5), (2, 0.65)]]
-    p = paired_by_seed(rows, "mnist1d_lattice_line", "mnist1d_mlp", "test_accuracy")
-    assert p is not None and p["n"] == 3  # seed 9 has no MLP partner
-    assert abs(p["mean"] - 0.3) < 1e-9 and p["lo"] < 0.3 < p["hi"] and p["verdict"] == "higher"
-    assert paired_by_seed(rows, "mnist1d_lattice_line", "mnist1d_cnn", "test_accuracy") is None
-    assert "| mnist1d_lattice_line − mnist1d_mlp | 3 | +30.0 [" in markdown_tables(rows)

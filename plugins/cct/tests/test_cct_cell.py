@@ -6,13 +6,12 @@ import torch.nn.functional as F
 
 from aa_cct.cell import CCTCell
 from aa_cct.config import CCTCellConfig, param_count
-from aa_core.builtins.configs import LatticeConfig
+from aa_core.conformance import lattice as core_lattice
 from aa_core.conformance import build_registered, check_cell, check_nca_paths
-from aa_core.lattice.geometry import Lattice
 
 
 def lattice(size=(4, 4, 4), nbh=26, boundary="zero"):
-    return Lattice(LatticeConfig(size=list(size), neighbourhood=nbh, boundary=boundary))
+    return core_lattice(size, nbh, boundary)
 
 
 CONFIGS = [

@@ -2,15 +2,14 @@
 import pytest
 import torch
 
-from aa_core.builtins.configs import LatticeConfig
+from aa_core.conformance import lattice as core_lattice
 from aa_core.conformance import build_registered, check_cell, check_nca_paths
-from aa_core.lattice.geometry import Lattice
 from aa_gmlp.cell import GMLPCell
 from aa_gmlp.config import GMLPCellConfig, param_count
 
 
 def lattice(size=(4, 3, 5), nbh=26, boundary="zero"):
-    return Lattice(LatticeConfig(size=list(size), neighbourhood=nbh, boundary=boundary))
+    return core_lattice(size, nbh, boundary)
 
 
 @pytest.mark.parametrize("nbh", [6, 18, 26])

@@ -91,7 +91,7 @@ def summary(output: Any) -> str:
 
 
 def main(args) -> int:
-    from aa_core.checkpoint import load_verified, restore
+    from aa_core.run import load_verified, restore
     from aa_core.plugin import UserError, argument_text
     from aa_core.protocols import DescribedDataset
 

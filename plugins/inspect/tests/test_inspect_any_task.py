@@ -91,7 +91,7 @@ def test_inspect_a_dataset_example_of_a_classification_checkpoint(toy_run):
     assert (tmp / "toy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp / "toy.png").stat().st_size > 20_000
     # the printed class is what the checkpoint's model predicts for that example
     check = subprocess.run([sys.executable, "-c", (
-        "import sys, torch; from aa_core.checkpoint import restore; r = restore(sys.argv[1]); "
+        "import sys, torch; from aa_core.run import restore; r = restore(sys.argv[1]); "
         "x = r.ctx.build('dataset').batch('test', torch.tensor([0]))['inputs']; print(int(r.model(x)[0, :4].argmax()))"), str(run)],
         capture_output=True, text=True, timeout=300, env=env, cwd=tmp)
     assert check.returncode == 0, check.stderr

@@ -6,9 +6,7 @@ from typing import Any
 
 import attrs
 
-from aa_core.builtins.configs import NCAConfig
-from aa_core.plugin import one_of, positive
-from aa_core.spec import structure_config
+from aa_core.plugin import NCAConfig, one_of, positive, structure_config
 
 ORDERS = ("raster", "bidirectional", "axes", "hilbert")
 STEP_KINDS = ("nca", "mamba")

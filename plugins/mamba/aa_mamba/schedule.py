@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from aa_core.lattice.nca import NCAPropagator
+from aa_core.plugin import NCAPropagator
 
 from .config import ScheduleConfig, parse_step
 from .propagator import MambaPropagator

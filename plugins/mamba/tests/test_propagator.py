@@ -5,11 +5,9 @@ import pytest
 import torch
 
 from aa_core import UserError
-from aa_core.assemble import build_model
-from aa_core.builtins.configs import LatticeConfig
 from aa_core.conformance import build_registered, check_component
-from aa_core.lattice.geometry import Lattice
-from aa_core.spec import load_spec, validate
+from aa_core.conformance import lattice as core_lattice
+from aa_core.run import build_model, load_spec, validate
 from aa_mamba.config import MambaPropagatorConfig
 from aa_mamba.orders import hilbert_2d, hilbert_order, inverse, scan_orders
 from aa_mamba.propagator import MambaPropagator, propagator_param_count
@@ -59,7 +57,7 @@ def test_hilbert_2d_locality():
 
 
 def lattice(size):
-    return Lattice(LatticeConfig(size=list(size)))
+    return core_lattice(size)
 
 
 @pytest.mark.parametrize("cfg", [dict(), dict(order="axes", layers=2), dict(order="hilbert", tie_directions=True), dict(order="raster", d_state=4, expand=1, d_conv=2)])

@@ -5,17 +5,16 @@ import pytest
 import torch
 from torch import nn
 
+from aa_core.conformance import lattice as core_lattice
 from aa_core import UserError
-from aa_core.builtins.configs import LatticeConfig
 from aa_core.conformance import build_registered, check_cell, check_nca_paths
-from aa_core.lattice.geometry import Lattice
 from aa_ret.cell import RETCell
 from aa_ret.config import PRESETS, RETCellConfig, param_count, reduce_sizes, reduced_config
 from aa_ret.reduce import compact_state, load_compact, prune_linears, quantize_int8, reduce_for_inference, saved_bytes
 
 
 def lattice(size=(4, 4, 4), nbh=26, boundary="zero"):
-    return Lattice(LatticeConfig(size=list(size), neighbourhood=nbh, boundary=boundary))
+    return core_lattice(size, nbh, boundary)
 
 
 def n_params(m):

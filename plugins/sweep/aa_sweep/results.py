@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 
 from aa_core.plugin import atomic_path, table, write_json
-from aa_core.stats import t_interval, verdict
+from aa_core.run import t_interval, verdict
 
 MAX_COLUMNS = 6  # metrics shown in the table (the objective first)
 

@@ -148,16 +148,19 @@ def _pct(value: str, scale: float) -> str:
 def markdown(rows_: list[dict[str, str]]) -> str:
     """The table of a results CSV: per row its test figure with the 95 % t interval over seeds and the paired
     difference to its study's reference (same seeds), parameters against the budget, CPU time; then the
-    numbered reproducing commands. Fractions (a metric whose values lie in [0, 1]) are shown in %."""
+    numbered reproducing commands. Rows are grouped by task and training settings, each group led by its
+    reference. Fractions (a metric whose values lie in [0, 1]) are shown in %."""
     head = ["| # | task | configuration | model | params (Δ budget) | seeds | val | test [95 % t] | − its reference, paired by seed [95 % t] | CPU s / seed | note |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     out, cmds = list(head), []
-    for i, r in enumerate(rows_, 1):
+    refs = {(o["task"], o["reference"]) for o in rows_}
+    order = sorted(rows_, key=lambda r: (r["task"], _training(r["settings"]), (r["task"], r["config"]) not in refs, r["config"]))
+    for i, r in enumerate(order, 1):
         values = [float(v) for v in r["test_per_seed"].split(";") if v]
         scale = 100.0 if values and all(0 <= v <= 1 for v in values) else 1.0
         unit = " (%)" if scale == 100 else ""
         test = f"{_pct(r['test_mean'], scale)} [{_pct(r['test_lo'], scale)}, {_pct(r['test_hi'], scale)}]" if r["test_mean"] else "not run"
-        is_ref = any(o["reference"] == r["config"] and o["task"] == r["task"] for o in rows_)
+        is_ref = (r["task"], r["config"]) in refs
         diff = (f"{scale * float(r['diff_mean']):+.1f} [{scale * float(r['diff_lo']):+.1f}, {scale * float(r['diff_hi']):+.1f}] {r['verdict']}"
                 if r["diff_mean"] else ("reference" if is_ref else "–"))
         params = f"{int(r['params']):,}" + (f" ({r['budget_delta_pct']} %)" if r["budget_delta_pct"] else "") if r["params"] else "–"
@@ -168,6 +171,18 @@ def markdown(rows_: list[dict[str, str]]) -> str:
         if r["command"]:
             cmds.append(f"{i}. `{r['command']}`")
     return "\n".join(out + (["", "Commands (one per row):", "", *cmds] if cmds else [])) + "\n"
+
+
+MODEL_KINDS = ("geometry", "cell", "propagator", "tokenizer", "subword", "encoder", "adapter", "decoder", "pipeline")
+
+
+def _training(settings: str) -> str:
+    """A row's settings other than the model's: rows with equal ones were trained alike (grouped in the table)."""
+    try:
+        parts = shlex.split(settings)
+    except ValueError:
+        return settings
+    return " ".join(p for p in parts if p.split("=", 1)[0].split(".", 1)[0] not in MODEL_KINDS and not p.startswith("spec="))
 
 
 def command(spec: str, seeds: list[int], sets: list[str], extra: list[str]) -> str:

@@ -146,7 +146,7 @@ def test_two_workers_share_one_sqlite_study_without_duplicates(tmp_path):
 
 
 def test_user_sets_override_the_sweep_defaults_but_not_the_split():
-    from aa_core.spec import load_spec
+    from aa_core.run import load_spec
     from aa_sweep.cli import fixed_overrides
 
     fixed = fixed_overrides(['run.tasks=["evaluate"]', "train.threads=2", 'evaluate.split="test"'], "validation")

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from aa_core.plugin import UserError
-from aa_core.spec import load_spec
+from aa_core.run import load_spec
 from aa_sweep import results as R
 from aa_sweep.cli import fixed_overrides, uses_evaluate
 from aa_sweep.space import parse_objective

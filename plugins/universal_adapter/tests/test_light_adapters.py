@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aa_core import validate
-from aa_core.assemble import build_model, count_params
+from aa_core.run import build_model, count_params
 from aa_universal_adapter.config import FixedProjectionConfig, SharedCellConfig
 from aa_universal_adapter.light import build_fixed_projection, build_shared_cell, semi_orthogonal
 

@@ -63,6 +63,19 @@ def test_aa_run_trains_and_writes_metrics_json(tmp_path):
     assert 0 <= m["best"]["val_accuracy"] <= 1 and m["history"][-1]["train_loss"] < m["history"][0]["train_loss"]
     assert m["best"]["val_loss"] < math.log(10)  # below chance: it learned (test_aa_digits_plugin checks how well)
     assert "best epoch" in r.stdout and "val_accuracy" in r.stdout
+    assert "test" not in m  # the spec's tasks are ["train"]: the test split was not read
+
+
+def test_the_test_task_scores_the_selected_checkpoint_once(tmp_path):
+    r = aa("run", str(SPEC), *sets(*SMALL, *folders(tmp_path), 'run.tasks=["train","test"]'), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_dir = only_dir(tmp_path / "ckpt")
+    m = json.loads((tmp_path / "runs" / run_dir.name / "metrics.json").read_text())
+    assert set(m["test"]) == {"test_accuracy", "test_loss"} and 0 <= m["test"]["test_accuracy"] <= 1
+    assert m["test_info"]["examples"] == 1797 - round(0.4 * 1797) - round(0.1 * 1797) and m["test_info"]["valid"] is True
+    assert "test (" in r.stdout and "read once" in r.stdout
+    again = aa("run", str(SPEC), *sets(*SMALL, *folders(tmp_path), 'run.tasks=["test"]'), "--resume", str(run_dir), cwd=tmp_path)
+    assert again.returncode == 2 and "read once per run" in again.stderr and "Traceback" not in again.stderr  # never a second look
 
 
 def test_sigint_exits_130_and_resume_gives_the_uninterrupted_weights(tmp_path):
