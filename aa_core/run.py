@@ -22,6 +22,7 @@ Training (the Lightning split: data, objective, fit, callbacks)::
 Runs and checkpoints::
 
     run_spec, seed_everything, new_run_id                    run a spec's tasks; run ids
+    host                                                     the plugin host (installed plugins, their contributions and load errors)
     restore, load_checkpoint, load_verified, read_metadata,  a checkpoint → a working model
     load_weights, resolve_checkpoint, is_run_dir, pointer,
     create_run_dir, lock_run, prune, free_bytes,             run folders: exclusive, locked, pruned
@@ -37,35 +38,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .assemble import RUNTIME_BYTES, BuildContext, build_model, count_params, forward_bytes, training_bytes
-    from .builtins.direct_embedding import aux_losses
-    from .checkpoint import (
-        create_run_dir,
-        free_bytes,
-        is_run_dir,
-        load_checkpoint,
-        load_verified,
-        load_weights,
-        lock_run,
-        pointer,
-        prune,
-        read_metadata,
-        resolve_checkpoint,
-        restore,
-        write_files_or_elsewhere,
-    )
-    from .spec import apply_overrides, load_spec, parse_override, validate
-    from .stats import HIGHER, LOWER, NO_DIFF, interval, paired, resample_indices, t_interval, verdict
-    from .tasks import run_spec, seed_everything
-    from .train.callbacks import Callback, show_progress
-    from .train.config import TrainConfig
-    from .train.distributed import from_main, is_main
-    from .train.engine import Loop
-    from .train.loop import fit
-    from .train.objective import Objective, batches, default_optimizers, objective_of, selection
-    from .train.saver import round_saver
-    from .train.state import Progress
-    from .train.task import new_run_id, trainable_params
+    pass
 
 _LAZY = {
     **dict.fromkeys(["load_spec", "validate", "parse_override", "apply_overrides"], "aa_core.spec"),
@@ -81,6 +54,7 @@ _LAZY = {
     **dict.fromkeys(["from_main", "is_main"], "aa_core.train.distributed"),
     "aux_losses": "aa_core.builtins.direct_embedding",
     **dict.fromkeys(["run_spec", "seed_everything"], "aa_core.tasks"),
+    "host": "aa_core.host",
     **dict.fromkeys(["restore", "load_checkpoint", "load_verified", "read_metadata", "load_weights", "resolve_checkpoint", "is_run_dir",
                      "pointer", "create_run_dir", "lock_run", "prune", "free_bytes", "write_files_or_elsewhere"], "aa_core.checkpoint"),
     **dict.fromkeys(["t_interval", "paired", "interval", "resample_indices", "verdict", "HIGHER", "LOWER", "NO_DIFF"], "aa_core.stats"),

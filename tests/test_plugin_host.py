@@ -190,6 +190,7 @@ def test_the_first_party_list_is_generated_from_the_plugin_pyprojects():
     """aa_core/host/_first_party.py is what scripts/first_party.py makes of the repository's pyprojects (no hand-kept copy)."""
     import subprocess
     import sys
+    from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, str(repo / "scripts" / "first_party.py"), "--check"], capture_output=True, text=True)

@@ -314,7 +314,7 @@ def check_objective(objective: Any) -> None:
         f"selection must be (a val_ metric, 'max' or 'min'), got {objective.selection!r}"
     assert all(isinstance(m, str) and m.startswith("val_") for m in objective.metrics), f"metrics must be val_ names, got {objective.metrics!r}"
     assert not objective.metrics or metric in objective.metrics, f"the selection metric {metric!r} is not among metrics {objective.metrics!r}"
-    from ..train.config import TrainConfig
+    from ..spec import TrainConfig
 
     model = nn.Linear(3, 2)
     opt, sched = objective.configure_optimizers(model, TrainConfig(), 10)

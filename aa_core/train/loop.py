@@ -14,8 +14,8 @@ from typing import Any, Literal
 import torch
 
 from . import callbacks as cb
-from .engine import Loop
 from .callbacks import show_progress
+from .engine import Loop
 from .objective import objective_of, selection
 
 Saver = Callable[..., None]

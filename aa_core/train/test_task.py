@@ -64,8 +64,8 @@ def run_task(spec: Any, state: dict[str, Any]) -> None:
     record["test"] = metrics
     record["test_info"] = {"examples": n, "time_s": round(time.perf_counter() - t0, 3), "valid": not skipped,
                            **({"why_invalid": f"training skipped {skipped} non-finite batches (train.nonfinite = \"skip\")"} if skipped else {})}
-    from ..checkpoint import write_files_or_elsewhere
     from .._fs import write_json
+    from ..checkpoint import write_files_or_elsewhere
     from .task import metrics_record
 
     write_files_or_elsewhere(folder, lambda stage: {"metrics": write_json(stage / "metrics.json", metrics_record(record))},

@@ -91,9 +91,9 @@ def summary(output: Any) -> str:
 
 
 def main(args) -> int:
-    from aa_core.run import load_verified, restore
     from aa_core.plugin import UserError, argument_text
     from aa_core.protocols import DescribedDataset
+    from aa_core.run import load_verified, restore
 
     from .lattice_view import animation, check_size, not_lattice_pipeline, picture, trace
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from aa_core import validate
-from aa_core.assemble import build_model
+from aa_core.run import build_model, validate
 from aa_inspect.lattice_view import hop_from_face, picture, trace
 
 REPO = Path(__file__).resolve().parents[3]
@@ -71,7 +70,7 @@ def test_picture_is_written(tmp_path):
 
 
 def test_aa_inspect_on_a_trained_checkpoint(tmp_path):
-    from aa_core.tasks import run_spec
+    from aa_core.run import run_spec
 
     run_spec(validate(tiny_spec(tmp_path)))
     ckpt = next((tmp_path / "ckpt").iterdir())
@@ -84,7 +83,7 @@ def test_aa_inspect_on_a_trained_checkpoint(tmp_path):
     assert (tmp_path / "i.png").stat().st_size > 20_000
     assert Path(tmp_path / "i.gif").read_bytes()[:3] == b"GIF"
     # a dataset example: the qa_pairs dataset describes the question and decodes the answer
-    from aa_core.checkpoint import load_checkpoint
+    from aa_core.run import load_checkpoint
     from aa_qa.prep import load_data_once
 
     question = load_data_once(load_checkpoint(ckpt).spec, {}).test[1].question

@@ -1,8 +1,8 @@
 """aa inspect and aa serve's /v1/inspect refuse a trace that would not fit, before running it."""
 import pytest
 
-from aa_core.run import build_model, validate
 from aa_core.plugin import UserError
+from aa_core.run import build_model, validate
 from aa_inspect.lattice_view import MAX_TRACE_BYTES, check_size
 
 

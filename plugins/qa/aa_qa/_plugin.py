@@ -1,27 +1,43 @@
-"""Hook implementations of aa-qa (torch-free): the teacher tokenizer and the qa_pairs dataset, the
-evaluate / ask tasks, the [data] / [qa_loss] / [evaluate] sections, the `aa ask` / `aa evaluate`
-commands and aa serve's Q→A handler. Training is the core's `train` task; `aa inspect` is aa-inspect's."""
+"""Hook implementations of aa-qa (torch-free): the teacher tokenizer, the qa_pairs dataset and its qa
+objective, the evaluate / ask tasks, the [data] / [qa_loss] / [evaluate] / [ask] sections, the `aa ask` /
+`aa evaluate` commands and aa serve's Q→A handler. Training is the core's `train` task; `aa inspect` is aa-inspect's."""
 from __future__ import annotations
 
 from aa_core.plugin import Command, Component, Section, ServeHandler, Task, hookimpl
 
-from .config import LOSS_KEYS_MOVED, DataConfig, EvaluateConfig, QALossConfig, QAPairsConfig, TeacherConfig
+from .config import (
+    ASK_KEYS_MOVED,
+    LOSS_KEYS_MOVED,
+    AskConfig,
+    DataConfig,
+    EvaluateConfig,
+    QALossConfig,
+    QAObjectiveConfig,
+    QAPairsConfig,
+    TeacherConfig,
+)
 
 
 @hookimpl
 def aa_components() -> list[Component]:
     return [
         Component("tokenizer", "teacher", TeacherConfig, "aa_qa.teacher:build", "frozen sentence embeddings (MiniLM)"),
-        Component("dataset", "qa_pairs", QAPairsConfig, "aa_qa.dataset:build", "[data]'s question→answer pairs, embedded by the teacher"),
+        Component("dataset", "qa_pairs", QAPairsConfig, "aa_qa.dataset:build", "[data]'s question→answer pairs, embedded by the teacher",
+                  defaults={"objective": "qa"}),
+        Component("objective", "qa", QAObjectiveConfig, "aa_qa.objective:build",
+                  "[qa_loss]'s cosine + InfoNCE (generative pipelines: their token loss); cosine and ranking metrics, selects on val_cosine",
+                  sections=("qa_loss",)),
     ]
 
 
 @hookimpl
 def aa_tasks() -> list[Task]:
     return [
+        # the report retrains the trained baselines with [qa_loss]'s weights
         Task("evaluate", "aa_qa.evaluate:run_task", "the model and the baselines on the held-out split: a report", needs=("data",),
-             memory="aa_qa.estimates:inference_bytes"),
-        Task("ask", "aa_qa.ask:run_task", "answer run.ask with the trained model", memory="aa_qa.estimates:inference_bytes"),
+             memory="aa_qa.estimates:inference_bytes", sections=("evaluate", "qa_loss")),
+        Task("ask", "aa_qa.ask:run_task", "answer [ask] questions with the trained model", memory="aa_qa.estimates:inference_bytes",
+             sections=("ask",)),
     ]
 
 
@@ -29,11 +45,13 @@ def aa_tasks() -> list[Task]:
 def aa_spec_sections() -> list[Section]:
     return [
         # A spec with [data] is a Q→A spec: it gets the teacher, the direct_embedding pipeline and the
-        # qa_pairs dataset unless it names others (never because aa-qa happens to be installed).
+        # qa_pairs dataset (which brings the qa objective) unless it names others (never because aa-qa
+        # happens to be installed).
         Section("data", DataConfig, "question→answer pairs: one file split by fractions, or separate files", optional=True,
                 defaults={"tokenizer": "teacher", "pipeline": "direct_embedding", "dataset": "qa_pairs"}),
         Section("qa_loss", QALossConfig, "the Q→A training objective: cosine + InfoNCE weights", moved=LOSS_KEYS_MOVED),
         Section("evaluate", EvaluateConfig, "what the held-out report contains"),
+        Section("ask", AskConfig, "the questions the ask task answers", moved=ASK_KEYS_MOVED),
     ]
 
 

@@ -1,7 +1,7 @@
 """The ``ask`` task: question → teacher embedding → model → phrase-bank answer and its similarity.
 
 How predictions become answers lives in :mod:`aa_qa.answering` (re-exported here: ``aa_qa.ask.*``
-keeps working); this module answers ``run.ask`` and prints the answers.
+keeps working); this module answers ``[ask] questions`` (``run.ask`` before aa-qa 0.2) and prints the answers.
 """
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ def print_answers(results: list[tuple[str, str, float]]) -> None:
 
 
 def run_task(spec, state: dict) -> None:
-    questions = spec.sections["run"].ask
+    ask = spec.sections.get("ask")
+    questions = ask.questions if ask is not None else []
     if not questions:
-        print("ask: run.ask is empty; nothing to answer", flush=True)
+        print("ask: ask.questions is empty; nothing to answer", flush=True)
         return
     if "model" not in state:
         model_from_resume(spec, state)

@@ -1,5 +1,6 @@
-"""Config classes of the Q→A application: the ``[data]``, ``[train]`` and ``[evaluate]`` spec
-sections and the ``teacher`` tokenizer (torch-free: the hook module imports them)."""
+"""Config classes of the Q→A application: the ``[data]``, ``[qa_loss]``, ``[evaluate]`` and ``[ask]`` spec
+sections, the ``qa_pairs`` dataset, the ``qa`` objective and the ``teacher`` tokenizer (torch-free: the hook
+module imports them)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -26,6 +27,11 @@ class DataConfig:
     seed: int = 0
     limit: int | None = attrs.field(default=None, validator=positive)
     duplicates: str = attrs.field(default="first", validator=one_of(["first", "merge"]))  # merge: keep every answer as a reference
+    # k-fold as ordinary runs (one fold per run, e.g. the trials of `aa sweep --param 'data.fold=0|1|2' --set data.folds=3`):
+    # every pair pooled, fold `fold` (default 0) of `folds` held out as the test split, the rest split into train and
+    # validation in data.split's ratio; the folds of evaluate.folds = k (aa_qa.data.fold_splits) when data.seed = evaluate.seed
+    folds: int | None = None
+    fold: int = attrs.field(default=0, validator=non_negative)
 
     def check(self) -> Iterator[tuple[str, str]]:
         if self.path is None and self.train is None:
@@ -34,6 +40,12 @@ class DataConfig:
             yield "train", "give data.path or data.train, not both"
         if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1.0) > 1e-6:
             yield "split", f"must be three non-negative fractions [train, validation, test] summing to 1, got {self.split}"
+        if self.folds is not None and not 2 <= self.folds <= 50:
+            yield "folds", f"must be 2…50 (the number of folds; leave it out for one split by data.split), got {self.folds}"
+        elif self.folds is None and self.fold:
+            yield "fold", "data.fold needs data.folds (the number of folds), e.g. --set data.folds=5"
+        elif self.folds is not None and self.fold >= self.folds:
+            yield "fold", f"must be 0…{self.folds - 1} (data.folds = {self.folds}), got {self.fold}"
 
 
 @attrs.define
@@ -53,6 +65,22 @@ LOSS_KEYS_MOVED = {f"train.{k}": k for k in ("cosine_weight", "contrastive_weigh
 
 
 @attrs.define
+class QAObjectiveConfig:
+    """The ``qa`` objective: its weights are the ``[qa_loss]`` section (nothing to set here)."""
+
+
+@attrs.define
+class AskConfig:
+    """``[ask]``: the questions the ``ask`` task answers after training (``questions`` was ``run.ask`` in
+    aa-qa 0.1: still accepted, with a DeprecationWarning; removed in aa-core 0.3)."""
+
+    questions: list[str] = attrs.field(factory=list)
+
+
+ASK_KEYS_MOVED = {"run.ask": "questions"}
+
+
+@attrs.define
 class QAPairsConfig:
     """The ``qa_pairs`` dataset: the pairs come from ``[data]`` (nothing to set here)."""
 
@@ -68,10 +96,10 @@ def __getattr__(name: str):  # the 0.1 name of the training settings, now the co
     if name == "TrainConfig":
         import warnings
 
-        warnings.warn("aa_qa.config.TrainConfig moved to aa_core.train.TrainConfig (the core owns [train]); the Q→A loss "
+        warnings.warn("aa_qa.config.TrainConfig moved to aa_core.run.TrainConfig (the core owns [train]); the Q→A loss "
                       "weights are aa_qa.config.QALossConfig ([qa_loss]). The old name is removed in aa-qa 0.3",
                       DeprecationWarning, stacklevel=2)
-        from aa_core.train import TrainConfig
+        from aa_core.run import TrainConfig
 
         return TrainConfig
     raise AttributeError(f"module 'aa_qa.config' has no attribute {name!r}")

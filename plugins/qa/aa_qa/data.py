@@ -1,19 +1,23 @@
-"""Question→answer data: loaders (JSON Lines, JSON arrays, CSV), dedup, deterministic split, hash.
+"""Question→answer data: loaders (JSON Lines, JSON arrays, CSV), dedup, deterministic split, k-fold splits, hash.
 
 A record is ``{"question": str, "answer": str | [str, ...]}``; with a list the first
 answer is the reference text. Duplicates are removed by normalised question text (the
 first occurrence wins). The split assigns each question by a seeded hash of its
 normalised text, so it depends neither on the file order nor on the other questions.
+With ``data.folds = k`` and ``data.fold = i`` every pair is pooled and fold i is the test split
+(:func:`fold_splits`, the same folds as ``evaluate.folds = k``).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
 from aa_core.plugin import Problem, UserError
 
@@ -168,6 +172,57 @@ def split_pairs(pairs: list[Pair], fractions: list[float], seed: int, salt: str 
     return out
 
 
+def fold_assignment(n: int, k: int, seed: int) -> np.ndarray:
+    """Fold number of each of ``n`` items: a seeded permutation dealt round-robin into ``k`` folds."""
+    out = np.empty(n, dtype=np.int64)
+    out[np.random.default_rng(seed).permutation(n)] = np.arange(n) % k
+    return out
+
+
+def validation_share(fractions: list[float]) -> float:
+    """The validation part of what is not held out, in the ratio of ``data.split`` [train, validation, test]."""
+    return fractions[1] / max(fractions[0] + fractions[1], 1e-9)
+
+
+def fold_splits(n: int, k: int, seed: int, val_share: float) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(train, validation, test) item indices of each of ``k`` folds in turn, sorted: fold f of
+    :func:`fold_assignment` is the test split and the rest is split into validation (``val_share`` of
+    it, at least one item) and train by one seeded generator (``seed + 1``) drawn fold after fold.
+
+    The one definition of the k-fold split: ``evaluate.folds`` (:func:`aa_qa.folds.cross_validate`) walks
+    it and ``data.folds`` / ``data.fold`` (:func:`fold_data`) takes one fold of it."""
+    if n < 2 * k:
+        raise UserError(f"{k} folds need at least {2 * k} pairs; the data have {n}. Use fewer folds")
+    fold = fold_assignment(n, k, seed)
+    rng = np.random.default_rng(seed + 1)
+    for f in range(k):
+        test_i = np.flatnonzero(fold == f)
+        rest = rng.permutation(np.flatnonzero(fold != f))
+        n_val = max(1, round(val_share * len(rest)))
+        yield np.sort(rest[n_val:]), np.sort(rest[:n_val]), test_i
+
+
+def fold_split(n: int, k: int, fold: int, seed: int, val_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test) item indices of fold ``fold`` of :func:`fold_splits`."""
+    for f, split in enumerate(fold_splits(n, k, seed, val_share)):
+        if f == fold:
+            return split
+    raise UserError(f"fold {fold} of {k}: the folds are 0…{k - 1}")
+
+
+def all_pairs(data: QAData) -> list[Pair]:
+    """Every pair, in split order (train, validation, test): what the k-fold splits deal out."""
+    return data.train + data.validation + data.test
+
+
+def fold_data(data: QAData, k: int, fold: int, seed: int, fractions: list[float]) -> QAData:
+    """``data``'s pairs pooled and split again: fold ``fold`` of ``k`` (:func:`fold_split`) as the test split."""
+    pairs = all_pairs(data)
+    train_i, val_i, test_i = fold_split(len(pairs), k, fold, seed, validation_share(fractions))
+    return attrs.evolve(data, train=[pairs[i] for i in train_i], validation=[pairs[i] for i in val_i], test=[pairs[i] for i in test_i],
+                        sources={**data.sources, "fold": f"{fold} of {k}"})
+
+
 def load_data(cfg) -> QAData:
     """Build the splits a [data] section (``DataConfig``) describes."""
     if cfg.path is not None:
@@ -211,6 +266,8 @@ def load_data(cfg) -> QAData:
     held |= {normalise(p.question) for p in data.validation}
     data.train = [p for p in data.train if normalise(p.question) not in held]
     data.overlap_removed = before - len(data.train) - len(data.validation)
+    if getattr(cfg, "folds", None):  # k-fold as ordinary runs: this run's fold is the test split
+        data = fold_data(data, cfg.folds, cfg.fold, cfg.seed, cfg.split)
     empty = [s for s in ("train", "test") if not data.split(s)]
     if not data.validation:
         empty.append("validation")

@@ -1,11 +1,11 @@
 """Question→answer pairs as a dataset of the core trainer (``dataset = "qa_pairs"``, brought by ``[data]``).
 
-The task's side of the Lightning split: the pairs are read and checked when the dataset is built
+The data side of the Lightning split: the pairs are read and checked when the dataset is built
 (before anything is embedded); ``setup`` embeds them with the teacher (once, shared across
 processes), fits the decoder on training answers and, for generative pipelines, encodes token ids;
-the objective is ``[qa_loss]``'s cosine + InfoNCE (generative pipelines: their own token loss); the
-validation metrics are cosine and ranking against the validation answers; the final checkpoint
-gets the abstention threshold ``aa ask`` and ``aa serve`` use.
+the final checkpoint gets the abstention threshold ``aa ask`` and ``aa serve`` use. The maths
+(``[qa_loss]``'s cosine + InfoNCE, the validation and test metrics) is the ``qa`` objective's
+(:mod:`aa_qa.objective`), which the component names as its default.
 """
 from __future__ import annotations
 
@@ -14,46 +14,48 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from aa_core.builtins.direct_embedding import aux_losses
 from aa_core.protocols import GenerativeDecoder, GenerativePipeline
-from aa_core.train import distributed
+from aa_core.run import from_main
 
 from . import abstain
 from .answering import NONFINITE, decode_scored
 from .data import QAData
-from .loss import embedding_loss
-from .metrics import gold_sets, ranking_metrics, ranks
-from .prep import embed_data, load_data_once, make_decoder, predict, prepare_ids
+from .loss import TrainTargets
+from .prep import embed_data, load_data_once, make_decoder, prepare_ids
 
 
 class QAPairs:
-    """Embedded question→answer pairs by split; the trainer's TaskObjective for Q→A pipelines."""
+    """Embedded question→answer pairs by split (embeddings, or token ids for generative pipelines).
 
-    default_selection = "val_cosine"
-    settings_sections = ("qa_loss",)  # a resume compares these too
+    ``tensors[split]`` = (inputs, targets); ``reference_answers(split)`` the reference answer texts (the
+    objective's ranking gold sets). A training batch also carries ``train_targets``
+    (:class:`~aa_qa.loss.TrainTargets`): every training answer, for InfoNCE negatives beyond the batch.
+    """
 
     def __init__(self, data: QAData, spec: Any, tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
-                 answers: list[str] | None = None, loss: Any = None, settings: Any = None):
+                 answers: list[str] | None = None):
         self.data, self.spec = data, spec
         self.hash = data.hash
-        self.loss = loss if loss is not None else spec.sections["qa_loss"]
-        self.settings = settings if settings is not None else (spec.sections["train"] if spec is not None else None)
         self.tensors = tensors or {}  # split → (inputs, targets): embeddings, or token ids for generative pipelines
         self.val_answers = answers if answers is not None else [p.answer for p in data.validation]
         self.embeddings: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.decoder: Any = None
         self.ctx: Any = None  # the BuildContext it was built in (a restored checkpoint's: its tokenizer and decoder)
+        self._train_targets: TrainTargets | None = None
 
     def sizes(self) -> dict[str, int]:
         return self.data.sizes()
+
+    def reference_answers(self, split: str) -> list[str]:
+        """The reference answer of each pair of ``split``, in order."""
+        return self.val_answers if split == "validation" else [p.answer for p in self.data.split(split)]
 
     def setup(self, model: torch.nn.Module, ctx: Any) -> None:
         run = self.spec.sections["run"]
         if not self.embeddings:
             t0 = time.perf_counter()
-            self.embeddings = distributed.from_main(lambda: embed_data(self.data, ctx.tokenizer, progress=run.progress))  # embed once, share
+            self.embeddings = from_main(lambda: embed_data(self.data, ctx.tokenizer, progress=run.progress))  # embed once, share
             sizes = self.data.sizes()
             print(f"data: {sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test pairs "
                   f"(hash {self.hash[:12]}), embedded in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -61,7 +63,9 @@ class QAPairs:
         self.tensors = dict(self.embeddings)
         if isinstance(model, GenerativePipeline):  # text_to_text trains on token ids
             (x, y), (xv, yv) = prepare_ids(self.spec, model, self.data)
-            self.tensors.update(train=(x, y), validation=(xv, yv))
+            test = self.data.test
+            self.tensors.update(train=(x, y), validation=(xv, yv),
+                                test=model.encode_pairs([p.question for p in test], [p.answer for p in test]))
 
     def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
         if split not in self.tensors and self.ctx is not None:  # built from a checkpoint and never set up (aa inspect --index)
@@ -69,7 +73,12 @@ class QAPairs:
             tok = self.ctx.tokenizer
             return {"inputs": tok.encode([p.question for p in pairs]), "targets": tok.encode([p.answer for p in pairs]), "index": index}
         x, y = self.tensors[split]
-        return {"inputs": x[index], "targets": y[index], "index": index}
+        out: dict[str, Any] = {"inputs": x[index], "targets": y[index], "index": index}
+        if split == "train":
+            if self._train_targets is None or self._train_targets.targets is not y:
+                self._train_targets = TrainTargets(y)
+            out["train_targets"] = self._train_targets
+        return out
 
     def describe(self, index: int, split: str) -> str:
         """``Q: the question`` of pair ``index`` of ``split`` (aa inspect's input line)."""
@@ -84,31 +93,6 @@ class QAPairs:
         texts, score = decode_scored(output, self.ctx, decoder)
         s = float(score[0])
         return f"A: {texts[0]}  (similarity {s:.3f})" if math.isfinite(s) else f"A: (no answer: {NONFINITE})"
-
-    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        if isinstance(model, GenerativePipeline):
-            return model.training_loss(batch, self.settings)  # type: ignore[operator]  # its own token loss
-        y = self.tensors["train"][1]
-        candidates = positions = None
-        if self.loss.negatives == "all":
-            candidates, positions = y.to(batch["targets"].device), batch["index"]
-        elif "global_index" in batch:  # in-batch negatives: the whole global batch's answers, as in one process
-            candidates, positions = y[batch["global_index"].cpu()].to(batch["targets"].device), batch["share"]
-        pred = model(batch["inputs"])
-        return embedding_loss(pred, batch["targets"], self.loss, candidates, positions) + aux_losses(model)
-
-    @torch.no_grad()
-    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
-        xv, yv = self.tensors["validation"]
-        device = next((q.device for q in model.parameters()), torch.device("cpu"))
-        xv, yv = xv.to(device), yv.to(device)
-        if isinstance(model, GenerativePipeline):  # it validates itself (text_to_text: loss + generated answers)
-            return model.validation_metrics(xv, yv, self.settings)
-        pred = predict(model, xv, getattr(self.settings, "batch_size", 256))
-        cos = F.cosine_similarity(pred, yv, dim=-1)
-        out = {"val_cosine": float(cos.mean()), "val_loss": float((1 - cos).mean())}
-        out.update({f"val_{k}": v for k, v in ranking_metrics(ranks(pred, yv, gold_sets(self.val_answers))).items()})
-        return out
 
     def final_metadata(self, model: torch.nn.Module, ctx: Any) -> dict[str, Any]:
         """The abstention threshold ``aa ask`` / ``aa serve`` use (none for generated text: no bank answer to abstain from)."""

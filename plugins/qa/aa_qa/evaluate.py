@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aa_core.assemble import count_params
 from aa_core.plugin import UserError
-from aa_core.spec import apply_overrides, validate
-from aa_core.train.task import new_run_id
+from aa_core.run import apply_overrides, count_params, new_run_id, validate
 
 from . import baselines as B
 from .answering import restore_for_answers
 from .data import normalise
-from .dataset import QAPairs
 from .folds import cross_validate
 from .generative import evaluate_generated, roundtrip
+from .objective import QAObjective
 from .prep import load_data_once, predict, prepare
 from .resume import checkpoint_identity, data_change, model_from_resume
 from .scoring import fit_baselines, reconstruction, score, split_valid, summary, write_report
@@ -49,7 +47,7 @@ def evaluate(spec, state: dict) -> Path:
                   "lattice_params": lattice_params, "param_breakdown": B.param_breakdown(model),
                   "duplicates_removed": data.duplicates_removed, "overlap_removed": data.overlap_removed,
                   "multi_reference_items": sum(len(r) > 1 for r in refs), "bootstrap": ecfg.bootstrap,
-                  "select_on": spec.sections["train"].select_on or QAPairs.default_selection}
+                  "select_on": spec.sections["train"].select_on or _selection(state)}
     history = {"lattice": state.get("train_result", {}).get("history", state.get("history", []))}
     preds, bmeta, bhist = fit_baselines(spec, ecfg.baselines, emb["train"], emb["validation"], [p.answer for p in data.validation],
                                         qt, at, lattice_params, run.progress)
@@ -78,6 +76,12 @@ def evaluate(spec, state: dict) -> Path:
         meta["note"] = "text metrics are oracle: the phrase bank contains test answers"
     report = {"systems": systems, "paired": paired_out, "meta": meta, "history": history}
     return write_report(spec, state, report)
+
+
+def _selection(state: dict) -> str:
+    """The metric the trained model was selected on by default: its objective's (the train task's), else the ``qa`` objective's."""
+    objective = state.get("objective")
+    return str(objective.selection[0]) if objective is not None else QAObjective.selection[0]
 
 
 def run_task(spec, state: dict) -> None:

@@ -1,7 +1,8 @@
 """k-fold evaluation for small data sets (``evaluate.folds = k``): every pair is held out once.
 
 Each fold trains a fresh model from the spec (same seed and ``[train]`` settings) and the trained
-baselines on the other folds (split into train and validation in ``data.split``'s ratio). The
+baselines on the other folds (split into train and validation in ``data.split``'s ratio, by
+:func:`aa_qa.data.fold_splits`: the split ``data.folds`` / ``data.fold`` gives one run of). The
 report pools the per-item metrics of all folds and gives, per baseline and metric, the mean of
 the per-fold paired differences (model − baseline) with a Student-t interval across folds.
 """
@@ -12,23 +13,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aa_core.assemble import build_model, count_params
 from aa_core.plugin import UserError
+from aa_core.run import build_model, count_params
 
 from . import baselines as B
-from .data import QAData
-from .dataset import QAPairs
+from .data import QAData, all_pairs, fold_assignment, fold_splits, validation_share
+from .objective import QAObjective
 from .prep import load_data_once, make_decoder, predict, prepare
 from .scoring import fit_baselines, score, split_valid, summary, write_report
 from .stats import t_interval, verdict
 from .train import train_model
 
-
-def fold_assignment(n: int, k: int, seed: int) -> np.ndarray:
-    """Fold number of each of ``n`` items: a seeded permutation dealt round-robin into ``k`` folds."""
-    out = np.empty(n, dtype=np.int64)
-    out[np.random.default_rng(seed).permutation(n)] = np.arange(n) % k
-    return out
+__all__ = ["cross_validate", "fold_assignment", "fold_splits"]
 
 
 def cross_validate(spec, state: dict) -> Path:
@@ -36,26 +32,19 @@ def cross_validate(spec, state: dict) -> Path:
     ecfg, tcfg, dcfg, run = spec.sections["evaluate"], spec.sections["train"], spec.sections["data"], spec.sections["run"]
     data = load_data_once(spec, state)
     data, emb = prepare(spec, state)
-    pairs = data.train + data.validation + data.test
+    pairs = all_pairs(data)
     q = torch.cat([emb[s][0] for s in ("train", "validation", "test")])
     a = torch.cat([emb[s][1] for s in ("train", "validation", "test")])
     k = ecfg.folds
     if len(pairs) < 2 * k:
         raise UserError(f"evaluate.folds = {k} needs at least {2 * k} pairs; the data have {len(pairs)}. Lower evaluate.folds")
-    fold = fold_assignment(len(pairs), k, ecfg.seed)
-    val_share = dcfg.split[1] / max(dcfg.split[0] + dcfg.split[1], 1e-9)
-    rng = np.random.default_rng(ecfg.seed + 1)
     all_items: dict[str, dict[str, list[np.ndarray]]] = {}
     fold_diffs: dict[str, dict[str, list[float]]] = {}
     history: dict = {}
     meta: dict = {}
     invalid: dict[str, str] = {}  # a system with non-finite predictions in any fold gets no numbers at all
     order: list[str] = []
-    for f in range(k):
-        test_i = np.flatnonzero(fold == f)
-        rest = rng.permutation(np.flatnonzero(fold != f))
-        n_val = max(1, round(val_share * len(rest)))
-        val_i, train_i = np.sort(rest[:n_val]), np.sort(rest[n_val:])
+    for f, (train_i, val_i, test_i) in enumerate(fold_splits(len(pairs), k, ecfg.seed, validation_share(dcfg.split))):
         sub = QAData([pairs[i] for i in train_i], [pairs[i] for i in val_i], [pairs[i] for i in test_i], data.sources)
         tr, va, te = (q[train_i], a[train_i]), (q[val_i], a[val_i]), (q[test_i], a[test_i])
         torch.manual_seed(tcfg.seed)
@@ -75,7 +64,7 @@ def cross_validate(spec, state: dict) -> Path:
         if f == 0:
             meta.update(bmeta)
             meta.update({"lattice_params": params, "param_breakdown": B.param_breakdown(model), "bleu_signature": bleu_sig,
-                         "select_on": tcfg.select_on or QAPairs.default_selection})
+                         "select_on": tcfg.select_on or QAObjective.selection[0]})
             history = {"lattice": res["history"], **bhist}
         for name, it in items.items():
             for key, v in it.items():

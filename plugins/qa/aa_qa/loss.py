@@ -27,3 +27,27 @@ def embedding_loss(pred: torch.Tensor, target: torch.Tensor, settings: Any, cand
             labels = positions
         loss = loss + settings.contrastive_weight * F.cross_entropy(logits, labels)
     return loss
+
+
+class TrainTargets:
+    """Every training answer embedding ``[n, D]``, carried by each training batch (``batch["train_targets"]``)
+    for the InfoNCE candidates no single batch holds: all training answers (``negatives = "all"``), or the
+    whole global batch's answers under data-parallel training. Not a tensor, so a batch's move to the
+    device leaves it where it is: it goes to a device once (:meth:`all`) or a few rows at a time (:meth:`take`)."""
+
+    def __init__(self, targets: torch.Tensor):
+        self.targets = targets
+        self._on: dict[torch.device, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def all(self, device: torch.device) -> torch.Tensor:
+        """All training answers on ``device`` (moved once)."""
+        if device not in self._on:
+            self._on[device] = self.targets.to(device)
+        return self._on[device]
+
+    def take(self, index: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """The training answers at ``index`` (e.g. a global batch's ``global_index``) on ``device``."""
+        return self.targets[index.cpu()].to(device)

@@ -10,8 +10,8 @@ import torch
 
 from aa_core.plugin import UserError
 from aa_core.protocols import Decoder, GenerativeDecoder, OwnedDecoder
-from aa_core.train import distributed
-from aa_core.train.loop import show_progress as _show_progress
+from aa_core.run import from_main
+from aa_core.run import show_progress as _show_progress
 
 from .data import QAData, answer_key, load_data
 
@@ -63,6 +63,7 @@ def load_data_once(spec, state: dict) -> QAData:
     if "data" not in state:
         if "data" not in spec.sections:
             raise UserError("this task needs a [data] section (data.path or data.train)")
+        check_folds(spec)
         data = state["data"] = load_data(spec.sections["data"])
         if data.duplicates_removed:
             how = ("kept as alternative references" if spec.sections["data"].duplicates == "merge" else
@@ -72,16 +73,24 @@ def load_data_once(spec, state: dict) -> QAData:
     return state["data"]
 
 
+def check_folds(spec) -> None:
+    """``data.folds`` (one fold per run) and ``evaluate.folds`` (every fold in one run) together: refused before anything runs."""
+    dcfg, ecfg = spec.sections["data"], spec.sections.get("evaluate")
+    if dcfg.folds and ecfg is not None and ecfg.folds > 1 and "evaluate" in spec.sections["run"].tasks:
+        raise UserError(f"evaluate.folds = {ecfg.folds} with data.folds = {dcfg.folds}: a data fold is one run of a k-fold study, and "
+                        "evaluate.folds runs the whole study in one process. Leave out data.folds / data.fold, or set evaluate.folds = 1")
+
+
 def prepare(spec, state: dict) -> tuple[QAData, Embeddings]:
     """Load the data and its embeddings once per run (kept in ``state``)."""
     load_data_once(spec, state)
     from_training(state)
     if "embeddings" not in state:
-        from aa_core.assemble import BuildContext
+        from aa_core.run import BuildContext
 
         ctx = state.get("ctx") or BuildContext(spec)
         t0 = time.perf_counter()
-        state["embeddings"] = distributed.from_main(lambda: embed_data(state["data"], ctx.tokenizer, progress=spec.sections["run"].progress))  # embed once, share
+        state["embeddings"] = from_main(lambda: embed_data(state["data"], ctx.tokenizer, progress=spec.sections["run"].progress))  # embed once, share
         sizes = state["data"].sizes()
         print(f"data: {sizes['train']} train / {sizes['validation']} validation / {sizes['test']} test pairs "
               f"(hash {state['data'].hash[:12]}), embedded in {time.perf_counter() - t0:.1f} s", flush=True)

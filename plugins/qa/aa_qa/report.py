@@ -220,8 +220,8 @@ def new_folder(parent: Path, name: str, key: str = "run.output_dir") -> Path:
     On a disk too full for even an empty folder, ``parent/name`` is returned uncreated:
     :func:`write_or_elsewhere` then keeps the report in another place and says where.
     """
-    from aa_core.run import create_run_dir, free_bytes
     from aa_core.plugin import UserError
+    from aa_core.run import create_run_dir, free_bytes
 
     try:
         return create_run_dir(parent, name)

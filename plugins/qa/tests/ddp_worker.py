@@ -12,8 +12,7 @@ import torch
 
 
 def train(spec_path: str, emb_path: str) -> tuple[dict, dict]:
-    from aa_core import validate
-    from aa_core.assemble import build_model
+    from aa_core.run import build_model, validate
     from aa_qa.train import train_model
 
     spec = validate(json.loads(open(spec_path).read()))
@@ -26,9 +25,9 @@ def train(spec_path: str, emb_path: str) -> tuple[dict, dict]:
 
 
 if __name__ == "__main__":
-    from aa_core.train import distributed
+    from aa_core.run import is_main
 
     weights, result = train(sys.argv[1], sys.argv[2])
-    if distributed.is_main():
+    if is_main():
         torch.save({"weights": weights, "history": result["history"], "world": int(__import__("os").environ.get("WORLD_SIZE", "1"))},
                    sys.argv[3])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aa_core.spec import load_spec
+from aa_core.run import load_spec
 
 REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow  # trains a small model (~30 s on 2 shared cores)
@@ -19,8 +19,7 @@ def trained(tmp_path_factory):
     pytest.importorskip("aa_gmlp")
     pytest.importorskip("aa_phrase_bank")
     pytest.importorskip("aa_universal_adapter")
-    from aa_core.tasks import seed_everything
-    from aa_core.train.task import run_task
+    from aa_core.run import run_spec
     from aa_qa.answering import answer
 
     tmp = tmp_path_factory.mktemp("qa")
@@ -36,9 +35,8 @@ def trained(tmp_path_factory):
             'run.tasks=["train"]',
         ],
     )
-    seed_everything(0)
     state: dict = {}
-    run_task(spec, state)
+    run_spec(spec, state)  # run.tasks = ["train"]: the core's train task with the qa_pairs dataset and the qa objective
     decoder = state["dataset"].decoder  # fitted by the qa_pairs dataset's setup before training
     in_memory = answer(state["model"], state["ctx"], decoder, QUESTIONS)
     return Path(state["checkpoint_dir"]), in_memory, tmp

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from aa_core import validate
+from aa_core.run import validate
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[2] / "examples" / "data" / "ml_qa.jsonl"
@@ -44,7 +44,7 @@ def raw_spec(tmp: Path, cache: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory) -> tuple[Path, Path]:
-    from aa_core.assemble import BuildContext
+    from aa_core.run import BuildContext
     from aa_qa.data import load_data
     from aa_qa.train import embed_data
 
@@ -85,7 +85,7 @@ def test_two_processes_give_the_weights_and_metrics_of_one(embedded):
 
 
 def _initial(tmp: Path, name: str = "spec.json") -> dict:
-    from aa_core.assemble import build_model
+    from aa_core.run import build_model
 
     spec = validate(json.loads((tmp / name).read_text()))
     torch.manual_seed(spec.sections["train"].seed)

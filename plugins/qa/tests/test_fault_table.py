@@ -87,7 +87,8 @@ def test_a_plugin_claiming_a_taken_name_fails_only_specs_using_it(tmp_path, aa):
     (src / "aa_twin_gmlp").mkdir(parents=True)
     (src / "aa_twin_gmlp" / "__init__.py").write_text(
         "import attrs\nfrom aa_core.plugin import Component, hookimpl\n\n@attrs.define\nclass Cfg:\n    channels: int = 4\n\n"
-        "@hookimpl\ndef aa_components():\n    return [Component('cell', 'gmlp', Cfg, 'aa_core.builtins.mlp:build')]\n")
+        "def build(config, ctx):\n    raise NotImplementedError\n\n"
+        "@hookimpl\ndef aa_components():\n    return [Component('cell', 'gmlp', Cfg, 'aa_twin_gmlp:build')]\n")
     (src / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
         '[project]\nname = "aa-twin-gmlp"\nversion = "0.1"\n[project.entry-points."aa.plugins"]\ntwin = "aa_twin_gmlp"\n'

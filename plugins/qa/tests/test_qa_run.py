@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aa_core import validate
+from aa_core.run import validate
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "examples" / "data" / "ml_qa.jsonl"
@@ -31,15 +31,17 @@ def tiny_spec(tmp: Path, cache: Path, tasks=("train", "evaluate")) -> dict:
         "pipeline": {"residual": True},
         "tokenizer": {"cache_dir": str(cache)},
         "data": {"path": str(DATA), "limit": 40, "split": [0.6, 0.2, 0.2]},
-        "train": {"epochs": 3, "batch_size": 8, "contrastive_weight": 0.5, "seed": 7, "threads": 1},
+        "train": {"epochs": 3, "batch_size": 8, "seed": 7, "threads": 1},
+        "qa_loss": {"contrastive_weight": 0.5},
         "evaluate": {"bootstrap": 100, "plot": False},
         "run": {"tasks": list(tasks), "output_dir": str(tmp / "runs"), "checkpoint_dir": str(tmp / "ckpt"),
-                "progress": False, "ask": ["What is overfitting?"]},
+                "progress": False},
+        "ask": {"questions": ["What is overfitting?"]},
     }
 
 
 def test_same_seed_same_metrics(tmp_path, cache_dir, capsys):
-    from aa_core.tasks import run_spec
+    from aa_core.run import run_spec
 
     reports = []
     for i in range(2):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from aa_core.plugin import EmbeddingLoss
-from aa_core.train import TrainConfig
+from aa_core.run import TrainConfig
 from aa_qa.config import QALossConfig
 from aa_qa.loss import embedding_loss
 from aa_qa.train import train_model

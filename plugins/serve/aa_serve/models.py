@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from aa_core.run import read_metadata, resolve_checkpoint
 from aa_core.plugin import ServeHandler, UserError, finite_only
+from aa_core.run import read_metadata, resolve_checkpoint
 
 
 @attrs.define
@@ -51,7 +51,7 @@ class ServedModel:
 
 def installed_handlers() -> list[tuple[ServeHandler, str]]:
     """(handler, distribution) of every installed plugin's ``aa_serve_handlers`` hook."""
-    from aa_core import host
+    from aa_core.run import host
 
     return [(h, p.distribution) for h, p in host().serve_handlers()]
 
@@ -68,7 +68,7 @@ def choose(path: Path, meta: Mapping[str, Any], handlers: Sequence[tuple[ServeHa
     spec: dict[str, Any] = meta["spec"] if isinstance(meta.get("spec"), dict) else {}
     dataset = spec.get("dataset", {}).get("name") if isinstance(spec.get("dataset"), dict) else None
     what = f"its dataset is '{dataset}'" if dataset else f"its spec has no dataset, only [{'], ['.join(sorted(spec))}]"
-    from aa_core import host
+    from aa_core.run import host
 
     broken = host().load_errors
     note = f". Plugins that failed to load: {'; '.join(f'{k}: {v}' for k, v in sorted(broken.items()))}" if broken else ""

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from aa_core.checkpoint import read_metadata
+from aa_core.run import read_metadata
 from aa_qa.abstain import calibrate, threshold
 
 

@@ -204,7 +204,6 @@ def main(args: argparse.Namespace) -> int:
     from aa_core.run import load_spec
 
     from . import results
-    from . import study as ST
     from . import sweep as S
     from .space import REFERENCE, label, parse, parse_objective
 
@@ -233,7 +232,7 @@ def main(args: argparse.Namespace) -> int:
     if args.match:
         from .budget import match
 
-        matched = {}
+        matched: dict[str, tuple[str, ...]] = {}
         for config in space.configs():
             if config.get("case") == REFERENCE:
                 continue

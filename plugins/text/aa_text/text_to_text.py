@@ -100,14 +100,15 @@ class TextToText(nn.Module):
                   for i in range(0, len(xv), bs)]
         out = {"val_loss": sum(losses) / max(len(xv), 1)}
         if self.teacher is not None and self.config.validate_generation and len(xv):
-            from aa_core.ranking import gold_sets, ranking_metrics, ranks
+            from .ranking import gold_sets, ranking_metrics, ranks
 
             refs = self.subword.decode(yv)
             gen, ref = self.teacher.encode(self.generate_ids(xv, strategy="greedy")), self.teacher.encode(refs)
             out["val_cosine"] = float(F.cosine_similarity(gen, ref, dim=-1).mean())
             out.update({f"val_{k}": v for k, v in ranking_metrics(ranks(gen, ref, gold_sets(refs))).items()})
         else:
-            out.update({"val_cosine": float("nan"), "val_mrr": float("nan"), "val_recall_at_1": float("nan")})  # select on val_loss
+            out.update({"val_cosine": float("nan"), "val_mrr": float("nan"), "val_recall_at_1": float("nan"),
+                        "val_recall_at_10": float("nan")})  # select on val_loss
         return out
 
 

@@ -36,6 +36,21 @@ def test_hybrid_embedding_reads_back_through_the_adapter_inverse():
     assert not linear.inverse and linear.read is not None
 
 
+def test_text_ranking_is_the_qa_ranking():
+    """aa_text.ranking (text_to_text's validation; aa-text may not import aa-qa) ranks as aa_qa.ranking does."""
+    from aa_qa import ranking as qa
+    from aa_text import ranking as text
+
+    g = torch.Generator().manual_seed(0)
+    pred, cands = torch.randn(9, 5, generator=g), torch.randn(9, 5, generator=g)
+    pred[4] = float("nan")
+    answers = ["A cat.", "a cat", "dog", "Élan", "elan", "x", "y", "dog!", "z"]
+    assert text.gold_sets(answers) == qa.gold_sets(answers)
+    r = text.ranks(pred, cands, text.gold_sets(answers))
+    assert (r == qa.ranks(pred, cands, qa.gold_sets(answers))).all() and r[4] == 9 - len(qa.gold_sets(answers)[4]) + 1
+    assert text.ranking_metrics(r) == qa.ranking_metrics(r)
+
+
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "aa_core.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=900)
 
@@ -64,11 +79,12 @@ vocab_size = 300
 path = "@DATA@"
 limit = 50
 split = [0.6, 0.2, 0.2]
+[ask]
+questions = ["What is overfitting?"]
 [run]
 output_dir = "@TMP@/runs"
 checkpoint_dir = "@TMP@/ckpt"
 progress = false
-ask = ["What is overfitting?"]
 """
 
 
@@ -100,6 +116,10 @@ text_baselines = ["phrase_bank", "nearest_neighbour"]
     spec.write_text(text)
     r = run("run", str(spec), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "DeprecationWarning" not in r.stderr, r.stderr  # trained by aa-qa's qa objective, not the deprecated task forms
+    assert "Q: What is overfitting?" in r.stdout  # [ask] questions answered
+    metrics = json.loads(next((tmp_path / "runs").glob("*/metrics.json")).read_text())
+    assert metrics["selected"] == "val_cosine" and {"val_loss", "val_cosine", "val_mrr", "val_recall_at_1"} <= set(metrics["history"][0])
     report = json.loads(next((tmp_path / "runs").glob("*/generated.json")).read_text())
     assert set(report["systems"]) == {"lattice", "phrase_bank", "nearest_neighbour"}
     for m in report["systems"].values():
@@ -149,6 +169,7 @@ baselines = ["identity", "nearest_neighbour"]
     spec.write_text(spec.read_text().replace('progress = false', 'progress = false\ntasks = ["train", "evaluate"]'))
     r = run("run", str(spec), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "DeprecationWarning" not in r.stderr, r.stderr  # trained by aa-qa's qa objective (cosine + the autoencoder's aux loss)
     report = json.loads(next((tmp_path / "runs").glob("*/report.json")).read_text())
     rt = report["meta"]["roundtrip"]
     assert rt["n"] > 0 and 0 <= rt["chrf"] <= 100 and -1 <= rt["teacher_cosine"] <= 1
