@@ -9,7 +9,8 @@ row, as CAX Table 2). One NCA per task learns the task's rule from its training 
 applies it to unseen problems (the test pair's own train pairs are not shown to it).
 
 Batches: ``inputs [B, L, 10]`` (one-hot colours, zero beyond a row's end), ``mask [B, L]`` (the
-row's cells: cells beyond it stay dead), ``targets [B, L]`` (colours, −100 beyond the row).
+row's cells: cells beyond it stay dead), ``targets [B, L]`` (colours, −100 beyond the row). The
+maths (per-cell cross-entropy, exact match) is the ``arc1d_rows`` objective (:mod:`aa_ca.arc1d_objective`).
 """
 from __future__ import annotations
 
@@ -160,40 +161,6 @@ class Arc1D:
             return f"predicted row {row(pred)}"
         wrong = int((pred != target).sum())
         return f"predicted row {row(pred)} ({'exact match' if wrong == 0 else f'{wrong} of {n} cells wrong'})"
-
-    # ---- TaskObjective ---------------------------------------------------------------------------
-    def _logits(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        return model(batch["inputs"], batch["mask"])[:, : self.length]  # [B, L, 10]
-
-    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        logits = self._logits(model, batch)
-        return F.cross_entropy(logits.reshape(-1, COLOURS), batch["targets"].reshape(-1), ignore_index=IGNORE)
-
-    @torch.no_grad()
-    def _score(self, model: torch.nn.Module, split: str) -> tuple[float, float, torch.Tensor, torch.Tensor]:
-        was = model.training
-        model.eval()
-        b = self.batch(split, torch.arange(self.sizes()[split]))
-        pred = self._logits(model, b).argmax(-1)
-        model.train(was)
-        inside = b["targets"] != IGNORE
-        right = (pred == b["targets"]) | ~inside
-        exact = right.all(1)
-        cells = float(((pred == b["targets"]) & inside).sum()) / max(int(inside.sum()), 1)
-        return float(exact.float().mean()) if len(exact) else 0.0, cells, pred, exact
-
-    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
-        exact, cells, _, _ = self._score(model, "validation")
-        return {"val_accuracy": exact, "val_cell_accuracy": cells}
-
-    def test_metrics(self, model: torch.nn.Module) -> dict[str, Any]:
-        exact, cells, pred, ok = self._score(model, "test")
-        examples = []
-        for i, p in enumerate(self.problems["test"]):
-            a, b = p["pairs"][-1]
-            examples.append({"problem": p["name"], "input": a, "target": b, "prediction": pred[i, : len(a)].tolist(), "exact": bool(ok[i])})
-        return {"test_exact_match": exact, "test_cell_accuracy": cells, "problems": [p["name"] for p in self.problems["test"]],
-                "examples": examples}
 
 
 def build(config: Arc1DConfig, ctx: Any) -> Arc1D:

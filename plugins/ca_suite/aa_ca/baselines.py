@@ -1,7 +1,7 @@
 """The MNIST-1D paper's baselines as pipelines (Greydanus & Kobak 2024): an MLP and a strided 1D CNN.
 
 Both take the same batch as ``ca_classifier`` (``inputs [B, N, F]``) and return logits ``[B, 1, K]``
-(one "cell"), so a task's consensus loss and accuracy treat every model alike.
+(one "cell"), so the ``mnist1d_consensus`` objective treats every model alike.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .classifier import consensus_accuracy, consensus_logits
+from .classifier import consensus_logits
 from .classifier_config import CNNClassifierConfig, MLPClassifierConfig
 
 
@@ -19,11 +19,9 @@ class _Baseline(nn.Module):
     classes: int
     shape: tuple[int, int]  # (N, F) of example inputs
 
+    # the Pipeline contract (the conformance kit's training step; MNIST-1D trains with mnist1d_consensus)
     def training_loss(self, batch: dict[str, Any], settings: Any) -> torch.Tensor:
         return F.cross_entropy(consensus_logits(self(batch["inputs"])), batch["targets"])
-
-    def validation_metrics(self, dataset: Any, settings: Any) -> dict[str, float]:
-        return consensus_accuracy(self, dataset, "validation")
 
     def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         return {"inputs": torch.randn(size, *self.shape, generator=generator),

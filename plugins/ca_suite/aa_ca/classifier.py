@@ -2,8 +2,8 @@
 
 Generic over the task: MNIST-1D (a line or a folded 3D shape, the class read as the consensus —
 the mean — of the cells' logits), self-classifying digits (every alive cell classifies, the pixel
-held fixed) and 1D-ARC (every cell outputs its colour). The task's dataset owns the loss
-(:class:`aa_core.protocols.TaskObjective`); this module owns the lattice roll-out.
+held fixed) and 1D-ARC (every cell outputs its colour). The task's objective component owns the
+loss and the metrics; this module owns the lattice roll-out.
 
 ``forward(inputs [B, N_in, F], mask=None, steps=None, state=None, trajectory=False)`` → logits
 ``[B, N_read, classes]`` (with ``trajectory``: a list of them, one per step, and the final state).
@@ -178,34 +178,14 @@ class CAClassifier(nn.Module):
         stepped as ``forward`` steps it (``batch["mask"]``: dead cells; clamped inputs), for ``aa inspect``."""
         return list(self._states(batch["inputs"].to(torch.float32), batch.get("mask"), self.steps, state))
 
-    # ---- the Pipeline contract (used when the dataset is not a TaskObjective) -------------------
+    # ---- the Pipeline contract (the conformance kit's training step; tasks train with their objective) --
     def training_loss(self, batch: dict[str, Any], settings: Any) -> torch.Tensor:
         return F.cross_entropy(consensus_logits(self(batch["inputs"], batch.get("mask"))), batch["targets"])
-
-    def validation_metrics(self, dataset: Any, settings: Any) -> dict[str, float]:
-        return consensus_accuracy(self, dataset, "validation")
 
     def example_batch(self, size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         n = min(len(self.in_cells), 8)
         return {"inputs": torch.randn(size, n, self.in_features, generator=generator),
                 "targets": torch.randint(0, self.classes, (size,), generator=generator)}
-
-
-@torch.no_grad()
-def consensus_accuracy(model: nn.Module, dataset: Any, split: str, batch_size: int = 500) -> dict[str, float]:
-    """Accuracy and mean cross-entropy of the consensus class on a split (``{prefix}_accuracy``, ``{prefix}_loss``)."""
-    was = model.training
-    model.eval()
-    n = dataset.sizes()[split]
-    correct, loss = 0, 0.0
-    for start in range(0, n, batch_size):
-        b = dataset.batch(split, torch.arange(start, min(n, start + batch_size)))
-        logits = consensus_logits(model(b["inputs"], b.get("mask")))
-        correct += int((logits.argmax(-1) == b["targets"]).sum())
-        loss += float(F.cross_entropy(logits, b["targets"], reduction="sum"))
-    model.train(was)
-    prefix = "val" if split == "validation" else split
-    return {f"{prefix}_accuracy": correct / max(n, 1), f"{prefix}_loss": loss / max(n, 1)}
 
 
 def build(config: CAClassifierConfig, ctx: Any) -> CAClassifier:

@@ -90,7 +90,8 @@ class DigitsConfig:
     train. Every alive cell (pixel > 0) classifies its digit. ``loss``: ``l2`` (class channels to
     the one-hot target) or ``ce``; applied at every step of a rollout of ``steps_min``…``steps_max``
     steps. With ``pool_size`` > 0, rollouts continue from a sample pool (``replace`` entries per
-    step restart from a fresh digit). Metrics after ``eval_steps`` steps (Randazzo et al.: 200).
+    step restart from a fresh digit). Metrics after ``eval_steps`` steps (Randazzo et al.: 200). The
+    ``digits_self_classify`` objective reads ``loss``, ``steps_min``, ``steps_max`` and ``eval_steps``.
     """
 
     loss: str = attrs.field(default="l2", validator=one_of(["l2", "ce"]))
@@ -131,6 +132,13 @@ class Arc1DConfig:
             yield "path", "the 1D-ARC dataset folder is required (e.g. ../shared/data/1d-arc/dataset)"
         if self.fold >= self.folds:
             yield "fold", f"must be < folds ({self.folds}), got {self.fold}"
+
+
+@attrs.define
+class ClassifyObjectiveConfig:
+    """The classification objectives (``mnist1d_consensus``, ``digits_self_classify``, ``arc1d_rows``)
+    have no settings of their own: ``digits_self_classify`` reads its loss and roll-out lengths from
+    ``[dataset]`` (``loss``, ``steps_min``, ``steps_max``, ``eval_steps``), where specs have always set them."""
 
 
 @attrs.define

@@ -5,12 +5,9 @@ is alive when its pixel is > 0, dead cells stay zero, and every alive cell outpu
 class (the pipeline's per-cell logits). Batches: ``inputs [B, 64, 1]``, ``mask [B, 64]``,
 ``targets [B]``; from the sample pool also ``state [B, N, C]``, ``fresh [B]`` and ``index [B]``.
 
-Training (a TaskObjective and a SampledDataset): a roll-out of ``steps_min``…``steps_max`` steps
-from the pool's states, the loss (L2 of the class logits to the one-hot target, or cross-entropy)
-averaged over the alive cells of every step; the final states go back into the pool, and
-``replace`` of the batch's entries restart from a fresh digit. Metrics after ``eval_steps`` steps
-from a fresh start: average cell accuracy (alive cells pooled) and total agreement (images whose
-alive cells all name the right class).
+A SampledDataset: after each step the roll-out's final states (``batch["final_state"]``, left by
+the ``digits_self_classify`` objective, :mod:`aa_ca.digits_objective`) go back into the pool, and
+``replace`` of the batch's entries restart from a fresh digit.
 """
 from __future__ import annotations
 
@@ -19,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .classifier_config import DigitsConfig
 
@@ -32,24 +28,6 @@ def load() -> tuple[np.ndarray, np.ndarray]:
 
     d = load_digits()
     return (d.images.reshape(len(d.images), -1) / 16.0).astype(np.float32), d.target.astype(np.int64)
-
-
-def cell_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean over alive cells of L2-to-one-hot or cross-entropy; ``logits [B, N, K]``, ``targets [B]``, ``mask [B, N]``."""
-    B, N, K = logits.shape
-    if kind == "l2":
-        per_cell = (logits - F.one_hot(targets, K).to(logits.dtype)[:, None, :]).pow(2).sum(-1)
-    else:
-        per_cell = F.cross_entropy(logits.reshape(B * N, K), targets.repeat_interleave(N), reduction="none").view(B, N)
-    m = mask.to(logits.dtype)
-    return (per_cell * m).sum() / m.sum().clamp_min(1)
-
-
-def agreement_stats(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> tuple[int, int, int]:
-    """(correct alive cells, alive cells, images whose alive cells all name the right class)."""
-    right = (logits.argmax(-1) == targets[:, None]) & mask
-    alive = mask.sum(1)
-    return int(right.sum()), int(alive.sum()), int((right.sum(1) == alive).sum())
 
 
 class Digits:
@@ -147,46 +125,6 @@ class Digits:
         self.pool_fresh = tensors["pool_fresh"].clone()
         if "pool_state" in tensors:
             self.pool_state = tensors["pool_state"].clone()
-
-    # ---- TaskObjective ---------------------------------------------------------------------------
-    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        inputs, mask, targets = batch["inputs"], batch["mask"], batch["targets"]
-        start = model.initial_state(inputs)  # type: ignore[operator]
-        if "state" in batch:
-            start = torch.where(batch["fresh"][:, None, None], start, batch["state"])
-        T = int(torch.randint(self.config.steps_min, self.config.steps_max + 1, ()))
-        frames, final = model(inputs, mask, steps=T, state=start, trajectory=True)
-        batch["final_state"] = final.detach()
-        return torch.stack([cell_loss(f, targets, mask, self.config.loss) for f in frames]).mean()
-
-    @torch.no_grad()
-    def curves(self, model: torch.nn.Module, split: str, steps: int | None = None, batch_size: int = 512) -> dict[str, list[float]]:
-        """Average cell accuracy and total agreement after every step 1…steps, from a fresh start."""
-        steps = steps or self.config.eval_steps
-        was = model.training
-        model.eval()
-        n = self.sizes()[split] if split != "train" else len(self.splits["train"][1])
-        right = np.zeros(steps)
-        alive = 0
-        agree = np.zeros(steps)
-        for s in range(0, n, batch_size):
-            b = self._digits(split, torch.arange(s, min(n, s + batch_size)))
-            frames, _ = model(b["inputs"], b["mask"], steps=steps, trajectory=True)
-            for t, f in enumerate(frames):
-                r, a, g = agreement_stats(f, b["targets"], b["mask"])
-                right[t] += r
-                agree[t] += g
-            alive += a
-        model.train(was)
-        return {"cell_accuracy": list(right / max(alive, 1)), "agreement": list(agree / max(n, 1))}
-
-    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
-        c = self.curves(model, "validation")
-        return {"val_accuracy": c["cell_accuracy"][-1], "val_agreement": c["agreement"][-1]}
-
-    def test_metrics(self, model: torch.nn.Module) -> dict[str, Any]:
-        c = self.curves(model, "test")
-        return {"test_cell_accuracy": c["cell_accuracy"][-1], "test_agreement": c["agreement"][-1], "curves": c}
 
 
 def build(config: DigitsConfig, ctx: Any) -> Digits:

@@ -5,7 +5,8 @@ strike, 109 px), cropped to its bounding box, fitted into ``size``² (Lanczos, a
 centred on a ``grid``² lattice (one z-plane: ``[geometry] size = [grid, grid, 1]``). Colours are
 premultiplied by alpha, as in Distill. State channels: RGBA (alpha = channel 3 is the alive
 channel), then hidden channels; the seed is the centre cell with alpha and hidden channels at 1.
-Loss per sample: MSE of the state's RGBA to the target (Distill's loss).
+The loss (MSE of the state's RGBA to the target, Distill's) and the metrics are the
+``emoji_growth`` objective (:mod:`aa_ca.growth_objectives`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from aa_core.plugin import UserError
 
 from .growth import GrowthDataset
 from .growth_config import EmojiGrowthConfig
+from .growth_objectives import rgba_losses
 from .pool import SamplePool
 
 FONT_PATHS = ("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", "/usr/share/fonts/noto/NotoColorEmoji.ttf")
@@ -63,7 +65,6 @@ def render_emoji(emoji: str, size: int, font: str | None = None) -> np.ndarray:
 
 class EmojiGrowth(GrowthDataset):
     name = "emoji_growth"
-    default_selection = "val_loss"
     alive_channel = 3
 
     def __init__(self, config: EmojiGrowthConfig):
@@ -90,11 +91,9 @@ class EmojiGrowth(GrowthDataset):
     def channel_layout(self) -> str:
         return f"RGBA (alpha = channel 3, the alive channel), {self.channels - 4} hidden"
 
-    def sample_losses(self, final: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return ((final[..., :4] - targets) ** 2).mean(dim=(1, 2))
-
-    def metrics(self, final: torch.Tensor) -> dict[str, float]:
-        return {"val_mse": float(self.sample_losses(final, self.target.unsqueeze(0).to(final)).mean())}
+    def prediction_scores(self, final: torch.Tensor) -> dict[str, float]:
+        mse = float(rgba_losses(final, self.target.unsqueeze(0).to(final)).mean())
+        return {"mse": mse, "loss": mse}
 
     def to_image(self, state: torch.Tensor) -> np.ndarray:
         """A state ``[N, C]`` → ``[Y, X, 3]`` RGB on white (uint8), for pictures."""

@@ -11,12 +11,12 @@ itself (``initial_state`` is the identity), ``readout`` the grown state, ``input
 lattice's centre cell (where the growth datasets plant their seed), and ``rollout`` gives every
 state of ``forward``'s ``eval_steps`` steps.
 
-Datasets (:class:`GrowthDataset`, subclassed by :mod:`aa_ca.voxel` and :mod:`aa_ca.emoji`) own
-the maths (:class:`~aa_core.protocols.TaskObjective`): a target on the lattice, a seed, a
-:class:`~aa_ca.pool.SamplePool` as the training split (``after_step`` writes the grown states
-back, reseeds the worst, damages the best), the loss, and validation metrics measured on a
-pattern grown from the seed with the same stochastic updates as in training (a fixed random
-stream, so validation is repeatable).
+Datasets (:class:`GrowthDataset`, subclassed by :mod:`aa_ca.voxel` and :mod:`aa_ca.emoji`) hold
+the data: a target on the lattice, a seed, a :class:`~aa_ca.pool.SamplePool` as the training split
+(``after_step`` writes the grown states back, reseeds the worst, damages the best) and
+:meth:`GrowthDataset.grow_from_seed`, growth from the seed with the same stochastic updates as in
+training on a fixed random stream (so measurements are repeatable). The loss and the metrics are
+the growth objectives (:mod:`aa_ca.growth_objectives`).
 """
 from __future__ import annotations
 
@@ -33,11 +33,9 @@ from aa_core.plugin import UserError
 from aa_core.protocols import ScheduledPropagator, SteppedPropagator
 
 from .growth_config import GrowthConfig
-from .pool import SamplePool
+from .pool import SamplePool, ball_mask
 
-VALIDATION_SEED = 1234  # the random stream of validation's fire masks
-TEST_SEED = 4321  # test's: a growth task has one target, so "held out" means fire masks validation never drew
-TEST_ROLLOUTS = 4
+VALIDATION_SEED = 1234  # the random stream of validation's fire masks (grow_from_seed's default)
 
 
 def centre_cell(size: tuple[int, int, int]) -> int:
@@ -115,7 +113,7 @@ class Growth(nn.Module):
             states.append(g.to_cells(grid))
         return states
 
-    # -- the Pipeline contract for generic use (the growth datasets bring their own loss) -------
+    # -- the Pipeline contract (the conformance kit's training step; tasks train with their objective)
     def training_loss(self, batch: dict[str, torch.Tensor], settings: Any) -> torch.Tensor:
         """MSE of the grown state's first channels to ``targets [B, N, c]`` (T random in the range)."""
         out = self.grow(batch["inputs"], self.sample_steps())
@@ -147,11 +145,14 @@ class GrowthDataset(ABC):
     """A target ``[N, c]`` on an (X, Y, Z) lattice, grown from ``seed [N, C]`` with a sample pool.
 
     Subclasses set ``channels`` (state width the cell must have), ``alive_channel``, ``target``,
-    ``seed``, ``pool`` and implement :meth:`sample_losses` and :meth:`metrics`.
+    ``seed``, ``pool`` and implement :meth:`prediction_scores`. Splits: the pool is ``train``; the
+    seed is the one ``validation`` and the one ``test`` example (a growth task has one target: its
+    test figures differ from validation's by the random fire masks, not by the data).
+    ``batch["sample_loss"]`` (per sample, left by the objective with ``batch["final_state"]``) picks
+    the state the pool reseeds.
     """
 
     name = "growth"
-    default_selection = "val_loss"
     shape: tuple[int, int, int]
     channels: int
     alive_channel: int
@@ -169,7 +170,7 @@ class GrowthDataset(ABC):
 
     # -- the Dataset contract ------------------------------------------------------------------
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.pool), "validation": 1, "test": 0}
+        return {"train": len(self.pool), "validation": 1, "test": 1}
 
     def batch(self, split: str, index: torch.Tensor) -> dict[str, Any]:
         if split == "train":
@@ -198,23 +199,7 @@ class GrowthDataset(ABC):
     def channel_layout(self) -> str:
         return ""
 
-    # -- the TaskObjective contract --------------------------------------------------------------
-    @abstractmethod
-    def sample_losses(self, final: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Per-sample loss ``[B]`` of grown states ``[B, N, C]`` (each target kind defines its own)."""
-
-    @abstractmethod
-    def metrics(self, final: torch.Tensor) -> dict[str, float]:
-        """Validation metrics of grown states ``[B, N, C]`` (names start with ``val_``)."""
-
-    def training_loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        g = growth_model(model)
-        final = g.grow(batch["inputs"], g.sample_steps())
-        losses = self.sample_losses(final, batch["targets"])
-        batch["final_state"] = final.detach()
-        batch["sample_loss"] = losses.detach()
-        return losses.mean()
-
+    # -- the sample pool (SampledDataset) ------------------------------------------------------
     def after_step(self, batch: dict[str, Any], model: nn.Module) -> None:
         if "final_state" in batch:
             self.pool.write_back(batch["index"], batch["final_state"], batch["sample_loss"])
@@ -225,6 +210,7 @@ class GrowthDataset(ABC):
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.pool.load_state_tensors(tensors)
 
+    # -- measurement helpers (the objectives and the report grow and damage with these) ---------
     def grow_from_seed(self, model: nn.Module, steps: int | None = None, batch: int = 1, stochastic: bool = True,
                        start: torch.Tensor | None = None, seed: int = VALIDATION_SEED) -> torch.Tensor:
         """Grown states ``[batch, N, C]`` from the seed (or ``start``), no grad; ``stochastic`` keeps
@@ -240,21 +226,19 @@ class GrowthDataset(ABC):
         finally:
             g.train(was)
 
-    def validation_metrics(self, model: nn.Module) -> dict[str, float]:
-        final = self.grow_from_seed(model)
-        out = self.metrics(final)
-        out["val_loss"] = float(self.sample_losses(final, self.target.unsqueeze(0).to(final)).mean())
+    def damage_ball(self, states: torch.Tensor, centre: torch.Tensor, radius: float) -> torch.Tensor:
+        """A copy of ``states [B, N, C]`` with the cells within ``radius`` of ``centre`` zeroed."""
+        out = states.clone()
+        out[:, ball_mask(self.shape, centre, radius).flatten().to(out.device)] = 0
         return out
 
-    def test_metrics(self, model: nn.Module) -> dict[str, float]:
-        """Validation's figures for the selected model grown from the seed in :data:`TEST_ROLLOUTS` rollouts
-        with fire masks from :data:`TEST_SEED` (fresh randomness, not fresh data: there is one target)."""
-        final = self.grow_from_seed(model, batch=TEST_ROLLOUTS, seed=TEST_SEED)
-        return {"test_" + k.removeprefix("val_"): v for k, v in self.metrics(final).items()}
-
     # -- DescribedDataset (aa inspect) ----------------------------------------------------------
+    @abstractmethod
+    def prediction_scores(self, final: torch.Tensor) -> dict[str, float]:
+        """The figures of grown states ``[B, N, C]`` that describe a prediction (unprefixed, loss last)."""
+
     def describe(self, index: int, split: str) -> str:
-        """One line for example ``index``: the validation example is the seed, training examples are pool states."""
+        """One line for example ``index``: validation and test examples are the seed, training examples are pool states."""
         if split == "train":
             return f"{self.name}: sample-pool state #{index} of {len(self.pool)} → grown further toward {self.source}"
         return f"{self.name}: the seed (one alive cell at the lattice centre) → the pattern grown toward {self.source}"
@@ -262,14 +246,5 @@ class GrowthDataset(ABC):
     def describe_prediction(self, output: torch.Tensor) -> str:
         """The grown state ``[1, N, C]`` scored as validation scores it (every cell fires in ``forward``;
         validation's own figures use training's random fire masks, so they differ)."""
-        final = output.detach().float()
-        scores = {**self.metrics(final), "val_loss": float(self.sample_losses(final, self.target.unsqueeze(0).to(final)).mean())}
-        return "grown pattern: " + ", ".join(f"{k.removeprefix('val_')} {v:.4g}" for k, v in scores.items())
-
-    def damage_ball(self, states: torch.Tensor, centre: torch.Tensor, radius: float) -> torch.Tensor:
-        """A copy of ``states [B, N, C]`` with the cells within ``radius`` of ``centre`` zeroed."""
-        from .pool import ball_mask
-
-        out = states.clone()
-        out[:, ball_mask(self.shape, centre, radius).flatten().to(out.device)] = 0
-        return out
+        scores = self.prediction_scores(output.detach().float())
+        return "grown pattern: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items())

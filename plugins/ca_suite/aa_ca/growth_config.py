@@ -66,7 +66,7 @@ class VoxelGrowthConfig(PoolConfig):
     trainer (Sudhakaran et al.'s code): half the mean cross-entropy over the structure's voxels, half
     over the air voxels, so the 8 % of voxels that are structure weigh as much as the air;
     ``"ce_alive"`` = the mean cross-entropy over all voxels; both + ``alive_weight`` · MSE of the
-    alive channel to occupancy."""
+    alive channel to occupancy (read by the ``voxel_growth`` objective, with ``hidden_channels``)."""
 
     path: str | None = None
     loss: str = attrs.field(default="balanced", validator=attrs.validators.in_(("balanced", "ce_alive")))
@@ -93,3 +93,15 @@ class EmojiGrowthConfig(PoolConfig):
             yield "size", f"the target ({self.size}) must fit on the grid ({self.grid})"
         if self.channels < 4:
             yield "channels", f"needs RGBA + hidden channels (>= 4), got {self.channels}"
+
+
+@attrs.define
+class GrowthObjectiveConfig:
+    """The test figures of the growth objectives (``voxel_growth``, ``emoji_growth``): ``rollouts``
+    patterns grown from the seed with fresh fire masks, then grown ``persist_steps`` more steps
+    (persistence), and damaged by a ball and regrown for ``regrow_steps`` (default: the pipeline's
+    ``eval_steps``). The loss itself is set in ``[dataset]`` (voxel: ``loss``, ``alive_weight``)."""
+
+    rollouts: int = attrs.field(default=4, validator=positive)
+    persist_steps: int = attrs.field(default=500, validator=positive)
+    regrow_steps: int | None = attrs.field(default=None, validator=positive)

@@ -3,8 +3,8 @@
 ``make_dataset(get_dataset_args())`` with its default seed 42 gives 4,000 training and 1,000 test
 sequences of length 40; ``get_dataset`` is never called (it tries a download first). The last
 ``validation`` training sequences form the validation split (default 500: 3,500 / 500 / 1,000).
-Batches: ``inputs [B, 40, 1]`` float, ``targets [B]`` long. The dataset owns the maths
-(a TaskObjective): cross-entropy of the consensus logits, accuracy on validation and test.
+Batches: ``inputs [B, 40, 1]`` float, ``targets [B]`` long. The maths (consensus cross-entropy,
+accuracy) is the ``mnist1d_consensus`` objective (:mod:`aa_ca.mnist1d_objective`).
 """
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from aa_core.plugin import UserError, atomic_path
 
-from .classifier import consensus_accuracy, consensus_logits
+from .classifier import consensus_logits
 from .classifier_config import Mnist1DConfig
 
 CACHE_DIR = Path(".aa_cache/mnist1d")
@@ -95,16 +94,6 @@ class Mnist1D:
         p = consensus_logits(output.detach().float())[0].softmax(-1)
         k = int(p.argmax())
         return f"predicted class {k} (p={float(p[k]):.2f})"
-
-    # ---- TaskObjective ---------------------------------------------------------------------------
-    def training_loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        return F.cross_entropy(consensus_logits(model(batch["inputs"])), batch["targets"])
-
-    def validation_metrics(self, model: torch.nn.Module) -> dict[str, float]:
-        return consensus_accuracy(model, self, "validation")
-
-    def test_metrics(self, model: torch.nn.Module) -> dict[str, float]:
-        return consensus_accuracy(model, self, "test")
 
 
 def build(config: Mnist1DConfig, ctx: Any) -> Mnist1D:

@@ -1,11 +1,19 @@
-"""The ``ca_report`` task: a trained classification / reasoning task's test figures beside the published ones.
+"""The ``ca_report`` task: a trained CA task's test figures beside the published ones, with pictures.
 
 Writes ``runs/<run-id>/report.json`` and ``report.md`` (and PNG pictures: self-classification frames,
-1D-ARC grids) for the run's model and dataset (``state["model"]``, ``state["dataset"]`` left by
-``train``). The published figures are in :data:`PUBLISHED`; :func:`published_table` renders them.
+1D-ARC grids, the voxel structure grown, damaged and regrown, the emoji growing) for the run's model
+and dataset (``state["model"]``, ``state["dataset"]`` left by ``train``). The test figures are the
+objective's ``test_metrics``: those the ``test`` task recorded when it ran first, else computed here.
+The published figures are in :data:`PUBLISHED`; :func:`published_table` renders them.
+
+``python -m aa_ca.report --curves OUT.png [--published CSV] RUN_DIR...`` plots the runs' 1 − IoU per
+training step (``steps.jsonl`` of a run trained with ``[train] log_every``, and validation from
+``metrics.json``) against the authors' published log.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -25,6 +33,9 @@ PUBLISHED: dict[str, dict[str, float]] = {
               "1d_denoising_1c": 100.0, "1d_denoising_mc": 58.0, "1d_pcopy_1c": 100.0, "1d_pcopy_mc": 100.0,
               "1d_recolor_oe": 0.0, "1d_recolor_cnt": 0.0, "1d_recolor_cmp": 0.0, "1d_scale_dp": 88.0},
 }
+# Not percent: the training step at which the voxel caterpillar's training batch first reaches 1 − IoU ≤ 0.01
+# (Sudhakaran et al., "Growing 3D artefacts and functional machines with neural cellular automata", ALIFE 2021).
+PUBLISHED_GROWTH: dict[str, dict[str, float]] = {"voxel_growth": {"first_train_iou_error_below_0.01": 1319}, "emoji_growth": {}}
 ARC1D_NCA_MEAN = 60.12  # CAX Table 2, NCA mean over the 18 tasks (GPT-4: 41.56)
 ARC1D_SOLVED = ("1d_move_1p", "1d_move_2p", "1d_move_3p", "1d_denoising_1c", "1d_pcopy_1c", "1d_pcopy_mc")
 ARC1D_RECOLOR = ("1d_recolor_oe", "1d_recolor_cnt", "1d_recolor_cmp")
@@ -32,6 +43,8 @@ SOURCES = {
     "mnist1d": "Greydanus & Kobak, ICML 2024 (test accuracy, %)",
     "self_classify": "Randazzo et al., Distill 2020, Experiment 2 (MNIST, < 25 K parameters)",
     "arc1d": "Faldor & Cully, CAX, ICLR 2025, Table 2 (exact match on the test pair, % of problems)",
+    "voxel_growth": "Sudhakaran et al., ALIFE 2021 (1 − IoU of occupancy, training step at which it first reaches 0.01)",
+    "emoji_growth": "Mordvintsev et al., Distill 2020, Growing NCA Experiment 3 (growth, persistence, regeneration)",
 }
 
 
@@ -47,7 +60,7 @@ def published_table() -> str:
 
 def mean_interval(values: list[float]) -> tuple[float, float]:
     """Mean and the half-width of its 95 % Student-t interval (0 for one value)."""
-    from aa_core.stats import t_interval
+    from aa_core.run import t_interval
 
     if not values:
         return math.nan, math.nan
@@ -122,13 +135,54 @@ def digits_frames_png(path: Path, frames: list[dict[str, Any]], steps: list[int]
     plt.close(fig)
 
 
+def voxel_png(path: Path, shape: tuple[int, int, int], classes: int, panels: dict[str, Any]) -> None:
+    """Voxel structures side by side: ``panels`` maps a title to a class per cell ``[N]`` (0 = air, not drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    colours = plt.get_cmap("tab10")
+    fig = plt.figure(figsize=(4 * len(panels), 4))
+    for i, (title, cls) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), i + 1, projection="3d")
+        grid = cls.cpu().view(shape).numpy()
+        face = np.empty(grid.shape, dtype=object)
+        for c in range(1, classes):
+            face[grid == c] = matplotlib.colors.to_hex(colours(c % 10))
+        # Minecraft's y is up: draw (x, z, y)
+        ax.voxels((grid != 0).transpose(0, 2, 1), facecolors=face.transpose(0, 2, 1), edgecolor="k", linewidth=0.2)
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+        ax.set_box_aspect(np.array(grid.shape)[[0, 2, 1]])
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def emoji_strip(images: list[Any], path_png: Path, path_gif: Path, scale: int = 3) -> None:
+    """RGB frames ``[H, W, 3]`` (uint8) as one PNG strip and an animated GIF, enlarged ``scale`` times."""
+    from PIL import Image
+
+    imgs = [Image.fromarray(a).resize((a.shape[1] * scale, a.shape[0] * scale), Image.Resampling.NEAREST) for a in images]
+    strip = Image.new("RGB", (sum(i.width for i in imgs), imgs[0].height), "white")
+    x = 0
+    for im in imgs:
+        strip.paste(im, (x, 0))
+        x += im.width
+    with atomic_path(path_png) as tmp:
+        strip.save(tmp, format="PNG")
+    with atomic_path(path_gif) as tmp:
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=120, loop=0)
+
+
 # ---- per task ------------------------------------------------------------------------------------
 def _pct(x: float) -> float:
     return round(100.0 * float(x), 2)
 
 
-def mnist1d_report(model: Any, dataset: Any, spec: Any) -> dict[str, Any]:
-    test = dataset.test_metrics(model)
+def mnist1d_report(spec: Any, test: dict[str, Any]) -> dict[str, Any]:
     shuffled = bool(spec.components["dataset"][1].shuffle)
     pipeline = spec.components["pipeline"][0].component.name if "pipeline" in spec.components else "?"
     key = "mnist1d_shuffled" if shuffled else "mnist1d"
@@ -143,10 +197,9 @@ def mnist1d_report(model: Any, dataset: Any, spec: Any) -> dict[str, Any]:
             "published": pub, "verdict": verdict, "pictures": []}
 
 
-def digits_report(model: Any, dataset: Any, spec: Any, out: Path, cfg: Any) -> dict[str, Any]:
+def digits_report(model: Any, dataset: Any, spec: Any, out: Path, cfg: Any, test: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    test = dataset.test_metrics(model)
     curves = test["curves"]
     ca = curves["cell_accuracy"]
     peak = max(range(len(ca)), key=lambda t: ca[t])
@@ -176,8 +229,7 @@ def digits_report(model: Any, dataset: Any, spec: Any, out: Path, cfg: Any) -> d
             "verdict": ("cell accuracy ≥ 90 % at step 200" if cell_200 >= 90 else "cell accuracy below 90 % at step 200")}
 
 
-def arc1d_report(model: Any, dataset: Any, spec: Any, out: Path, cfg: Any) -> dict[str, Any]:
-    test = dataset.test_metrics(model)
+def arc1d_report(dataset: Any, out: Path, cfg: Any, test: dict[str, Any]) -> dict[str, Any]:
     task = dataset.config.task
     pictures = []
     if cfg.pictures and test["examples"]:
@@ -186,6 +238,49 @@ def arc1d_report(model: Any, dataset: Any, spec: Any, out: Path, cfg: Any) -> di
     return {"task": "arc1d", "arc_task": task, "fold": dataset.config.fold, "source": SOURCES["arc1d"],
             "ours": {"exact_match": _pct(test["test_exact_match"]), "problems": test["problems"]},
             "published": {task: PUBLISHED["arc1d"].get(task)}, "pictures": pictures, "verdict": None}
+
+
+def first_step_below(rows: list[dict[str, Any]], key: str, threshold: float) -> int | None:
+    """The first logged step whose ``key`` is ≤ ``threshold`` (None: never, or not logged)."""
+    return next((int(r["step"]) for r in rows if isinstance(r.get(key), (int, float)) and r[key] <= threshold), None)
+
+
+def growth_pictures(model: Any, dataset: Any, objective: Any, out: Path) -> list[str]:
+    """The test's states pictured: the voxel target, grown, damaged and regrown; the emoji growing step by
+    step then damaged and regrown, and target / grown / persisted / damaged / regrown (PNG strips and GIFs)."""
+    from .growth import growth_model
+
+    states = objective.trial(model, dataset)
+    T = growth_model(model).eval_steps
+    regrow = objective.config.regrow_steps or T
+    if dataset.name == "voxel_growth":
+        panels = {"target": dataset.classes.flatten(), f"grown ({T} steps)": dataset.predicted(states["grown"])[0],
+                  "damaged": dataset.predicted(states["damaged"])[0], f"regrown (+{regrow} steps)": dataset.predicted(states["regrown"])[0]}
+        voxel_png(out / "voxel_growth.png", dataset.shape, dataset.num_classes, panels)
+        return ["voxel_growth.png"]
+    frames, state, chunk = [dataset.seed], dataset.seed.unsqueeze(0), 8
+    for t in range(chunk, T + 1, chunk):
+        state = dataset.grow_from_seed(model, chunk, start=state, seed=t)
+        frames.append(state[0])
+    frames += [states["damaged"][0], states["regrown"][0]]
+    emoji_strip([dataset.to_image(f) for f in frames], out / "emoji_growth.png", out / "emoji_growth.gif")
+    summary = [dataset.target, *(states[k][0] for k in ("grown", "persisted", "damaged", "regrown"))]
+    emoji_strip([dataset.to_image(f) for f in summary], out / "emoji_summary.png", out / "emoji_summary.gif")
+    return ["emoji_growth.png", "emoji_summary.png"]
+
+
+def growth_report(model: Any, dataset: Any, objective: Any, out: Path, cfg: Any, test: dict[str, Any],
+                  state: dict[str, Any]) -> dict[str, Any]:
+    """Growth, persistence and regeneration figures of the test (and, from a per-step log, the first training
+    step at which the voxel batch's 1 − IoU reached 0.01), beside the published figure."""
+    task = dataset.name
+    ours: dict[str, Any] = {k: round(v, 5) for k, v in test.items() if isinstance(v, float)}
+    result = state.get("train_result") or {}
+    if task == "voxel_growth":
+        ours["first_train_iou_error_below_0.01"] = first_step_below(result.get("steps") or [], "train_iou_error", 0.01)
+    pictures = growth_pictures(model, dataset, objective, out) if cfg.pictures else []
+    return {"task": task, "source": SOURCES[task], "target": dataset.source, "ours": ours, "published": PUBLISHED_GROWTH[task],
+            "persist_steps": objective.config.persist_steps, "pictures": pictures, "verdict": None}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -202,6 +297,15 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _objective(spec: Any, state: dict[str, Any]) -> Any:
+    """The run's objective (left by ``train``), else the one the spec names."""
+    if state.get("objective") is not None:
+        return state["objective"]
+    from aa_core.run import BuildContext
+
+    return (state.get("ctx") or BuildContext(spec)).build("objective")
+
+
 def run_task(spec: Any, state: dict[str, Any]) -> dict[str, Any]:
     """Report the trained model of this run (the ``train`` task must come first in ``[run] tasks``)."""
     if "model" not in state or "dataset" not in state:
@@ -213,16 +317,20 @@ def run_task(spec: Any, state: dict[str, Any]) -> dict[str, Any]:
 
         cfg = ReportConfig()
     name = spec.components["dataset"][0].component.name
+    if name not in ("mnist1d", "digits", "arc1d", "voxel_growth", "emoji_growth"):
+        raise UserError(f"{spec.source}: ca_report reports the datasets mnist1d, digits, arc1d, voxel_growth and emoji_growth, not {name!r}")
     out = Path(spec.sections["run"].output_dir) / state.get("run_id", "report")
     out.mkdir(parents=True, exist_ok=True)
+    objective = _objective(spec, state)
+    test = state.get("test_metrics") or objective.test_metrics(model, dataset)  # the test task's figures when it ran first
     if name == "mnist1d":
-        report = mnist1d_report(model, dataset, spec)
+        report = mnist1d_report(spec, test)
     elif name == "digits":
-        report = digits_report(model, dataset, spec, out, cfg)
+        report = digits_report(model, dataset, spec, out, cfg, test)
     elif name == "arc1d":
-        report = arc1d_report(model, dataset, spec, out, cfg)
+        report = arc1d_report(dataset, out, cfg, test)
     else:
-        raise UserError(f"{spec.source}: ca_report reports the datasets mnist1d, digits and arc1d, not {name!r}")
+        report = growth_report(model, dataset, objective, out, cfg, test, state)
     report["run_id"] = state.get("run_id")
     report["dataset_hash"] = dataset.hash
     write_json(out / "report.json", report)
@@ -230,3 +338,85 @@ def run_task(spec: Any, state: dict[str, Any]) -> dict[str, Any]:
     print(f"ca_report: {out / 'report.md'}", flush=True)
     state["ca_report"] = report
     return report
+
+
+# ---- training curves of growth runs -----------------------------------------------------------------
+def run_curves(run: Path) -> dict[str, Any]:
+    """A run folder's per-step training 1 − IoU (``steps.jsonl``) and validation 1 − IoU per round
+    (``metrics.json`` history; a round's step from the checkpoint's ``eval_every``, the last one cut at
+    the last logged step when a time budget ended it)."""
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    steps_file = run / "steps.jsonl"
+    rows = [json.loads(line) for line in steps_file.read_text(encoding="utf-8").splitlines() if line.strip()] if steps_file.is_file() else []
+    history = metrics.get("history") or []
+    last = max([int(r["step"]) for r in rows] or [0])
+    every = None
+    try:
+        from aa_core.run import read_metadata
+
+        train = read_metadata(metrics["checkpoint"]).get("hyper_parameters") or {}
+        every = int(train["eval_every"]) if train.get("steps") else None
+    except Exception:  # the checkpoint was moved or pruned, or trained by epochs: rounds spread over the logged steps
+        pass
+
+    def step_of(epoch: int) -> int:
+        if every:
+            return min(epoch * every, last) if last else epoch * every
+        return round(epoch * last / len(history)) if last else epoch
+
+    val = [(step_of(int(h["epoch"])), h["val_iou_error"]) for h in history if isinstance(h.get("val_iou_error"), (int, float))]
+    train_rows = [(int(r["step"]), r["train_iou_error"]) for r in rows if isinstance(r.get("train_iou_error"), (int, float))]
+    return {"name": run.name, "train": train_rows, "validation": val, "steps": max(last, max([s for s, _ in val] or [0]))}
+
+
+def curves(runs: list[Path], out: Path, published: Path | None = None) -> None:
+    """A PNG of 1 − IoU per training step: each run's training batch (before the pool write-back) and
+    validation grown from the seed, and the authors' published log (``*_iou_loss_log.csv``: wall time,
+    step, value) when given, over the runs' steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if published is not None and published.exists():
+        rows = [ln.split(",") for ln in published.read_text().splitlines()[1:] if ln.strip()]
+        ax.plot([int(float(r[1])) for r in rows], [float(r[2]) for r in rows], color="k", lw=1, label="published (training batch)")
+    last = 0
+    for i, run in enumerate(runs):
+        c = run_curves(run)
+        colour = plt.get_cmap("tab10")(i % 10)
+        last = max(last, c["steps"])
+        if c["train"]:
+            ax.plot(*zip(*c["train"]), color=colour, lw=0.6, alpha=0.6, label=f"{c['name']}: training batch")
+        if c["validation"]:
+            ax.plot(*zip(*c["validation"]), "o-", color=colour, ms=2, lw=1, label=f"{c['name']}: grown from the seed")
+    ax.axhline(0.01, color="grey", ls=":", lw=1)
+    ax.set_xlim(0, 1.05 * max(last, 1))
+    ax.set_yscale("log")
+    ax.set_ylim(1e-3, 1.2)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("1 − IoU of occupancy")
+    ax.legend(fontsize=7, ncol=2)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m aa_ca.report",
+                                 description="Plot growth runs' 1 − IoU per training step against the published log "
+                                             "(runs trained with [train] log_every for the training batch's curve).")
+    ap.add_argument("--curves", type=Path, required=True, metavar="OUT.png")
+    ap.add_argument("--published", type=Path, metavar="CSV", help="the authors' log, e.g. caterpillar_iou_loss_log.csv")
+    ap.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="runs/<run-id> folders (metrics.json, steps.jsonl)")
+    a = ap.parse_args(argv)
+    missing = [str(r) for r in a.runs if not (r / "metrics.json").is_file()]
+    if missing:
+        ap.error(f"no metrics.json in {', '.join(missing)}: give runs/<run-id> folders of finished runs")
+    curves(a.runs, a.curves, a.published)
+    print(f"curves: {a.curves}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,15 +7,13 @@ structure's size (plus ``pad`` air cells on every side), in the file's (x, y, z)
 
 State channels: ``[0, K)`` class logits (K classes incl. air), ``K`` alive, then the hidden
 channels (12 + 7 + 1 = 20 for the caterpillar). The seed is one cell at the lattice's centre with
-alive and hidden channels at 1. Loss per sample (``loss = "balanced"``, the class balance of the
-authors' trainer): half the mean cross-entropy of the class logits over the structure's voxels,
-half over the air voxels, + ``alive_weight`` · MSE of the alive channel to the occupancy (the
-authors' loss has no alive term; without one the alive channel has no target and the seed can die
-early, after which no gradient flows); ``"ce_alive"``: the mean cross-entropy over all cells + the
-same alive term. A cell is occupied when
-its most likely class is not air; dead cells are zero, so they read as air. Validation reports
-``val_iou_error`` = 1 − IoU of occupancy (the published curve), class accuracy on occupied cells,
-and the loss.
+alive and hidden channels at 1. A cell is occupied when its most likely class is not air; dead
+cells are zero, so they read as air. The loss (``[dataset] loss``, ``alive_weight``) and the
+metrics (1 − IoU of occupancy, the published curve; class accuracy) are the ``voxel_growth``
+objective (:mod:`aa_ca.growth_objectives`): ``loss = "balanced"`` is the class balance of the
+authors' trainer (half the mean cross-entropy over the structure's voxels, half over the air),
+plus an alive term the authors' loss lacks (without it the seed can die early, after which no
+gradient flows).
 """
 from __future__ import annotations
 
@@ -29,6 +27,7 @@ from aa_core.plugin import UserError
 
 from .growth import GrowthDataset
 from .growth_config import VoxelGrowthConfig
+from .growth_objectives import class_accuracy, iou_error, predicted, voxel_losses
 from .pool import SamplePool
 
 AIR = "minecraft:air"
@@ -69,7 +68,6 @@ def load_structure(path: str | Path) -> tuple[torch.Tensor, list[str]]:
 
 class VoxelGrowth(GrowthDataset):
     name = "voxel_growth"
-    default_selection = "val_iou_error"
 
     def __init__(self, config: VoxelGrowthConfig):
         path = Path(config.path) if config.path else default_path(config.structure)
@@ -101,36 +99,19 @@ class VoxelGrowth(GrowthDataset):
         K = self.num_classes
         return f"{K} class logits incl. air, 1 alive (channel {K}), {self.channels - K - 1} hidden"
 
-    def sample_losses(self, final: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        K = self.num_classes
-        labels = targets[..., 0].long()  # [B, N]
-        ce = F.cross_entropy(final[..., :K].transpose(1, 2), labels, reduction="none")  # [B, N]
-        occ = (labels != 0).to(final.dtype)
-        alive = F.mse_loss(final[..., K], occ, reduction="none").mean(1)
-        if self.loss == "balanced":
-            structure = (ce * occ).sum(1) / occ.sum(1).clamp_min(1)
-            air = (ce * (1 - occ)).sum(1) / (1 - occ).sum(1).clamp_min(1)
-            return 0.5 * structure + 0.5 * air + self.alive_weight * alive
-        return ce.mean(1) + self.alive_weight * alive
-
     def predicted(self, final: torch.Tensor) -> torch.Tensor:
         """Class per cell ``[B, N]`` (0 = air; a dead cell's zero logits read as air)."""
-        return final[..., : self.num_classes].argmax(-1)
+        return predicted(final, self.num_classes)
 
     def iou_error(self, final: torch.Tensor) -> torch.Tensor:
         """1 − IoU of occupancy per sample ``[B]``."""
-        pred = self.predicted(final) != 0
-        occ = self.occupied.to(pred.device).unsqueeze(0)
-        inter = (pred & occ).sum(1).float()
-        union = (pred | occ).sum(1).float().clamp_min(1)
-        return 1 - inter / union
+        return iou_error(final, self.occupied, self.num_classes)
 
-    def metrics(self, final: torch.Tensor) -> dict[str, float]:
-        pred = self.predicted(final)
-        occ = self.occupied.to(pred.device)
-        labels = self.target[:, 0].long().to(pred.device)
-        return {"val_iou_error": float(self.iou_error(final).mean()),
-                "val_class_accuracy": float((pred[:, occ] == labels[occ]).float().mean())}
+    def prediction_scores(self, final: torch.Tensor) -> dict[str, float]:
+        labels = self.target[:, 0].long().to(final.device)
+        loss = voxel_losses(final, labels.unsqueeze(0).expand(len(final), -1), self.num_classes, self.loss, self.alive_weight)
+        return {"iou_error": float(self.iou_error(final).mean()), "class_accuracy": class_accuracy(final, labels, self.num_classes),
+                "loss": float(loss.mean())}
 
 
 def build(config: VoxelGrowthConfig, ctx: Any) -> VoxelGrowth:

@@ -1,4 +1,5 @@
-"""1D-ARC: the loader on the shipped data (skipped without ../shared/data), folds, augmentation, errors, `aa run`."""
+"""1D-ARC: the loader on the shipped data (skipped without ../shared/data), folds, augmentation, errors, the
+objective, `aa run` (train, test, ca_report)."""
 from __future__ import annotations
 
 import json
@@ -59,6 +60,25 @@ def test_batch_encoding_and_colour_augmentation():
 
 
 @needs_data
+def test_objective_scores_whole_rows_and_cells():
+    from aa_ca.arc1d_objective import RowColours
+
+    ds, obj = Arc1D(Arc1DConfig(path=str(DATA), task="1d_move_1p")), RowColours()
+
+    class Oracle(torch.nn.Module):  # a split's target colours as logits, whatever the input
+        def __init__(self, split):
+            super().__init__()
+            self.targets = ds.data[split]["targets"]
+
+        def forward(self, inputs, mask):
+            return torch.nn.functional.one_hot(self.targets.clamp_min(0), 10).float()
+
+    assert obj.validation_metrics(Oracle("validation"), ds) == {"val_accuracy": 1.0, "val_cell_accuracy": 1.0}
+    test = obj.test_metrics(Oracle("test"), ds)
+    assert test["test_exact_match"] == 1.0 and all(e["exact"] and e["prediction"] == e["target"] for e in test["examples"])
+
+
+@needs_data
 def test_errors_name_the_key(tmp_path):
     with pytest.raises(UserError, match="dataset.path"):
         Arc1D(Arc1DConfig(path=str(tmp_path / "missing")))
@@ -75,13 +95,18 @@ def test_errors_name_the_key(tmp_path):
 def test_few_steps_through_aa_run(aa, tmp_path):
     r = aa("run", str(REPO / "examples/ca/arc1d.toml"), "--set", f"dataset.path={DATA}", "--set", "dataset.task=1d_move_3p",
            "--set", "train.steps=2", "--set", "train.eval_every=1", "--set", "train.batch_size=4", "--set", "propagator.steps=3",
+           "--set", 'run.tasks=["train","test","ca_report"]',
            "--set", f"run.output_dir={tmp_path}/runs", "--set", f"run.checkpoint_dir={tmp_path}/ck", cwd=REPO, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "DeprecationWarning" not in r.stderr
     (report,) = (tmp_path / "runs").glob("*/report.json")
     data = json.loads(report.read_text())
     assert data["arc_task"] == "1d_move_3p" and data["published"] == {"1d_move_3p": 100.0}
     assert len(data["ours"]["problems"]) == 10 and 0.0 <= data["ours"]["exact_match"] <= 100.0
     assert (report.parent / "arc1d_grids.png").stat().st_size > 1000
+    metrics = json.loads((report.parent / "metrics.json").read_text())
+    assert metrics["selected"] == "val_cell_accuracy" and {"val_accuracy", "val_cell_accuracy"} <= set(metrics["history"][-1])
+    assert len(metrics["test"]["examples"]) == 10 and data["ours"]["exact_match"] == round(100 * metrics["test"]["test_exact_match"], 2)
 
 
 def test_missing_folder_exits_2(aa, tmp_path):

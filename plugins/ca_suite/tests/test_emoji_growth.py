@@ -1,4 +1,5 @@
-"""emoji_growth: the offline rendering (Noto Color Emoji + Pillow), the dataset and a short `aa run`."""
+"""emoji_growth: the offline rendering (Noto Color Emoji + Pillow), the dataset, its objective and report
+pictures (on a stand-in target where the font is missing) and a short `aa run`."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import torch
 
 from aa_ca.emoji import EmojiGrowth, find_font, render_emoji
 from aa_ca.growth_config import EmojiGrowthConfig
+from aa_ca.growth_objectives import rgba_losses
 from aa_core.plugin import UserError
 
 SPEC = Path(__file__).resolve().parents[3] / "examples" / "ca" / "emoji_growth.toml"
@@ -34,8 +36,8 @@ def test_dataset_centres_the_target_and_seeds_alpha():
     assert t[:4].abs().sum() == 0 and t[44:].abs().sum() == 0  # a 4-cell empty border
     assert ds.seed[:, 3].sum() == 1 and ds.seed[:, :3].sum() == 0
     perfect = torch.cat([ds.target, torch.zeros(48 * 48, 12)], 1)[None]
-    assert ds.sample_losses(perfect, ds.target[None]).item() == 0
-    assert ds.sample_losses(ds.seed[None], ds.target[None]).item() > 0.01
+    assert rgba_losses(perfect, ds.target[None]).item() == 0
+    assert rgba_losses(ds.seed[None], ds.target[None]).item() > 0.01
 
 
 def test_missing_font_is_a_clear_error(tmp_path, monkeypatch):
@@ -45,10 +47,46 @@ def test_missing_font_is_a_clear_error(tmp_path, monkeypatch):
         render_emoji("🦎", 40)
 
 
+def test_objective_and_report_pictures_on_a_stand_in_target(monkeypatch, tmp_path):
+    """The emoji_growth objective's figures and the ca_report pictures, on a 6² square for the emoji (no font needed)."""
+    import numpy as np
+
+    from aa_ca.growth_objectives import TEST_SEED, EmojiGrowthObjective
+    from aa_ca.report import growth_pictures
+    from aa_core.run import build_model, load_spec
+
+    square = np.zeros((6, 6, 4), dtype=np.float32)
+    square[1:5, 1:5] = [0.5, 0.2, 0.1, 1.0]
+    monkeypatch.setattr("aa_ca.emoji.render_emoji", lambda emoji, size, font=None: square)
+    spec = load_spec(SPEC, ["dataset.size=6", "dataset.grid=10", "dataset.pool_size=4", "geometry.size=[10,10,1]", "cell.hidden=[16]",
+                            "pipeline.steps=[8,8]", "pipeline.eval_steps=8", "objective.persist_steps=4"])
+    torch.manual_seed(0)
+    model, ctx = build_model(spec)
+    ds, obj = ctx.build("dataset"), ctx.build("objective")
+    ds.setup(model, ctx)
+    assert isinstance(obj, EmojiGrowthObjective) and obj.selection == ("val_loss", "min")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.1)
+    val = obj.validation_metrics(model, ds)
+    assert list(val) == ["val_mse", "val_loss"] and val["val_mse"] == val["val_loss"]
+    test = obj.test_metrics(model, ds)
+    assert set(test) == {"test_mse", "test_grown_mse", "test_persisted_mse", "test_damaged_mse", "test_regrown_mse"}
+    assert test["test_mse"] == test["test_grown_mse"] == float(rgba_losses(ds.grow_from_seed(model, batch=4, seed=TEST_SEED), ds.target[None]).mean())
+    assert growth_pictures(model, ds, obj, tmp_path) == ["emoji_growth.png", "emoji_summary.png"]
+    for name in ("emoji_growth.png", "emoji_summary.png", "emoji_growth.gif", "emoji_summary.gif"):
+        assert (tmp_path / name).stat().st_size > 100
+
+
 @needs_font
 def test_a_few_steps_through_aa_run(aa, tmp_path):
     r = aa("run", str(SPEC), "--set", "train.steps=2", "--set", "train.eval_every=2", "--set", "pipeline.steps=[3,3]",
-           "--set", "pipeline.eval_steps=3", "--set", "dataset.pool_size=8", "--set", "train.batch_size=4", cwd=tmp_path)
+           "--set", "pipeline.eval_steps=3", "--set", "dataset.pool_size=8", "--set", "train.batch_size=4", "--set", "train.log_every=1",
+           "--set", "objective.persist_steps=3", "--set", 'run.tasks=["train","test","ca_report"]', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "DeprecationWarning" not in r.stderr
     (metrics,) = tmp_path.glob("runs/*/metrics.json")
-    assert {"val_mse", "val_loss"} <= set(json.loads(metrics.read_text())["history"][-1])
+    m = json.loads(metrics.read_text())
+    assert {"val_mse", "val_loss"} <= set(m["history"][-1]) and {"test_mse", "test_regrown_mse"} <= set(m["test"])
+    assert len((metrics.parent / "steps.jsonl").read_text().splitlines()) == 2
+    assert (metrics.parent / "emoji_summary.gif").stat().st_size > 100

@@ -4,9 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aa_core.assemble import BuildContext
 from aa_core.conformance import build_registered, check_cell, check_nca_paths, check_pipeline
-from aa_core.spec import validate
+from aa_core.run import BuildContext, validate
 
 LEARNED = {"perception": "learned", "channels": 6, "multiplier": 2, "hidden": [8, 8]}
 

@@ -1,4 +1,5 @@
-"""MNIST-1D: the generated data, the paper's baselines, the lattice classifier and a few steps through `aa run`."""
+"""MNIST-1D: the generated data, the paper's baselines, the lattice classifier, the consensus objective and a few
+steps through `aa run` (train, test, ca_report; the paper's fixed-order loop)."""
 from __future__ import annotations
 
 import json
@@ -66,25 +67,59 @@ def test_snake_order_visits_every_cell_through_neighbours(size):
     assert all(sum(abs(a - b) for a, b in zip(p, q)) == 1 for p, q in zip(coords, coords[1:]))
 
 
+def test_consensus_objective_scores_every_model_alike():
+    from aa_ca.mnist1d_objective import ConsensusClassification, consensus_accuracy
+    from aa_core.protocols import TrainablePipeline
+
+    ds, model, obj = Mnist1D(Mnist1DConfig()), MLPClassifier(MLPClassifierConfig()), ConsensusClassification()
+    assert not isinstance(model, TrainablePipeline)  # the objective trains it, not the pipeline's own methods
+    val, test = obj.validation_metrics(model, ds), obj.test_metrics(model, ds)
+    assert list(val) == list(obj.metrics) == ["val_accuracy", "val_loss"] and list(test) == ["test_accuracy", "test_loss"]
+    small = consensus_accuracy(model, ds, "test", batch_size=64)  # the figures do not depend on the batching
+    assert test["test_accuracy"] == small["accuracy"] and abs(test["test_loss"] - small["loss"]) < 1e-5
+    batch = ds.batch("train", torch.arange(8))
+    assert torch.allclose(obj.training_loss(model, batch), model.training_loss(batch, None))
+
+
 def test_few_steps_through_aa_run(aa, tmp_path):
+    """train, test (read once, into metrics.json) and the report, which reuses the test figures."""
     spec = REPO / "examples/ca/mnist1d.toml"
     r = aa("run", str(spec), "--set", "train.steps=4", "--set", "train.eval_every=2", "--set", "train.batch_size=8",
-           "--set", "propagator.steps=3", "--set", f"run.output_dir={tmp_path}/runs", "--set", f"run.checkpoint_dir={tmp_path}/ck",
-           cwd=REPO, timeout=600)
+           "--set", "propagator.steps=3", "--set", 'run.tasks=["train","test","ca_report"]',
+           "--set", f"run.output_dir={tmp_path}/runs", "--set", f"run.checkpoint_dir={tmp_path}/ck", cwd=REPO, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "DeprecationWarning" not in r.stderr
     (report,) = (tmp_path / "runs").glob("*/report.json")
     data = json.loads(report.read_text())
     assert data["task"] == "mnist1d" and data["published"]["cnn"] == 94.0
     assert 0.0 <= data["ours"]["test_accuracy"] <= 100.0
     metrics = json.loads((report.parent / "metrics.json").read_text())
-    assert metrics["selected"] == "val_accuracy" and len(metrics["history"]) == 2
+    assert metrics["selected"] == "val_accuracy" and metrics["mode"] == "max" and len(metrics["history"]) == 2
+    assert set(metrics["test"]) == {"test_accuracy", "test_loss"} and metrics["test_info"]["examples"] == 1000
+    assert data["ours"]["test_accuracy"] == round(100 * metrics["test"]["test_accuracy"], 2)
+
+
+def test_the_papers_fixed_order_loop_is_a_spec_setting(tmp_path):
+    """`aa run examples/ca/mnist1d_mlp.toml --set train.shuffle=false --set train.batch_size=100`: consecutive batches
+    of the stored order, trained by the dataset's objective without a deprecated task form."""
+    import warnings
+
+    from aa_core.run import build_model, fit, load_spec
+
+    spec = load_spec(REPO / "examples/ca/mnist1d_mlp.toml", ["train.shuffle=false", "train.batch_size=100", "train.steps=4",
+                                                             "train.eval_every=2"])
+    model, ctx = build_model(spec)
+    dataset, objective = ctx.build("dataset"), ctx.build("objective")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        result = fit(model, dataset, spec.sections["train"], objective=objective, progress=False)
+    assert result["selected"] == "val_accuracy" and len(result["history"]) == 2
 
 
 def test_mamba_schedule_rolls_out_one_update_at_a_time():
     """aa-mamba's schedule on the line: the roll-out is its NCA steps and Mamba passes in order, and both learn."""
     pytest.importorskip("aa_mamba")
-    from aa_core.assemble import build_model
-    from aa_core.spec import load_spec
+    from aa_core.run import build_model, load_spec
     schedule = 'propagator={name="schedule",steps=["nca:2","mamba","nca:1"],nca={path="reference"},mamba={expand=1,d_state=8}}'
     spec = load_spec(REPO / "examples/ca/mnist1d.toml", [schedule, "cell.hidden=16"])
     model, ctx = build_model(spec)
