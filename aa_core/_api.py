@@ -15,7 +15,7 @@ from importlib import metadata
 
 from ._version import __version__
 
-API_VERSION = "1.0.0"
+API_VERSION = "1.1.0"
 
 # A Requires-Dist line naming aa-core: "aa-core<0.3,>=0.1", "aa_core (>=0.1)", with an optional
 # "; marker". Parsed here rather than by packaging.requirements, whose import alone costs more than

@@ -45,8 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aa_core.assemble import BuildContext
-from aa_core.spec import validate
+from aa_core.run import BuildContext, validate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUBLISHED_STEPS_TO_THRESHOLD = {"voxel": 1319}  # Sudhakaran et al.'s log: 1 − IoU < 0.01
@@ -64,7 +63,7 @@ def aa_growth(spec_name: str, T: int, batch: int, seed: int) -> dict[str, Any]:
     raw["dataset"]["damage"] = 0
     ctx = BuildContext(validate(raw, source=spec_name))
     torch.manual_seed(seed)
-    model, ds = ctx.build("pipeline"), ctx.build("dataset")
+    model, ds, objective = ctx.build("pipeline"), ctx.build("dataset"), ctx.build("objective")
     ds.setup(model, ctx)
     ds.pool.states[:] = grown_state(ds)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -74,7 +73,7 @@ def aa_growth(spec_name: str, T: int, batch: int, seed: int) -> dict[str, Any]:
         model.train()
         idx = torch.randperm(len(ds.pool), generator=gen)[:batch]
         b = ds.batch("train", idx)
-        loss = ds.training_loss(model, b)
+        loss = objective.training_loss(model, b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

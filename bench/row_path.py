@@ -24,8 +24,7 @@ from pathlib import Path
 
 import torch
 
-from aa_core.assemble import BuildContext
-from aa_core.spec import validate
+from aa_core.run import BuildContext, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "examples" / "ca" / "self_classify.toml"
@@ -42,6 +41,7 @@ def build(cell: dict, path: str):
     ctx = BuildContext(validate(raw, source=str(SPEC)))
     model, dataset = ctx.build("pipeline"), ctx.build("dataset")
     dataset.setup(model, ctx)
+    dataset.objective = ctx.build("objective")  # the maths, kept beside the data for train_step
     return model, dataset, raw["train"]["batch_size"]
 
 
@@ -50,7 +50,7 @@ def train_step(model, dataset, opt, idx: torch.Tensor, seed: int) -> float:
     model.train()
     torch.manual_seed(seed)
     batch = dataset.batch("train", idx)
-    loss = dataset.training_loss(model, batch)
+    loss = dataset.objective.training_loss(model, batch)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
