@@ -21,7 +21,7 @@ from aa_core.plugin import atomic_path, write_text
 
 COLUMNS = ["task", "config", "settings", "pipeline", "cell", "plugin", "version", "params", "budget", "budget_delta_pct", "seeds",
            "metric", "mode", "val_mean", "test_mean", "test_lo", "test_hi", "test_per_seed", "reference", "diff_mean", "diff_lo",
-           "diff_hi", "verdict", "cpu_s_per_seed", "note", "command"]
+           "diff_hi", "verdict", "cpu_s_per_seed", "published", "note", "command"]
 RUN_COLUMNS = ["config", "seed", "metric", "val", "test", "cpu_s", "best_epoch", "folder", "command"]
 REFERENCE = "reference"
 
@@ -150,8 +150,9 @@ def markdown(rows_: list[dict[str, str]]) -> str:
     difference to its study's reference (same seeds), parameters against the budget, CPU time; then the
     numbered reproducing commands. Rows are grouped by task and training settings, each group led by its
     reference. Fractions (a metric whose values lie in [0, 1]) are shown in %."""
-    head = ["| # | task | configuration | model | params (Δ budget) | seeds | val | test [95 % t] | − its reference, paired by seed [95 % t] | CPU s / seed | note |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    published = any(r["published"] for r in rows_)  # a paper's figure for the row (its own protocol: see the docs)
+    head = ["| # | task | configuration | model | params (Δ budget) | seeds | val | test [95 % t] | − its reference, paired by seed [95 % t] | "
+            f"{'published | ' if published else ''}CPU s / seed | note |", "|---|---|---|---|---|---|---|---|---|" + ("---|" if published else "") + "---|---|"]
     out, cmds = list(head), []
     refs = {(o["task"], o["reference"]) for o in rows_}
     order = sorted(rows_, key=lambda r: (r["task"], _training(r["settings"]), (r["task"], r["config"]) not in refs, r["config"]))
@@ -167,7 +168,8 @@ def markdown(rows_: list[dict[str, str]]) -> str:
         model = r["pipeline"] + (f" / {r['cell']}" if r["cell"] else "")
         n = len([s for s in r["seeds"].split(",") if s])
         out.append(f"| {i} | {r['task']} ({r['metric'].removeprefix('test_').replace('_', ' ')}{unit}) | {r['config']} | {model} | {params} | "
-                   f"{n or '–'} | {_pct(r['val_mean'], scale)} | {test} | {diff} | {r['cpu_s_per_seed'] or '–'} | {r['note']} |")
+                   f"{n or '–'} | {_pct(r['val_mean'], scale)} | {test} | {diff} | {(r['published'] or '–') + ' | ' if published else ''}"
+                   f"{r['cpu_s_per_seed'] or '–'} | {r['note']} |")
         if r["command"]:
             cmds.append(f"{i}. `{r['command']}`")
     return "\n".join(out + (["", "Commands (one per row):", "", *cmds] if cmds else [])) + "\n"
