@@ -231,3 +231,21 @@ def test_a_plugin_callback_is_a_component_a_spec_names_in_its_callbacks_table(tm
     assert json.loads(meta.read_text())["spec"]["callbacks"] == {"mark": {"every": 2}}  # part of the run's resolved spec
     bad = aa("run", str(REPO / "examples" / "digits.toml"), "--set", "callbacks.makr.every=2", *folders, cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "did you mean 'mark'" in bad.stderr
+
+
+def test_the_older_task_forms_still_train_with_a_deprecation_warning():
+    class OldPipeline(torch.nn.Linear):
+        """The maths on the pipeline (TrainablePipeline), as tasks were written before objectives."""
+
+        def training_loss(self, batch, settings):
+            return F.cross_entropy(self(batch["inputs"]), batch["targets"])
+
+        def validation_metrics(self, data, settings):
+            return {f"val_{k}": v for k, v in Accuracy().split_metrics(self, data, "validation").items()}
+
+    torch.manual_seed(0)
+    old = OldPipeline(4, 2)
+    with pytest.warns(DeprecationWarning, match="move them to an objective component"):
+        res = fit(old, Blobs(), cfg(select_on="val_accuracy"), progress=False)
+    new = fit(model(), Blobs(), cfg(), objective=Accuracy(), progress=False)
+    assert res["history"] == new["history"]  # the same loop and the same numbers either way

@@ -5,12 +5,12 @@ names something that is not installed."""
 
 FIRST_PARTY: dict[str, tuple[str, list[str]]] = {
     'aa-digits': ('examples/plugins/aa-digits', ['dataset.digits8x8', 'objective.digits_classification', 'pipeline.face_consensus']),
-    'aa-ca-suite': ('plugins/ca_suite', ['cell.growing_nca', 'dataset.arc1d', 'dataset.digits', 'dataset.emoji_growth', 'dataset.mnist1d', 'dataset.voxel_growth', 'pipeline.ca_classifier', 'pipeline.cnn1d_classifier', 'pipeline.growth', 'pipeline.mlp_classifier']),
+    'aa-ca-suite': ('plugins/ca_suite', ['cell.growing_nca', 'dataset.arc1d', 'dataset.digits', 'dataset.emoji_growth', 'dataset.mnist1d', 'dataset.voxel_growth', 'objective.arc1d_rows', 'objective.digits_self_classify', 'objective.emoji_growth', 'objective.mnist1d_consensus', 'objective.voxel_growth', 'pipeline.ca_classifier', 'pipeline.cnn1d_classifier', 'pipeline.growth', 'pipeline.mlp_classifier']),
     'aa-cct': ('plugins/cct', ['cell.cct', 'encoder.cct_text', 'subword.bpe', 'subword.wordpiece']),
     'aa-gmlp': ('plugins/gmlp', ['cell.gmlp']),
     'aa-mamba': ('plugins/mamba', ['propagator.mamba', 'propagator.schedule']),
     'aa-phrase-bank': ('plugins/phrase_bank', ['decoder.phrase_bank']),
-    'aa-qa': ('plugins/qa', ['dataset.qa_pairs', 'section.data', 'section.evaluate', 'section.qa_loss', 'task.ask', 'task.evaluate', 'tokenizer.teacher']),
+    'aa-qa': ('plugins/qa', ['dataset.qa_pairs', 'objective.qa', 'section.ask', 'section.data', 'section.evaluate', 'section.qa_loss', 'task.ask', 'task.evaluate', 'tokenizer.teacher']),
     'aa-ret': ('plugins/ret', ['cell.ret', 'decoder.generative']),
     'aa-text': ('plugins/text', ['pipeline.hybrid_embedding', 'pipeline.text_to_text']),
     'aa-universal-adapter': ('plugins/universal_adapter', ['adapter.attention_based', 'adapter.autoencoder', 'adapter.fixed_projection', 'adapter.hierarchical', 'adapter.learned_linear', 'adapter.shared_cell']),
