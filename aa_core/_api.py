@@ -6,7 +6,7 @@ the aa-core releases it was built for as its ``Requires-Dist`` on ``aa-core`` (`
 ["aa-core>=0.1,<0.3"]``): pip enforces it at install time, and the plugin host enforces it when a
 plugin is loaded (an editable install, ``--no-deps`` or a core upgraded afterwards), so a plugin
 outside its range fails the specs that use it by name instead of with whatever import error it hits.
-The deprecation policy (CONTRIBUTING.md) is what makes such a range safe to state.
+The deprecation policy (docs/write-a-cell.md) is what makes such a range safe to state.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Old (0.1) import paths kept working: each warns and re-exports from the new place.
 
-Every deprecation names the release that removes it (CONTRIBUTING.md, "Deprecation policy");
+Every deprecation names the release that removes it (docs/write-a-cell.md, "Versions and the deprecation policy");
 tests/test_api_version.py fails once the version in pyproject.toml reaches it while the name is still here.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Moved: retrieval ranking (ranks, recall@k, MRR, gold sets) is Q→A's own, in :mod:`aa_qa.ranking`
 (distribution aa-qa). The old names still import from here, with a DeprecationWarning, while aa-qa is
-installed, until aa-core 0.3 (the deprecation policy in CONTRIBUTING.md)."""
+installed, until aa-core 0.3 (the deprecation policy in docs/write-a-cell.md)."""
 from __future__ import annotations
 
 from importlib import import_module

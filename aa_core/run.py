@@ -2,7 +2,7 @@
 
 What a task plugin, a study or a script imports from the core besides :mod:`aa_core.plugin` (what a
 plugin contributes) and :mod:`aa_core.protocols` (the contract). Covered by ``API_VERSION``
-(CONTRIBUTING.md, "Deprecation policy"); everything else under ``aa_core`` is internal and may
+(docs/write-a-cell.md, "Versions and the deprecation policy"); everything else under ``aa_core`` is internal and may
 change in any release (an import-linter contract keeps first-party plugins off it). Importing this
 module is cheap (no torch); each name loads its module on first use.
 

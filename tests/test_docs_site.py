@@ -22,24 +22,37 @@ MISSING = "needs Debian's chromium and chromium-driver (apt-get install chromium
 pytest.importorskip("mkdocs", reason="the docs tools come with the test extra (pip install -e '.[test]')")
 
 
-def _hooks():
-    spec = importlib.util.spec_from_file_location("aa_mkdocs_hooks", REPO / "scripts" / "mkdocs_hooks.py")
+def _pages():
+    spec = importlib.util.spec_from_file_location("aa_docs_pages", REPO / "scripts" / "docs_pages.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_included_sections_and_links():
-    hooks = _hooks()
+    pages = _pages()
     text = "# T\nintro\n## A\nbody [x](docs/lattice.md#y) [c](CONTRIBUTING.md) [e](examples/q.toml) [w](https://w.org)\n### A.1\nsub\n## B\nother\n"
-    body = hooks.section(text, "A")
+    body = pages.section(text, "A")
     assert body.startswith("body") and "sub" in body and "other" not in body
-    assert hooks.rewrite_links(body) == ("body [x](lattice.md#y) [c](write-a-cell.md) e [w](https://w.org)\n### A.1\nsub\n")
-    assert "[x](../lattice.md#y)" in hooks.rewrite_links(body, "api")
+    assert pages.rewrite_links(body) == ("body [x](lattice.md#y) [c](write-a-cell.md) e [w](https://w.org)\n### A.1\nsub\n")
+    assert "[x](../lattice.md#y)" in pages.rewrite_links(body, "api")
     with pytest.raises(ValueError):
-        hooks.section(text, "missing")
+        pages.section(text, "missing")
     fenced = "## A\n```\n# a comment, not a heading\n```\nafter\n## B\n"
-    assert hooks.section(fenced, "A") == "```\n# a comment, not a heading\n```\nafter\n"
+    assert pages.section(fenced, "A") == "```\n# a comment, not a heading\n```\nafter\n"
+
+
+def test_every_docs_page_is_markdown_in_the_repository_and_the_generated_ones_are_current():
+    """No include markers (what you read in docs/ is the page); the generated pages equal a fresh generation."""
+    for page in [*(REPO / "docs").glob("*.md"), *(REPO / "docs" / "api").glob("*.md")]:
+        text = page.read_text(encoding="utf-8")
+        assert "<!-- aa:" not in text and ":::" not in text, page
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "docs_pages.py"), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    reference = (REPO / "docs" / "spec-reference.md").read_text(encoding="utf-8")
+    for section in ("[run]", "[train]", "[callbacks.NAME]"):
+        assert f"### `{section}`" in reference, section
+    assert "| `budget_s` | `float | None` | `None` |" in reference and "meaning |" in reference
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +79,11 @@ def test_spec_reference_lists_every_installed_component(site):
 
 def test_api_reference_is_built_from_docstrings(site):
     html = (site / "api" / "protocols.html").read_text()
-    for name in ("Geometry", "LatticeCell", "Propagator", "Decoder", "Dataset", "TaskObjective"):
-        assert f'id="aa_core.protocols.{name}"' in html, name
-    assert 'id="aa_core.plugin.path_field"' in (site / "api" / "plugin.html").read_text()
-    assert 'id="aa_core.conformance.check_component"' in (site / "api" / "conformance.html").read_text()
+    for name in ("Geometry", "LatticeCell", "Propagator", "Decoder", "Dataset", "Objective", "Callback"):
+        assert f"<code>{name}</code>" in html, name
+    assert "<code>path_field</code>" in (site / "api" / "plugin.html").read_text()
+    assert "<code>check_component</code>" in (site / "api" / "conformance.html").read_text()
+    assert "<code>fit</code>" in (site / "api" / "run.html").read_text()
 
 
 @pytest.mark.skipif(not (CHROMIUM and DRIVER) and not os.environ.get("AA_REQUIRE_BROWSER"), reason=MISSING)

@@ -80,7 +80,7 @@ class Section:
     own text, never from what else is installed. ``moved`` maps an old key (``"train.temperature"``)
     to this section's field that replaced it: the old key still works, with a DeprecationWarning
     naming the new one and the aa-core release that removes it (``aa_core._deprecated.REMOVE_IN``,
-    the deprecation policy in CONTRIBUTING.md).
+    the deprecation policy in docs/write-a-cell.md).
     """
 
     name: str

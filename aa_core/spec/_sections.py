@@ -3,25 +3,31 @@ Other sections come from plugins."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 
 from ..validators import finite, non_negative, one_of, positive
 
 
+def _doc(text: str, default: Any = attrs.NOTHING, **kw: Any) -> Any:
+    """A config field with its meaning (the spec reference prints it)."""
+    return attrs.field(default=default, metadata={"doc": text}, **kw)
+
+
 @attrs.define
 class RunConfig:
     """What `aa run` does with the assembled model, in order."""
 
-    tasks: list[str] = attrs.field(factory=lambda: ["check"])  # names checked against the installed tasks
-    output_dir: str = "runs"
-    checkpoint_dir: str = "checkpoints"
-    resume: str | None = None  # a run folder (or checkpoint) to continue exactly where it stopped
-    allow_change: list[str] = attrs.field(factory=list)  # spec keys a resume may change, e.g. ["train.epochs"]
-    force: bool = False  # run even when the memory estimate exceeds the memory available
-    seed: int = 0
-    threads: int | None = attrs.field(default=None, validator=positive)
-    progress: bool = True
+    tasks: list[str] = _doc("the tasks to run, in order (core: check, train, test; plugins add theirs)", factory=lambda: ["check"])
+    output_dir: str = _doc("where runs/<run-id>/ (metrics.json, reports) is written", "runs")
+    checkpoint_dir: str = _doc("where checkpoints/<run-id>/ is written", "checkpoints")
+    resume: str | None = _doc("a run folder (or checkpoint) to continue exactly where it stopped (--resume)", None)
+    allow_change: list[str] = _doc('spec keys a resume may change, e.g. ["train.epochs"] (--allow-change)', factory=list)
+    force: bool = _doc("run even when the memory estimate exceeds the memory available (--force)", False)
+    seed: int = _doc("the seed of Python's, NumPy's and torch's generators before the first task", 0)
+    threads: int | None = _doc("torch threads for every task (default: torch's)", None, validator=positive)
+    progress: bool = _doc("progress bars on a terminal, a line per round elsewhere", True)
 
 
 @attrs.define
@@ -40,26 +46,30 @@ class TrainConfig:
     ``step_metrics``) in ``runs/<id>/steps.jsonl``.
     """
 
-    epochs: int = attrs.field(default=20, validator=positive)
-    steps: int | None = attrs.field(default=None, validator=positive)  # step-based training instead of epochs
-    eval_every: int = attrs.field(default=100, validator=positive)  # steps between validations (with `steps`)
-    batch_size: int = attrs.field(default=32, validator=positive)
-    lr: float = attrs.field(default=3e-3, validator=[positive, finite])
-    weight_decay: float = attrs.field(default=0.01, validator=[non_negative, finite])
-    patience: int = attrs.field(default=5, validator=positive)
-    grad_clip: float = attrs.field(default=1.0, validator=[non_negative, finite])
-    schedule: str = attrs.field(default="cosine", validator=one_of(["cosine", "constant"]))
-    select_on: str | None = None  # any validation metric the task reports, e.g. "val_accuracy"
-    mode: str = attrs.field(default="auto", validator=one_of(["auto", "max", "min"]))
-    seed: int = 0
-    threads: int | None = attrs.field(default=None, validator=positive)
-    nonfinite: str = attrs.field(default="stop", validator=one_of(["stop", "skip"]))  # NaN/inf loss: stop, or skip + halve lr
-    device: str = attrs.field(default="auto", validator=one_of(["auto", "cpu", "cuda"]))  # auto: CUDA when torch sees a GPU
-    precision: str = attrs.field(default="fp32", validator=one_of(["fp32", "bf16", "fp16"]))  # autocast; fp16 adds a grad scaler
-    compile: bool = False  # torch.compile the training step
-    shuffle: bool = True  # false: the stored order, consecutive batches (wrapping around)
-    budget_s: float | None = attrs.field(default=None, validator=[positive, finite])  # wall-clock seconds of training
-    log_every: int | None = attrs.field(default=None, validator=positive)  # a steps.jsonl line every N steps
+    epochs: int = _doc("passes over the training split", 20, validator=positive)
+    steps: int | None = _doc("optimizer steps instead of epochs (sample-pool tasks)", None, validator=positive)
+    eval_every: int = _doc("steps between validations and checkpoints (with steps)", 100, validator=positive)
+    batch_size: int = _doc("examples per optimizer step (the global batch under --nproc)", 32, validator=positive)
+    lr: float = _doc("learning rate of the objective's optimizer (default AdamW)", 3e-3, validator=[positive, finite])
+    weight_decay: float = _doc("AdamW's decoupled weight decay", 0.01, validator=[non_negative, finite])
+    patience: int = _doc("rounds without improvement of select_on that stop training", 5, validator=positive)
+    grad_clip: float = _doc("the gradient norm is clipped to this (0: no clipping)", 1.0, validator=[non_negative, finite])
+    schedule: str = _doc("learning-rate schedule per step: cosine to 0, or constant", "cosine", validator=one_of(["cosine", "constant"]))
+    select_on: str | None = _doc("the validation metric that picks the kept round (default: the objective's)", None)
+    mode: str = _doc("max or min for select_on (auto: the objective's, else min for …loss/…error)", "auto",
+                     validator=one_of(["auto", "max", "min"]))
+    seed: int = _doc("the seed of the model's initialisation, the batch order and the random draws", 0)
+    threads: int | None = _doc("torch threads while training (a resume may change it)", None, validator=positive)
+    nonfinite: str = _doc("a NaN/inf loss or gradient stops the run, or skips the batch and halves the learning rate", "stop",
+                          validator=one_of(["stop", "skip"]))
+    device: str = _doc("auto: CUDA when torch sees a GPU, else the CPU", "auto", validator=one_of(["auto", "cpu", "cuda"]))
+    precision: str = _doc("autocast precision of the forward pass (fp16 adds a gradient scaler)", "fp32",
+                          validator=one_of(["fp32", "bf16", "fp16"]))
+    compile: bool = _doc("torch.compile the training step", False)
+    shuffle: bool = _doc("false: the stored order, consecutive batches (wrapping around)", True)
+    budget_s: float | None = _doc("wall-clock seconds of training; the run ends at the first step after them", None,
+                                  validator=[positive, finite])
+    log_every: int | None = _doc("a runs/<run-id>/steps.jsonl line every N optimizer steps", None, validator=positive)
 
     def check(self) -> Iterator[tuple[str, str]]:
         if self.select_on is not None and not self.select_on.startswith("val_"):
