@@ -47,6 +47,7 @@ def describe(spec: Spec) -> str:
     if spec.architecture:
         out.append(f"architecture: {spec.architecture}")
     out.append(table(["component", "name", "distribution", "version", "params", "detail"], rows))
+    out.extend(_task_lines(spec, ctx))
     forward = forward_bytes(model, ctx)
     out.append(f"estimated memory for one forward pass (batch 1, fp32): {human_bytes(forward)}")
     out.extend(describe_memory(spec, model, ctx))
@@ -59,6 +60,29 @@ def describe(spec: Spec) -> str:
         if problems:
             raise UserError("\n".join(out) + f"\n{spec.source}: the model does not fit in memory", problems)
     return "\n".join(out)
+
+
+def _task_lines(spec: Spec, ctx: Any) -> list[str]:
+    """What the spec trains on and with: its dataset, its objective (built: it reads no data) and the selection
+    it makes, its callbacks. A ``select_on`` the objective does not report is refused here, before any data is read."""
+    from ..protocols import Objective
+    from ..train.objective import check_selection, selection
+
+    out = []
+    if "dataset" in spec.components:
+        reg, _ = spec.components["dataset"]
+        out.append(f"dataset: {reg.component.name} ({reg.plugin.distribution} {reg.plugin.version}; read when a task needs it)")
+    if "objective" in spec.components:
+        reg, _ = spec.components["objective"]
+        objective = ctx.build("objective")
+        if isinstance(objective, Objective):
+            check_selection(spec.sections["train"], objective)
+            metric, sign = selection(spec.sections["train"], objective)
+            reported = f" of {', '.join(objective.metrics)}" if objective.metrics else ""
+            out.append(f"objective: {reg.component.name} ({reg.plugin.distribution}); selects on {metric} ({'max' if sign > 0 else 'min'}){reported}")
+    for name, (reg, _cfg) in spec.callbacks.items():
+        out.append(f"callback: {name} ({reg.plugin.distribution} {reg.plugin.version})")
+    return out
 
 
 def _detail(obj: Any) -> str:
