@@ -9,6 +9,7 @@ from aa_core import SpecError, UserError
 from aa_core.spec import apply_overrides, validate
 
 BAD = sorted((Path(__file__).parent / "specs" / "bad").glob("*.toml"))
+REPO = Path(__file__).resolve().parents[1]
 
 
 def expected(path: Path) -> list[str]:
@@ -51,6 +52,30 @@ def test_bad_set_syntax(aa, tmp_path):
 def test_missing_file(aa):
     r = aa("check", "no/such/spec.toml")
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_invalid_dataset_key_is_the_only_problem(aa, tmp_path):
+    """A [dataset] table that fails validation is not also reported missing ("needs a dataset") by the tasks."""
+    r = aa("run", str(REPO / "examples" / "digits.toml"), "--set", "dataset.bogus=1", "--set", f"run.checkpoint_dir={tmp_path}/ck",
+           "--set", f"run.output_dir={tmp_path}/runs", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "1 problem in spec" in r.stderr and "dataset.bogus: unknown key" in r.stderr, r.stderr
+    assert "needs a dataset" not in r.stderr and not (tmp_path / "ck").exists()
+    r = aa("check", str(REPO / "examples" / "digits.toml"), "--set", "dataset.name=nosuch")
+    assert r.returncode == 2 and "1 problem in spec" in r.stderr and "dataset.name: unknown dataset 'nosuch'" in r.stderr, r.stderr
+    spec = tmp_path / "no_dataset.toml"  # a dataset that is really missing is still reported
+    spec.write_text('[cell]\nchannels = 4\n\n[run]\ntasks = ["train"]\n')
+    r = aa("check", str(spec))
+    assert r.returncode == 2 and "task 'train' of run.tasks needs a dataset" in r.stderr, r.stderr
+
+
+def test_a_spec_saved_with_a_utf8_byte_order_mark_is_read(aa, tmp_path):
+    """Some Windows editors start UTF-8 files with a BOM: tomllib alone calls it an invalid statement."""
+    spec = tmp_path / "digits.toml"
+    spec.write_bytes(b"\xef\xbb\xbf" + (REPO / "examples" / "digits.toml").read_bytes())
+    r = aa("check", str(spec), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Invalid statement" not in r.stderr
 
 
 def test_override_values_parse_as_toml():

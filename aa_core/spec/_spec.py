@@ -67,12 +67,13 @@ class Spec:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file; syntax errors and missing files become a UserError naming the file."""
+    """Parse a TOML file; syntax errors and missing files become a UserError naming the file. A UTF-8
+    byte-order mark (some Windows editors save one) is skipped."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"spec file not found: {p} (check the path; run from the directory the path is relative to)")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        return tomllib.loads(p.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError([Problem("", f"invalid TOML: {exc}")], source=str(p)) from None
     except UnicodeDecodeError as exc:
@@ -256,7 +257,7 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
         problems.extend(errs)
         if cfg is not None:
             sections[name] = cfg
-    problems.extend(_task_problems(raw, sections, components, plugins))
+    problems.extend(_task_problems(raw, sections, components, plugins, problems))
     if problems:
         raise SpecError(problems, source=source)
     return Spec(source, raw, architecture, components, sections, callbacks)
@@ -300,8 +301,11 @@ def _callbacks(table: Any, plugins: PluginHost, problems: list[Problem]) -> dict
     return out
 
 
-def _task_problems(raw: dict[str, Any], sections: dict[str, Any], components: dict[str, Any], plugins: PluginHost) -> list[Problem]:
-    """Every run.tasks entry names an installed task, and the sections it needs are present."""
+def _task_problems(raw: dict[str, Any], sections: dict[str, Any], components: dict[str, Any], plugins: PluginHost,
+                   found: list[Problem] | None = None) -> list[Problem]:
+    """Every run.tasks entry names an installed task, and the sections it needs are present. A component
+    whose table already has a problem (in ``found``) is missing for that reason alone: not reported twice."""
+    failed = {p.path.split(".")[0].split("[")[0] for p in found or []}
     run = sections.get("run")
     if run is None:
         return []
@@ -322,7 +326,7 @@ def _task_problems(raw: dict[str, Any], sections: dict[str, Any], components: di
             out.append(Problem(f"run.tasks[{i}]", f"unknown task {name!r}{did_you_mean(name, tasks)}; installed tasks: {', '.join(sorted(tasks))}{hint}"))
             continue
         for need in tasks[name][0].needs:
-            if need in KINDS and need not in components:
+            if need in KINDS and need not in components and need not in failed:
                 out.append(Problem(need, f"task {name!r} of run.tasks needs a {need}: add a [{need}] table naming one "
                                          f"(installed: {', '.join(plugins.names(need)) or 'none'}), or a section that brings "
                                          "one (aa-qa's [data] brings qa_pairs)"))

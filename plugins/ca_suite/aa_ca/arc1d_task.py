@@ -42,6 +42,29 @@ def _problem_key(p: Path) -> tuple[int, str]:
     return (int(m.group(1)) if m else 1 << 30, p.stem)
 
 
+def _row(grid: Any, f: Path, where: str) -> list[int]:
+    """The one row of a 1D-ARC grid (``[[c, c, ...]]``, colours 0–9), or a UserError naming the file, the pair and what is wrong."""
+    problem = None
+    if not isinstance(grid, list) or not all(isinstance(r, list) for r in grid):
+        problem = f"is {json.dumps(grid)[:40]}, not a list of rows"
+    elif not grid:
+        problem = "is an empty grid ([])"
+    elif len(grid) > 1:
+        lengths = sorted({len(r) for r in grid})
+        problem = (f"has {len(grid)} rows" + (f" of different lengths ({', '.join(map(str, lengths))})" if len(lengths) > 1 else "")
+                   + " (it would be cut to its first row)")
+    elif not grid[0]:
+        problem = "is an empty row"
+    else:
+        bad = next(((i, v) for i, v in enumerate(grid[0]) if type(v) is not int or not 0 <= v < COLOURS), None)
+        if bad is not None:
+            problem = f"has {json.dumps(bad[1])} at cell {bad[0]}, not a colour (an integer 0–9)"
+    if problem is not None:
+        raise UserError(f"{f}: {where} {problem}; a 1D-ARC grid is one row of colours 0–9, e.g. [[0, 3, 3, 0]] "
+                        "(fix or remove the file)")
+    return grid[0]
+
+
 def load_task(root: str | Path, task: str) -> list[dict[str, Any]]:
     """The problems of ``task`` in problem-number order: ``{"name", "pairs": [(input, output), ...4]}`` (last = test)."""
     root = Path(root)
@@ -56,13 +79,18 @@ def load_task(root: str | Path, task: str) -> list[dict[str, Any]]:
     for f in sorted(folder.glob("*.json"), key=_problem_key):
         try:
             data = json.loads(f.read_text())
-            pairs = [(p["input"][0], p["output"][0]) for p in data["train"]] + [(data["test"][0]["input"][0], data["test"][0]["output"][0])]
+            grids = [(f"train pair {i + 1}", p["input"], p["output"]) for i, p in enumerate(data["train"])]
+            grids.append(("the test pair", data["test"][0]["input"], data["test"][0]["output"]))
         except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
             raise UserError(f"{f}: not a 1D-ARC problem ({exc}); expected {{\"train\": [{{\"input\": [[...]], \"output\": [[...]]}}, ...], "
                             "\"test\": [...]}") from None
-        for a, b in pairs:
-            if len(a) != len(b) or not all(isinstance(v, int) and 0 <= v < COLOURS for v in a + b):
-                raise UserError(f"{f}: a pair's input and output must be rows of equal length with colours 0–9")
+        pairs = []
+        for pair, a, b in grids:
+            a, b = _row(a, f, f"{pair}'s input"), _row(b, f, f"{pair}'s output")
+            if len(a) != len(b):
+                raise UserError(f"{f}: {pair}'s input has {len(a)} cells but its output {len(b)}; a pair's input and output "
+                                "are rows of equal length (fix or remove the file)")
+            pairs.append((a, b))
         problems.append({"name": f.stem, "pairs": pairs})
     if not problems:
         raise UserError(f"dataset.task: {folder} holds no problem files (*.json)")

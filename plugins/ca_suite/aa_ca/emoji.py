@@ -26,10 +26,15 @@ from .pool import SamplePool
 
 FONT_PATHS = ("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", "/usr/share/fonts/noto/NotoColorEmoji.ttf")
 STRIKE = 109  # the only bitmap size Noto Color Emoji carries
+NO_GLYPH = "\uffff"  # a noncharacter: no font has a glyph for it, so it draws the "missing glyph" box
 
 
 def find_font(path: str | None = None) -> Path | None:
-    for p in ([path] if path else []) + [os.environ.get("AA_EMOJI_FONT", "")] + list(FONT_PATHS):
+    """The font to render with: ``path`` when given (None when it is no file: an explicit font never falls
+    back to another), else ``$AA_EMOJI_FONT`` or the first of :data:`FONT_PATHS` that exists."""
+    if path:
+        return Path(path) if Path(path).is_file() else None
+    for p in [os.environ.get("AA_EMOJI_FONT", "")] + list(FONT_PATHS):
         if p and Path(p).is_file():
             return Path(p)
     return None
@@ -40,6 +45,11 @@ def render_emoji(emoji: str, size: int, font: str | None = None) -> np.ndarray:
     from PIL import Image, ImageDraw, ImageFont
 
     path = find_font(font)
+    key = "[dataset] font" if font else "the font"
+    if path is None and font:
+        raise UserError(f"emoji_growth: [dataset] font = {font}: no such file (dataset.font); set it to a NotoColorEmoji.ttf "
+                        "that exists (a relative path is relative to the spec file's folder), or remove it to use the "
+                        f"installed Noto Color Emoji ({', '.join(FONT_PATHS)})")
     if path is None:
         raise UserError("emoji_growth: Noto Color Emoji is not installed (looked in "
                         f"{', '.join(FONT_PATHS)}); install it with `apt-get install fonts-noto-color-emoji` "
@@ -47,12 +57,19 @@ def render_emoji(emoji: str, size: int, font: str | None = None) -> np.ndarray:
     try:
         ttf = ImageFont.truetype(str(path), STRIKE)
     except OSError as e:
-        raise UserError(f"emoji_growth: cannot load the font {path} ({e}); set [dataset] font to NotoColorEmoji.ttf") from None
-    canvas = Image.new("RGBA", (2 * STRIKE, 2 * STRIKE), (0, 0, 0, 0))
-    ImageDraw.Draw(canvas).text((STRIKE // 4, STRIKE // 4), emoji, font=ttf, embedded_color=True)
+        raise UserError(f"emoji_growth: cannot load {key} {path} as a font ({e}); set [dataset] font (dataset.font) "
+                        "to a NotoColorEmoji.ttf") from None
+
+    def draw(text: str) -> Any:
+        canvas = Image.new("RGBA", (2 * STRIKE, 2 * STRIKE), (0, 0, 0, 0))
+        ImageDraw.Draw(canvas).text((STRIKE // 4, STRIKE // 4), text, font=ttf, embedded_color=True)
+        return canvas
+
+    canvas = draw(emoji)
     box = canvas.getbbox()
-    if box is None:
-        raise UserError(f"emoji_growth: the font {path} has no glyph for [dataset] emoji = {emoji!r}; choose another emoji")
+    if box is None or canvas.tobytes() == draw(NO_GLYPH).tobytes():  # nothing drawn, or the font's "missing glyph" box
+        raise UserError(f"emoji_growth: {key} {path} has no glyph for [dataset] emoji = {emoji!r} (dataset.font, dataset.emoji); "
+                        "set [dataset] font to NotoColorEmoji.ttf or choose another emoji")
     img = canvas.crop(box)
     scale = size / max(img.size)
     img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS)

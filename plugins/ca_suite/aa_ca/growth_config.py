@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from aa_core.plugin import in_range, length, non_negative, one_of, positive
+from aa_core.plugin import in_range, length, non_negative, one_of, path_field, positive
 
 
 @attrs.define
@@ -60,7 +60,8 @@ class PoolConfig:
 class VoxelGrowthConfig(PoolConfig):
     """A Minecraft structure (NBT, read with nbtlib) as block classes + air (class 0).
 
-    ``path``: the ``.nbt`` file (default: ``caterpillar_short.nbt`` in the shared data folder);
+    ``path``: the ``.nbt`` file (default: ``caterpillar_short.nbt`` in the shared data folder; relative to
+    the spec file's folder);
     ``pad``: empty cells added on every side; ``hidden_channels``: the state's extra channels
     (state = classes, alive, hidden); ``loss``: ``"balanced"`` = the class balance of the authors'
     trainer (Sudhakaran et al.'s code): half the mean cross-entropy over the structure's voxels, half
@@ -68,7 +69,7 @@ class VoxelGrowthConfig(PoolConfig):
     ``"ce_alive"`` = the mean cross-entropy over all voxels; both + ``alive_weight`` · MSE of the
     alive channel to occupancy (read by the ``voxel_growth`` objective, with ``hidden_channels``)."""
 
-    path: str | None = None
+    path: str | None = path_field(default=None)
     loss: str = attrs.field(default="balanced", validator=attrs.validators.in_(("balanced", "ce_alive")))
     structure: str = "caterpillar_short"
     pad: int = attrs.field(default=0, validator=non_negative)
@@ -80,12 +81,13 @@ class VoxelGrowthConfig(PoolConfig):
 @attrs.define
 class EmojiGrowthConfig(PoolConfig):
     """An emoji rendered from Noto Color Emoji with Pillow: RGBA (premultiplied) ``size``² target
-    centred on a ``grid``² lattice (``[geometry] size = [grid, grid, 1]``)."""
+    centred on a ``grid``² lattice (``[geometry] size = [grid, grid, 1]``). ``font``: the font file
+    (relative to the spec file's folder); without it the usual Noto Color Emoji locations."""
 
     emoji: str = "🦎"
     size: int = attrs.field(default=40, validator=positive)
     grid: int = attrs.field(default=48, validator=positive)
-    font: str | None = None
+    font: str | None = path_field(default=None)
     channels: int = attrs.field(default=16, validator=positive)
 
     def check(self):

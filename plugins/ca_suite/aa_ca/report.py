@@ -4,7 +4,9 @@ Writes ``runs/<run-id>/report.json`` and ``report.md`` (and PNG pictures: self-c
 1D-ARC grids, the voxel structure grown, damaged and regrown, the emoji growing) for the run's model
 and dataset (``state["model"]``, ``state["dataset"]`` left by ``train``). The test figures are the
 objective's ``test_metrics``: those the ``test`` task recorded when it ran first, else computed here.
-The published figures are in :data:`PUBLISHED`; :func:`published_table` renders them.
+The published figures are in :data:`PUBLISHED`; :func:`published_table` renders them. A run whose
+training skipped non-finite batches (or whose test figures are NaN) gets ``valid: false`` and
+``why_invalid`` in both files and no verdict: a diverged model's figures are no result.
 
 ``python -m aa_ca.report --curves OUT.png [--published CSV] RUN_DIR...`` plots the runs' 1 − IoU per
 training step (``steps.jsonl`` of a run trained with ``[train] log_every``, and validation from
@@ -18,7 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from aa_core.plugin import UserError, atomic_path, write_json, write_text
+from aa_core.plugin import UserError, atomic_path, finite_only, write_json, write_text
 
 # Published figures, in percent. Sources: Greydanus & Kobak, "Scaling down deep learning with MNIST-1D",
 # ICML 2024 (test accuracy); Randazzo et al., "Self-classifying MNIST digits", Distill 2020, Experiment 2
@@ -283,8 +285,31 @@ def growth_report(model: Any, dataset: Any, objective: Any, out: Path, cfg: Any,
             "persist_steps": objective.config.persist_steps, "pictures": pictures, "verdict": None}
 
 
+def invalid_reason(out: Path, state: dict[str, Any], test: dict[str, Any]) -> str | None:
+    """Why the run's test figures measure no trained model, or None: training skipped non-finite batches
+    (``train.nonfinite = "skip"``: the train task's result, or ``metrics.json``'s ``skipped_batches`` and the
+    test task's ``test_info``), or a test figure is NaN/inf."""
+    record: dict[str, Any] = {}
+    try:
+        record = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no metrics file (ca_report without train's output folder): the state alone
+        pass
+    skipped = (state.get("train_result") or {}).get("skipped_batches") or record.get("skipped_batches") or 0
+    if skipped:
+        return f"training skipped {skipped} non-finite batches (train.nonfinite = \"skip\"): the model diverged"
+    info = record.get("test_info") or {}
+    if info.get("valid") is False:
+        return str(info.get("why_invalid") or "the test task marked its figures invalid")
+    bad = sorted(k for k, v in test.items() if isinstance(v, float) and not math.isfinite(v))
+    if bad:
+        return f"non-finite test figures ({', '.join(bad)}): the model diverged"
+    return None
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# {report['task']}: ours beside the published figures", "", f"Source: {report['source']}.", ""]
+    if report.get("valid") is False:
+        lines += [f"**INVALID**: {report['why_invalid']}; the figures below do not measure a trained model.", ""]
     lines += ["| figure | ours | published |", "|---|---|---|"]
     pub = report["published"]
     for k, v in report["ours"].items():
@@ -333,9 +358,15 @@ def run_task(spec: Any, state: dict[str, Any]) -> dict[str, Any]:
         report = growth_report(model, dataset, objective, out, cfg, test, state)
     report["run_id"] = state.get("run_id")
     report["dataset_hash"] = dataset.hash
+    why = invalid_reason(out, state, test)
+    report["valid"] = why is None
+    if why is not None:
+        report["why_invalid"] = why
+        report["verdict"] = "invalid: no comparison with the published figures"
+    report = finite_only(report)  # strict JSON: a NaN figure is null
     write_json(out / "report.json", report)
     write_text(out / "report.md", markdown(report))
-    print(f"ca_report: {out / 'report.md'}", flush=True)
+    print(f"ca_report: {out / 'report.md'}{'' if why is None else ' — INVALID: ' + why}", flush=True)
     state["ca_report"] = report
     return report
 

@@ -42,8 +42,40 @@ def default_path(structure: str) -> Path:
     return shared_data() / "voxel-artefacts" / f"{structure}.nbt"
 
 
-def load_structure(path: str | Path) -> tuple[torch.Tensor, list[str]]:
-    """An NBT structure → (long ``[X, Y, Z]`` class ids, class names with ``names[0]`` = air)."""
+MAX_CELLS = 1 << 24  # 256³: a structure block saves at most 48³; a file claiming more is damaged or no growth target
+
+
+def _structure_problem(size: list[int], palette: list[str], blocks: list[tuple[list[int], int]], max_cells: int) -> str | None:
+    """What makes a structure unusable (checked before anything is allocated), or None."""
+    if len(size) != 3 or min(size) < 1:
+        return f"it claims size {size}, but a structure's size is [x, y, z] with every side at least 1 block"
+    cells = size[0] * size[1] * size[2]
+    if cells > max_cells:
+        return (f"it claims a size of {size[0]}×{size[1]}×{size[2]} = {cells:,} cells, more than the {max_cells:,} a "
+                "voxel_growth lattice may hold (a structure block saves at most 48×48×48; the caterpillar is 8×8×27)")
+    if not blocks:
+        return f"it holds no blocks (size {size}): there is nothing to grow"
+    bad_pos = [(i, pos) for i, (pos, _s) in enumerate(blocks) if len(pos) != 3 or any(not 0 <= v < n for v, n in zip(pos, size))]
+    if bad_pos:
+        i, pos = bad_pos[0]
+        return (f"block {i} lies at pos {pos}, outside the structure's size {size} (positions run from [0, 0, 0] to "
+                f"{[n - 1 for n in size]}; {len(bad_pos)} of its {len(blocks)} blocks lie outside)")
+    bad_state = [(i, s) for i, (_pos, s) in enumerate(blocks) if not 0 <= s < len(palette)]
+    if bad_state:
+        i, s = bad_state[0]
+        return (f"block {i} has state {s}, but the palette has {len(palette)} entr{'y' if len(palette) == 1 else 'ies'} "
+                f"(states 0 to {len(palette) - 1}; {len(bad_state)} of its {len(blocks)} blocks name none of them)")
+    if all(palette[s] == AIR for _pos, s in blocks):
+        return "it holds only air blocks: there is nothing to grow"
+    return None
+
+
+def load_structure(path: str | Path, max_cells: int = MAX_CELLS) -> tuple[torch.Tensor, list[str]]:
+    """An NBT structure → (long ``[X, Y, Z]`` class ids, class names with ``names[0]`` = air).
+
+    Every field is checked against the declared size and palette first (a block outside the
+    structure, a state not in the palette, an empty or absurdly large structure): a damaged or
+    hand-made file is refused naming what is wrong, never half-read or wrapped around."""
     import nbtlib
 
     path = Path(path)
@@ -58,6 +90,10 @@ def load_structure(path: str | Path) -> tuple[torch.Tensor, list[str]]:
     except Exception as e:  # not gzip, not NBT, or not a structure file
         raise UserError(f"voxel_growth: {path} is not a readable Minecraft structure file ({type(e).__name__}: {e}); "
                         "[dataset] path must name an .nbt structure with size, palette and blocks") from None
+    problem = _structure_problem(size, palette, blocks, max_cells)
+    if problem is not None:
+        raise UserError(f"voxel_growth: the structure file {path} ([dataset] path): {problem}. The file is damaged or was not "
+                        "saved by Minecraft: re-export it (a structure block in Save mode) or set [dataset] path to another .nbt")
     names = [AIR] + [n for i, n in enumerate(palette) if n != AIR and n not in palette[:i]]
     cls_of_state = [names.index(n) for n in palette]
     grid = torch.zeros(size, dtype=torch.long)
@@ -69,10 +105,17 @@ def load_structure(path: str | Path) -> tuple[torch.Tensor, list[str]]:
 class VoxelGrowth(GrowthDataset):
     name = "voxel_growth"
 
-    def __init__(self, config: VoxelGrowthConfig):
+    def __init__(self, config: VoxelGrowthConfig, lattice: tuple[int, int, int] | None = None, where: str = "the spec"):
+        """``lattice``: the model's ``[geometry] size``, checked before the pool is allocated (``where`` names the spec)."""
         path = Path(config.path) if config.path else default_path(config.structure)
         self.source = str(path)
         classes, self.class_names = load_structure(path)
+        shape = [n + 2 * config.pad for n in classes.shape]
+        if lattice is not None and list(lattice) != shape:
+            padded = f" with [dataset] pad = {config.pad}" if config.pad else ""
+            raise UserError(f"{where}: [geometry] size = {list(lattice)} but the voxel_growth structure {path} is "
+                            f"{'×'.join(map(str, shape))}{padded}; set [geometry] size = {shape}, "
+                            "or [dataset] path to a structure of that size")
         if config.pad:
             classes = F.pad(classes, (config.pad,) * 6)
         self.classes = classes  # [X, Y, Z] long
@@ -115,4 +158,9 @@ class VoxelGrowth(GrowthDataset):
 
 
 def build(config: VoxelGrowthConfig, ctx: Any) -> VoxelGrowth:
+    """The dataset; in a spec with a pipeline (a model to train) the lattice is checked at once, before the run
+    folder and the pool exist (the conformance kit builds it alone, on its small default lattice)."""
+    has = getattr(ctx, "has", None)
+    if has is not None and has("pipeline") and has("geometry"):
+        return VoxelGrowth(config, tuple(ctx.geometry.size), ctx.spec.source)
     return VoxelGrowth(config)

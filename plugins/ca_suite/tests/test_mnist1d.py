@@ -99,6 +99,28 @@ def test_few_steps_through_aa_run(aa, tmp_path):
     assert data["ours"]["test_accuracy"] == round(100 * metrics["test"]["test_accuracy"], 2)
 
 
+def test_a_diverged_run_has_its_report_marked_invalid(aa, tmp_path):
+    """lr 1e6 with nonfinite = "skip": the report says the figures are invalid, and why, as metrics.json's test_info does
+    (a run stopped because the weights became non-finite is refused with exit 2 instead, no traceback)."""
+    r = aa("run", str(REPO / "examples/ca/mnist1d.toml"), "--set", "train.lr=1e6", "--set", 'train.nonfinite="skip"',
+           "--set", "train.steps=20", "--set", "train.eval_every=10", "--set", 'run.tasks=["train","test","ca_report"]',
+           "--set", f"run.output_dir={tmp_path}/runs", "--set", f"run.checkpoint_dir={tmp_path}/ck", cwd=REPO, timeout=600)
+    assert "Traceback" not in r.stderr
+    if r.returncode == 2:
+        assert "non-finite" in r.stderr, r.stderr[-3000:]
+        return
+    assert r.returncode == 0, r.stderr[-3000:]
+    (report,) = (tmp_path / "runs").glob("*/report.json")
+    data = json.loads(report.read_text())  # strict JSON (json.loads takes NaN; the text must not hold it)
+    assert "NaN" not in report.read_text() and "Infinity" not in report.read_text()
+    metrics = json.loads((report.parent / "metrics.json").read_text())
+    assert metrics["skipped_batches"] > 0 and metrics["test_info"]["valid"] is False
+    assert data["valid"] is False and "non-finite" in data["why_invalid"] and data["verdict"].startswith("invalid")
+    md = (report.parent / "report.md").read_text()
+    assert "**INVALID**" in md and data["why_invalid"] in md
+    assert "INVALID" in r.stdout
+
+
 def test_the_papers_fixed_order_loop_is_a_spec_setting(tmp_path):
     """`aa run examples/ca/mnist1d_mlp.toml --set train.shuffle=false --set train.batch_size=100`: consecutive batches
     of the stored order, trained by the dataset's objective without a deprecated task form."""

@@ -1,4 +1,4 @@
-"""The published figures the reports compare against, and the verdict and interval arithmetic."""
+"""The published figures the reports compare against, the verdict and interval arithmetic, and when a run's figures are invalid."""
 from __future__ import annotations
 
 import pytest
@@ -37,3 +37,15 @@ def test_mean_interval():
     m, h = mean_interval([1.0, 2.0, 3.0])
     assert m == 2.0 and h == pytest.approx(4.303 * 1.0 / 3**0.5)
 
+
+
+def test_invalid_reason_from_the_state_the_metrics_file_or_a_nan_figure(tmp_path):
+    import json
+
+    from aa_ca.report import invalid_reason
+
+    assert invalid_reason(tmp_path, {}, {"test_accuracy": 0.5}) is None
+    assert "skipped 3 non-finite batches" in invalid_reason(tmp_path, {"train_result": {"skipped_batches": 3}}, {})
+    assert "test_loss" in invalid_reason(tmp_path, {}, {"test_accuracy": 0.1, "test_loss": float("nan")})
+    (tmp_path / "metrics.json").write_text(json.dumps({"skipped_batches": 0, "test_info": {"valid": False, "why_invalid": "why"}}))
+    assert invalid_reason(tmp_path, {}, {}) == "why"  # a run tested earlier (tasks = ["test"], then ca_report)

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from aa_cct.cell import CCTCell
 from aa_cct.config import CCTCellConfig, param_count
-from aa_core.conformance import lattice as core_lattice
 from aa_core.conformance import build_registered, check_cell, check_nca_paths
+from aa_core.conformance import lattice as core_lattice
 
 
 def lattice(size=(4, 4, 4), nbh=26, boundary="zero"):

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from aa_core.conformance import lattice as core_lattice
 from aa_core.conformance import build_registered, check_cell, check_nca_paths
+from aa_core.conformance import lattice as core_lattice
 from aa_gmlp.cell import GMLPCell
 from aa_gmlp.config import GMLPCellConfig, param_count
 

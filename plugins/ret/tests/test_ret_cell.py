@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from aa_core.conformance import lattice as core_lattice
 from aa_core import UserError
 from aa_core.conformance import build_registered, check_cell, check_nca_paths
+from aa_core.conformance import lattice as core_lattice
 from aa_ret.cell import RETCell
 from aa_ret.config import PRESETS, RETCellConfig, param_count, reduce_sizes, reduced_config
 from aa_ret.reduce import compact_state, load_compact, prune_linears, quantize_int8, reduce_for_inference, saved_bytes
