@@ -169,7 +169,7 @@ class LocalPropagator(Propagator, Protocol):
 class SteppedPropagator(Propagator, Protocol):
     """A propagator a pipeline can run one update at a time, the same rule each time (the core's
     ``nca``): ``step`` on ``[B, N, C]``, ``step_grid`` on ``[B, X, Y, Z, C]``. Pipelines that read or
-    touch the lattice between updates (aa-ca-suite's ``ca_classifier`` and ``growth``) need it."""
+    touch the lattice between updates (aa-ca-suite's ``ca_classifier``, aa-nca's ``growth``) need it."""
 
     def step(self, state: torch.Tensor) -> torch.Tensor: ...
 

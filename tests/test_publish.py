@@ -6,7 +6,9 @@ environment installs aa-core and every plugin *from that index* (the machine's d
 the extra index, for torch and third-party dependencies), and from an empty folder outside the
 repository ``aa plugins --load``, ``aa registry lock --check`` and ``aa run`` of the quick start (its
 spec and data copied out, as a user downloads them) work. Then a plugin written by ``aa plugin new``
-is built, uploaded, installed beside aa-core from the index, loads, and passes its own kit tests.
+is built, uploaded, installed beside aa-core from the index, loads, and passes its own kit tests. And
+``pip install aa-nca`` alone, in another fresh venv, pulls none of the CA task suite's data or plotting
+libraries (issue 34); the suite added there without extras loads, and a task whose extra is missing names it.
 """
 from __future__ import annotations
 
@@ -39,6 +41,10 @@ def _projects() -> dict[str, Path]:
         project = tomllib.loads(pyproject.read_text())["project"]
         out[project["name"]] = pyproject.parent
     return out
+
+
+def _version(project: Path) -> str:
+    return tomllib.loads((project / "pyproject.toml").read_text())["project"]["version"]
 
 
 def _default_indexes() -> list[str]:
@@ -138,7 +144,8 @@ def published(tmp_path_factory, index):
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / "bin" / "python"
     projects = _projects()
-    names = [f"{name}=={tomllib.loads((path / 'pyproject.toml').read_text())['project']['version']}" for name, path in projects.items()]
+    extras = {"aa-ca-suite": "[all]"}  # every task's data library, as requirements.txt installs it
+    names = [f"{name}{extras.get(name, '')}=={_version(path)}" for name, path in projects.items()]
     t0 = time.perf_counter()
     report = _pip_install(py, url, ["torch==2.13.0", *names], env_dir / "report.json")
     print(f"installed {len(report['install'])} distributions into a fresh venv in {time.perf_counter() - t0:.0f} s")
@@ -205,3 +212,41 @@ def test_a_generated_plugin_published_and_installed_from_the_index(published, tm
     assert "aa-pubcell" in row and row.rstrip().endswith("ok")
     r = _run([env_dir / "bin" / "pytest", "-q", "-p", "no:cacheprovider", "tests"], 900, cwd=work, env=env)
     assert " passed" in r.stdout and "failed" not in r.stdout
+
+
+# what the CA task suite's extras bring, and aa-nca must not pull
+SUITE_LIBRARIES = {"mnist1d", "nbtlib", "scikit-learn", "pillow", "matplotlib"}
+
+
+def test_aa_nca_alone_pulls_no_task_library(published, tmp_path):
+    """``pip install aa-nca`` into a fresh venv from the index (torch pinned to the CPU build every install here
+    uses): aa-core, torch and their dependencies only; the growing_nca cell is listed under aa-nca and builds.
+    Then ``pip install aa-ca-suite`` without extras adds nothing else, loads, and its voxel task names its extra."""
+    url, _, projects = published
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py, aa = env_dir / "bin" / "python", env_dir / "bin" / "aa"
+    report = _pip_install(py, url, ["torch==2.13.0", f"aa-nca=={_version(projects['aa-nca'])}"], tmp_path / "nca.json")
+    installed = {item["metadata"]["name"].lower() for item in report["install"]}
+    print(f"\npip install aa-nca installed: {', '.join(sorted(installed))}")
+    _assert_from_index(report, url, {"aa-nca", "aa-core"})
+    assert not installed & (SUITE_LIBRARIES | {"aa-ca-suite"}), installed & (SUITE_LIBRARIES | {"aa-ca-suite"})
+    work = tmp_path / "empty"
+    work.mkdir()
+    env = _clean_env()
+    r = _run([aa, "plugins", "--load"], 600, cwd=work, env=env)
+    rows = {tuple(line.split()[:3]) for line in r.stdout.splitlines()}
+    assert {("cell", "growing_nca", "aa-nca"), ("pipeline", "growth", "aa-nca")} <= rows and "aa-ca-suite" not in r.stdout
+    code = ("import torch; from aa_core.run import BuildContext, validate\n"
+            "raw = {'geometry': {'name': 'lattice', 'size': [3, 3, 3]}, 'cell': {'name': 'growing_nca', 'channels': 4},"
+            " 'propagator': {'name': 'nca'}, 'pipeline': {'name': 'growth', 'steps': [1, 2]}}\n"
+            "m = BuildContext(validate(raw, source='x')).build('pipeline'); print(tuple(m.grow(torch.zeros(1, 27, 4), 2).shape))")
+    assert _run([py, "-c", code], 300, cwd=work, env=env).stdout.strip() == "(1, 27, 4)"
+
+    report = _pip_install(py, url, [f"aa-ca-suite=={_version(projects['aa-ca-suite'])}"], tmp_path / "suite.json")
+    added = {item["metadata"]["name"].lower() for item in report["install"]}
+    assert added == {"aa-ca-suite"}, added  # its base needs aa-core and aa-nca only: every data library is an extra
+    r = _run([aa, "plugins", "--load"], 600, cwd=work, env=env)
+    assert "voxel_growth" in r.stdout and "error" not in r.stdout
+    r = subprocess.run([py, "-c", "import aa_ca.voxel"], capture_output=True, text=True, timeout=300, cwd=work, env=env)
+    assert r.returncode != 0 and "pip install 'aa-ca-suite[voxel]'" in r.stderr, r.stderr[-2000:]

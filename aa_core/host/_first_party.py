@@ -5,10 +5,11 @@ names something that is not installed."""
 
 FIRST_PARTY: dict[str, tuple[str, list[str]]] = {
     'aa-digits': ('examples/plugins/aa-digits', ['dataset.digits8x8', 'objective.digits_classification', 'pipeline.face_consensus']),
-    'aa-ca-suite': ('plugins/ca_suite', ['cell.growing_nca', 'dataset.arc1d', 'dataset.digits', 'dataset.emoji_growth', 'dataset.mnist1d', 'dataset.voxel_growth', 'objective.arc1d_rows', 'objective.digits_self_classify', 'objective.emoji_growth', 'objective.mnist1d_consensus', 'objective.voxel_growth', 'pipeline.ca_classifier', 'pipeline.cnn1d_classifier', 'pipeline.growth', 'pipeline.mlp_classifier']),
+    'aa-ca-suite': ('plugins/ca_suite', ['dataset.arc1d', 'dataset.digits', 'dataset.emoji_growth', 'dataset.mnist1d', 'dataset.voxel_growth', 'objective.arc1d_rows', 'objective.digits_self_classify', 'objective.emoji_growth', 'objective.mnist1d_consensus', 'objective.voxel_growth', 'pipeline.ca_classifier', 'pipeline.cnn1d_classifier', 'pipeline.mlp_classifier']),
     'aa-cct': ('plugins/cct', ['cell.cct', 'encoder.cct_text', 'subword.bpe', 'subword.wordpiece']),
     'aa-gmlp': ('plugins/gmlp', ['cell.gmlp']),
     'aa-mamba': ('plugins/mamba', ['propagator.mamba', 'propagator.schedule']),
+    'aa-nca': ('plugins/nca', ['cell.growing_nca', 'pipeline.growth']),
     'aa-phrase-bank': ('plugins/phrase_bank', ['decoder.phrase_bank']),
     'aa-qa': ('plugins/qa', ['dataset.qa_pairs', 'objective.qa', 'section.ask', 'section.data', 'section.evaluate', 'section.qa_loss', 'task.ask', 'task.evaluate', 'tokenizer.teacher']),
     'aa-ret': ('plugins/ret', ['cell.ret', 'decoder.generative']),

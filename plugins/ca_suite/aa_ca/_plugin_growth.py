@@ -1,18 +1,20 @@
-"""Hook implementations (torch-free: factories are "module:attr" strings loaded when built)."""
+"""Hook implementations (torch-free: factories are "module:attr" strings loaded when built).
+
+The growth half of the suite: the ``voxel_growth`` (``[voxel]`` extra: nbtlib) and ``emoji_growth``
+(``[emoji]`` extra: Pillow) datasets, each with its objective. Their model is aa-nca's: the ``growth``
+pipeline and the ``growing_nca`` cell (any cell that fits the state's channels trains too).
+"""
 from __future__ import annotations
 
 from aa_core.plugin import Component, hookimpl
+from aa_nca.config import GrowthObjectiveConfig
 
-from .growth_config import EmojiGrowthConfig, GrowingNCACellConfig, GrowthConfig, GrowthObjectiveConfig, VoxelGrowthConfig
+from .growth_config import EmojiGrowthConfig, VoxelGrowthConfig
 
 
 @hookimpl
 def aa_components() -> list[Component]:
     return [
-        Component("cell", "growing_nca", GrowingNCACellConfig, "aa_ca.nca_cell:build",
-                  "Growing-NCA cell: identity+Sobel or learned depthwise perception, 1×1 MLP, zero-init last layer"),
-        Component("pipeline", "growth", GrowthConfig, "aa_ca.growth:build",
-                  "seed → T nca steps (random T in training) → the grown state"),
         Component("dataset", "voxel_growth", VoxelGrowthConfig, "aa_ca.voxel:build",
                   "3D growth of a Minecraft structure (NBT) with a sample pool", defaults={"objective": "voxel_growth"}),
         Component("dataset", "emoji_growth", EmojiGrowthConfig, "aa_ca.emoji:build",

@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._extras import require
 from .classifier_config import DigitsConfig
+
+require("digits", "the digits dataset (aa_ca.digits_task: scikit-learn's 8×8 digits)")
 
 SIDE = 8
 

@@ -6,7 +6,7 @@ centred on a ``grid``² lattice (one z-plane: ``[geometry] size = [grid, grid, 1
 premultiplied by alpha, as in Distill. State channels: RGBA (alpha = channel 3 is the alive
 channel), then hidden channels; the seed is the centre cell with alpha and hidden channels at 1.
 The loss (MSE of the state's RGBA to the target, Distill's) and the metrics are the
-``emoji_growth`` objective (:mod:`aa_ca.growth_objectives`).
+``emoji_growth`` objective (:mod:`aa_ca.growth_objectives`, maths in :mod:`aa_ca.growth_metrics`).
 """
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ import numpy as np
 import torch
 
 from aa_core.plugin import UserError
+from aa_nca.growth import GrowthDataset
+from aa_nca.pool import SamplePool
 
-from .growth import GrowthDataset
+from ._extras import require
 from .growth_config import EmojiGrowthConfig
-from .growth_objectives import rgba_losses
-from .pool import SamplePool
+from .growth_metrics import rgba_losses
+
+require("emoji", "the emoji_growth dataset (aa_ca.emoji: renders its target with Pillow)")
 
 FONT_PATHS = ("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf", "/usr/share/fonts/noto/NotoColorEmoji.ttf")
 STRIKE = 109  # the only bitmap size Noto Color Emoji carries

@@ -1,139 +1,31 @@
-"""The growth objectives ``voxel_growth`` and ``emoji_growth``: loss, metrics and the test of a grown pattern.
+"""The growth objectives ``voxel_growth`` and ``emoji_growth``: the loss and the metrics of each task.
 
-Training grows the batch's pool states for a random T (``[pipeline] steps``) and scores each sample
-(voxel: :func:`voxel_losses`; emoji: :func:`rgba_losses`); the grown states and per-sample losses are
-left in ``batch["final_state"]`` / ``batch["sample_loss"]`` for the sample pool. Validation grows the
-seed with training's fire masks on a fixed random stream. The test grows :attr:`rollouts
-<aa_ca.growth_config.GrowthObjectiveConfig.rollouts>` patterns with fire masks validation never drew
-and measures them grown (validation's figures, ``test_…``, and ``test_grown_…``), after
-``persist_steps`` more steps (``test_persisted_…``), damaged by a ball (``test_damaged_…``) and
-regrown (``test_regrown_…``). Per-step logs (``[train] log_every``) add the voxel training batch's
-1 − IoU before the pool takes it back (``train_iou_error``: the published curve).
+Both are :class:`aa_nca.objective.GrowthObjective` (aa-nca: training on the sample pool, validation from the
+seed, the test's grown / persisted / damaged / regrown stages); each adds its maths (:mod:`aa_ca.growth_metrics`):
+voxel, the class cross-entropy + alive term per sample (``[dataset] loss``, ``alive_weight``) and 1 − IoU of
+occupancy; emoji, the RGBA MSE (Distill's loss). Per-step logs (``[train] log_every``) add the voxel training
+batch's 1 − IoU before the pool takes it back (``train_iou_error``: the published curve).
+The seeds and stages of the test (``TEST_SEED``, ``STAGES``, …, aa-nca's) and the maths are re-exported here.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from aa_core.run import Objective
+from aa_nca.config import GrowthObjectiveConfig
+from aa_nca.growth import growth_model
+from aa_nca.objective import PERSIST_SEED as PERSIST_SEED
+from aa_nca.objective import REGROW_SEED as REGROW_SEED
+from aa_nca.objective import STAGES as STAGES
+from aa_nca.objective import TEST_SEED as TEST_SEED
+from aa_nca.objective import GrowthObjective
 
 from .dataset_settings import dataset_settings
-from .growth import growth_model
-from .growth_config import GrowthObjectiveConfig, VoxelGrowthConfig
-
-TEST_SEED = 4321  # test's fire masks: a growth task has one target, so "held out" means masks validation never drew
-PERSIST_SEED = 7
-REGROW_SEED = 99
-STAGES = ("grown", "persisted", "damaged", "regrown")
-
-
-# ---- the maths, on states [B, N, C] -----------------------------------------------------------------
-def rgba_losses(final: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-sample MSE ``[B]`` of the state's RGBA to the target ``[B, N, 4]`` (Distill's loss)."""
-    return ((final[..., :4] - targets) ** 2).mean(dim=(1, 2))
-
-
-def predicted(final: torch.Tensor, classes: int) -> torch.Tensor:
-    """Class per cell ``[B, N]`` (0 = air; a dead cell's zero logits read as air)."""
-    return final[..., :classes].argmax(-1)
-
-
-def iou_error(final: torch.Tensor, occupied: torch.Tensor, classes: int) -> torch.Tensor:
-    """1 − IoU of occupancy per sample ``[B]``; ``occupied`` ``[N]`` or ``[B, N]``."""
-    pred = predicted(final, classes) != 0
-    occ = occupied.to(pred.device)
-    occ = occ.unsqueeze(0) if occ.dim() == 1 else occ
-    inter = (pred & occ).sum(1).float()
-    union = (pred | occ).sum(1).float().clamp_min(1)
-    return 1 - inter / union
-
-
-def class_accuracy(final: torch.Tensor, labels: torch.Tensor, classes: int) -> float:
-    """The share of the target's occupied cells (``labels [N]`` ≠ 0) whose class is right, over the batch."""
-    pred = predicted(final, classes)
-    labels = labels.to(pred.device)
-    occ = labels != 0
-    return float((pred[:, occ] == labels[occ]).float().mean())
-
-
-def voxel_losses(final: torch.Tensor, labels: torch.Tensor, classes: int, kind: str = "balanced", alive_weight: float = 1.0) -> torch.Tensor:
-    """Per-sample loss ``[B]`` of grown states to class labels ``[B, N]`` (see :mod:`aa_ca.voxel`): the class
-    cross-entropy (``balanced``: half over the structure's cells, half over the air; ``ce_alive``: the mean)
-    plus ``alive_weight`` · MSE of the alive channel (``classes``) to occupancy."""
-    ce = F.cross_entropy(final[..., :classes].transpose(1, 2), labels, reduction="none")  # [B, N]
-    occ = (labels != 0).to(final.dtype)
-    alive = F.mse_loss(final[..., classes], occ, reduction="none").mean(1)
-    if kind == "balanced":
-        structure = (ce * occ).sum(1) / occ.sum(1).clamp_min(1)
-        air = (ce * (1 - occ)).sum(1) / (1 - occ).sum(1).clamp_min(1)
-        return 0.5 * structure + 0.5 * air + alive_weight * alive
-    return ce.mean(1) + alive_weight * alive
-
-
-# ---- the objectives ----------------------------------------------------------------------------------
-class GrowthObjective(Objective):
-    """What both growth tasks share; a subclass scores states (:meth:`sample_losses`, :meth:`scores`,
-    :meth:`per_sample`) and says where the test damages the pattern (:meth:`damage_site`)."""
-
-    figure = "loss"  # the per-sample figure of the test stages: test_grown_<figure>, …
-
-    def __init__(self, config: GrowthObjectiveConfig):
-        self.config = config
-
-    def sample_losses(self, final: torch.Tensor, targets: torch.Tensor, model: nn.Module) -> torch.Tensor:
-        """Per-sample loss ``[B]`` of grown states to the batch's ``targets``."""
-        raise NotImplementedError
-
-    def scores(self, final: torch.Tensor, data: Any) -> dict[str, float]:
-        """Validation's figures of grown states, unprefixed (``val_loss`` is added after them)."""
-        raise NotImplementedError
-
-    def per_sample(self, final: torch.Tensor, data: Any) -> torch.Tensor:
-        """The test stages' figure per sample ``[B]``."""
-        raise NotImplementedError
-
-    def damage_site(self, data: Any) -> tuple[torch.Tensor, float]:
-        """(centre ``[3]``, radius in cells) of the test's damage ball."""
-        raise NotImplementedError
-
-    def _target(self, data: Any, like: torch.Tensor) -> torch.Tensor:
-        return data.target.unsqueeze(0).to(like)
-
-    def training_loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        g = growth_model(model)
-        final = g.grow(batch["inputs"], g.sample_steps())
-        losses = self.sample_losses(final, batch["targets"], g)
-        batch["final_state"] = final.detach()
-        batch["sample_loss"] = losses.detach()
-        return losses.mean()
-
-    def validation_metrics(self, model: nn.Module, data: Any) -> dict[str, float]:
-        final = data.grow_from_seed(model)
-        out = {f"val_{k}": v for k, v in self.scores(final, data).items()}
-        out["val_loss"] = float(self.sample_losses(final, self._target(data, final), growth_model(model)).mean())
-        return out
-
-    @torch.no_grad()
-    def trial(self, model: nn.Module, data: Any) -> dict[str, torch.Tensor]:
-        """The test's states ``[rollouts, N, C]``: grown from the seed (fire masks from :data:`TEST_SEED`),
-        persisted ``persist_steps`` more steps, damaged, and regrown ``regrow_steps`` steps."""
-        cfg = self.config
-        grown = data.grow_from_seed(model, batch=cfg.rollouts, seed=TEST_SEED)
-        persisted = data.grow_from_seed(model, cfg.persist_steps, start=grown, seed=PERSIST_SEED)
-        centre, radius = self.damage_site(data)
-        damaged = data.damage_ball(grown, centre, radius)
-        regrown = data.grow_from_seed(model, cfg.regrow_steps or growth_model(model).eval_steps, start=damaged, seed=REGROW_SEED)
-        return {"grown": grown, "persisted": persisted, "damaged": damaged, "regrown": regrown}
-
-    def test_metrics(self, model: nn.Module, data: Any) -> dict[str, float]:
-        states = self.trial(model, data)
-        out = {f"test_{k}": v for k, v in self.scores(states["grown"], data).items()}
-        for stage in STAGES:
-            out[f"test_{stage}_{self.figure}"] = float(self.per_sample(states[stage], data).mean())
-        return out
+from .growth_config import VoxelGrowthConfig
+from .growth_metrics import class_accuracy, iou_error, rgba_losses, voxel_losses
+from .growth_metrics import predicted as predicted
 
 
 class VoxelGrowthObjective(GrowthObjective):

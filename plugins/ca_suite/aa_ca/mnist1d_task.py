@@ -18,8 +18,11 @@ import torch
 
 from aa_core.plugin import UserError, atomic_path
 
+from ._extras import require
 from .classifier import consensus_logits
 from .classifier_config import Mnist1DConfig
+
+require("mnist1d", "the mnist1d dataset (aa_ca.mnist1d_task: generates MNIST-1D with PyPI mnist1d)")
 
 CACHE_DIR = Path(".aa_cache/mnist1d")
 SPLIT_NAMES = {"validation": "val"}  # as aa inspect's --split names them

@@ -6,7 +6,8 @@ and dataset (``state["model"]``, ``state["dataset"]`` left by ``train``). The te
 objective's ``test_metrics``: those the ``test`` task recorded when it ran first, else computed here.
 The published figures are in :data:`PUBLISHED`; :func:`published_table` renders them. A run whose
 training skipped non-finite batches (or whose test figures are NaN) gets ``valid: false`` and
-``why_invalid`` in both files and no verdict: a diverged model's figures are no result.
+``why_invalid`` in both files and no verdict: a diverged model's figures are no result. The pictures need matplotlib (``pip install 'aa-ca-suite[report]'``;
+the emoji's strips and GIFs need Pillow, the ``[emoji]`` extra); ``[ca_report] pictures = false`` draws none.
 
 ``python -m aa_ca.report --curves OUT.png [--published CSV] RUN_DIR...`` plots the runs' 1 − IoU per
 training step (``steps.jsonl`` of a run trained with ``[train] log_every``, and validation from
@@ -21,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from aa_core.plugin import UserError, atomic_path, finite_only, write_json, write_text
+
+from ._extras import require
+
+PICTURES = "ca_report's pictures"
+NO_PICTURES = "; or set [ca_report] pictures = false"
 
 # Published figures, in percent. Sources: Greydanus & Kobak, "Scaling down deep learning with MNIST-1D",
 # ICML 2024 (test accuracy); Randazzo et al., "Self-classifying MNIST digits", Distill 2020, Experiment 2
@@ -89,6 +95,7 @@ ARC_COLOURS = ["#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA",
 
 def arc_grids_png(path: Path, rows: list[dict[str, Any]]) -> None:
     """Input / target / prediction rows of 1D-ARC test problems, one panel per problem."""
+    require("report", PICTURES, NO_PICTURES)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -110,6 +117,7 @@ def arc_grids_png(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def digits_frames_png(path: Path, frames: list[dict[str, Any]], steps: list[int]) -> None:
     """Each alive cell coloured by the class it names, at several steps, for a few test digits."""
+    require("report", PICTURES, NO_PICTURES)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,6 +147,7 @@ def digits_frames_png(path: Path, frames: list[dict[str, Any]], steps: list[int]
 
 def voxel_png(path: Path, shape: tuple[int, int, int], classes: int, panels: dict[str, Any]) -> None:
     """Voxel structures side by side: ``panels`` maps a title to a class per cell ``[N]`` (0 = air, not drawn)."""
+    require("report", PICTURES, NO_PICTURES)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,6 +174,7 @@ def voxel_png(path: Path, shape: tuple[int, int, int], classes: int, panels: dic
 
 def emoji_strip(images: list[Any], path_png: Path, path_gif: Path, scale: int = 3) -> None:
     """RGB frames ``[H, W, 3]`` (uint8) as one PNG strip and an animated GIF, enlarged ``scale`` times."""
+    require("emoji", PICTURES, NO_PICTURES)
     from PIL import Image
 
     imgs = [Image.fromarray(a).resize((a.shape[1] * scale, a.shape[0] * scale), Image.Resampling.NEAREST) for a in images]
@@ -250,7 +260,7 @@ def first_step_below(rows: list[dict[str, Any]], key: str, threshold: float) -> 
 def growth_pictures(model: Any, dataset: Any, objective: Any, out: Path) -> list[str]:
     """The test's states pictured: the voxel target, grown, damaged and regrown; the emoji growing step by
     step then damaged and regrown, and target / grown / persisted / damaged / regrown (PNG strips and GIFs)."""
-    from .growth import growth_model
+    from aa_nca.growth import growth_model
 
     states = objective.trial(model, dataset)
     T = growth_model(model).eval_steps
@@ -344,6 +354,8 @@ def run_task(spec: Any, state: dict[str, Any]) -> dict[str, Any]:
     name = spec.components["dataset"][0].component.name
     if name not in ("mnist1d", "digits", "arc1d", "voxel_growth", "emoji_growth"):
         raise UserError(f"{spec.source}: ca_report reports the datasets mnist1d, digits, arc1d, voxel_growth and emoji_growth, not {name!r}")
+    if cfg.pictures and name != "mnist1d":  # before the test figures are computed: a missing extra fails at once
+        require("emoji" if name == "emoji_growth" else "report", PICTURES, NO_PICTURES)
     out = Path(spec.sections["run"].output_dir) / state.get("run_id", "report")
     out.mkdir(parents=True, exist_ok=True)
     objective = _objective(spec, state)
@@ -404,6 +416,7 @@ def curves(runs: list[Path], out: Path, published: Path | None = None) -> None:
     """A PNG of 1 − IoU per training step: each run's training batch (before the pool write-back) and
     validation grown from the seed, and the authors' published log (``*_iou_loss_log.csv``: wall time,
     step, value) when given, over the runs' steps."""
+    require("report", "python -m aa_ca.report --curves")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -10,7 +10,7 @@ channels (12 + 7 + 1 = 20 for the caterpillar). The seed is one cell at the latt
 alive and hidden channels at 1. A cell is occupied when its most likely class is not air; dead
 cells are zero, so they read as air. The loss (``[dataset] loss``, ``alive_weight``) and the
 metrics (1 − IoU of occupancy, the published curve; class accuracy) are the ``voxel_growth``
-objective (:mod:`aa_ca.growth_objectives`): ``loss = "balanced"`` is the class balance of the
+objective (:mod:`aa_ca.growth_objectives`, maths in :mod:`aa_ca.growth_metrics`): ``loss = "balanced"`` is the class balance of the
 authors' trainer (half the mean cross-entropy over the structure's voxels, half over the air),
 plus an alive term the authors' loss lacks (without it the seed can die early, after which no
 gradient flows).
@@ -24,11 +24,14 @@ import torch
 import torch.nn.functional as F
 
 from aa_core.plugin import UserError
+from aa_nca.growth import GrowthDataset
+from aa_nca.pool import SamplePool
 
-from .growth import GrowthDataset
+from ._extras import require
 from .growth_config import VoxelGrowthConfig
-from .growth_objectives import class_accuracy, iou_error, predicted, voxel_losses
-from .pool import SamplePool
+from .growth_metrics import class_accuracy, iou_error, predicted, voxel_losses
+
+require("voxel", "the voxel_growth dataset (aa_ca.voxel: Minecraft structure files)")
 
 AIR = "minecraft:air"
 

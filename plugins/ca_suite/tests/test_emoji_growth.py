@@ -10,7 +10,7 @@ import torch
 
 from aa_ca.emoji import EmojiGrowth, find_font, render_emoji
 from aa_ca.growth_config import EmojiGrowthConfig
-from aa_ca.growth_objectives import rgba_losses
+from aa_ca.growth_metrics import rgba_losses
 from aa_core.plugin import UserError
 
 SPEC = Path(__file__).resolve().parents[3] / "examples" / "ca" / "emoji_growth.toml"
@@ -51,9 +51,10 @@ def test_objective_and_report_pictures_on_a_stand_in_target(monkeypatch, tmp_pat
     """The emoji_growth objective's figures and the ca_report pictures, on a 6² square for the emoji (no font needed)."""
     import numpy as np
 
-    from aa_ca.growth_objectives import TEST_SEED, EmojiGrowthObjective
+    from aa_ca.growth_objectives import EmojiGrowthObjective
     from aa_ca.report import growth_pictures
     from aa_core.run import build_model, load_spec
+    from aa_nca.objective import TEST_SEED
 
     square = np.zeros((6, 6, 4), dtype=np.float32)
     square[1:5, 1:5] = [0.5, 0.2, 0.1, 1.0]

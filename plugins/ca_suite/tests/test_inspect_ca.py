@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from aa_ca.arc1d_task import Arc1D
 from aa_ca.classifier_config import Arc1DConfig, DigitsConfig, Mnist1DConfig
 from aa_ca.digits_task import Digits
-from aa_ca.growth import centre_cell
 from aa_ca.mnist1d_task import Mnist1D
 from aa_ca.voxel import shared_data
 from aa_core.run import BuildContext, build_model, validate
 from aa_inspect.lattice_view import not_lattice_pipeline, trace
+from aa_nca.growth import centre_cell
 
 REPO = Path(__file__).resolve().parents[3]
 ARC = REPO.parent / "shared" / "data" / "1d-arc" / "dataset"

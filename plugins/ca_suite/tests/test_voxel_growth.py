@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aa_ca.growth_config import VoxelGrowthConfig
-from aa_ca.growth_objectives import voxel_losses
+from aa_ca.growth_metrics import voxel_losses
 from aa_ca.voxel import VoxelGrowth, load_structure, shared_data
 from aa_core.plugin import UserError
 
@@ -84,8 +84,9 @@ def test_pipeline_must_fit_the_structure():
 
 @needs_data
 def test_objective_metrics_and_the_test_of_growth_persistence_and_regeneration():
-    from aa_ca.growth import VALIDATION_SEED
-    from aa_ca.growth_objectives import TEST_SEED, VoxelGrowthObjective
+    from aa_ca.growth_objectives import VoxelGrowthObjective
+    from aa_nca.growth import VALIDATION_SEED
+    from aa_nca.objective import TEST_SEED
 
     torch.manual_seed(0)
     model, ds, obj = build("pipeline.eval_steps=6", "objective.persist_steps=3", "dataset.loss=ce_alive")

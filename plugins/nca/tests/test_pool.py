@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from aa_ca.pool import SamplePool, ball_mask
+from aa_nca.pool import SamplePool, ball_mask
 
 
 def _pool(damage=2, size=6):

@@ -71,12 +71,12 @@ WIDTHS = [(6, 2), (20, 3), (17, 1)]
 @pytest.mark.parametrize("channels,multiplier", WIDTHS)
 @pytest.mark.parametrize("size,boundary", [((4, 5, 3), "zero"), ((4, 5, 3), "periodic"), ((5, 4, 1), "zero"), ((6, 1, 1), "periodic")])
 def test_cpp_perception_and_its_gradients_match_pytorch(size, boundary, channels, multiplier):
-    from aa_ca import nca_cell_kernel
+    from aa_nca import cell_kernel
 
     base = {"geometry": {"name": "lattice", "size": list(size), "neighbourhood": 18, "boundary": boundary}}
     cell, ctx = build_registered("cell", "growing_nca", {**LEARNED, "channels": channels, "multiplier": multiplier}, base=base)
     x = torch.randn(2, *size, channels, requires_grad=True)
-    if not nca_cell_kernel.available(x):
+    if not cell_kernel.available(x):
         pytest.skip("no C++ compiler: the cell runs its PyTorch path")
     results = []
     for use_kernel in (True, False):
@@ -91,17 +91,17 @@ def test_cpp_perception_and_its_gradients_match_pytorch(size, boundary, channels
 @pytest.mark.parametrize("size,boundary", [((4, 5, 3), "zero"), ((4, 5, 3), "periodic"), ((5, 4, 1), "zero")])
 def test_cpp_perception_at_chosen_cells_matches_the_dense_rows(size, boundary, channels, multiplier):
     """The masked-update kernels: rows of chosen cells, and their input and kernel gradients."""
-    from aa_ca import nca_cell_kernel
+    from aa_nca import cell_kernel
 
     base = {"geometry": {"name": "lattice", "size": list(size), "boundary": boundary}}
     cell, ctx = build_registered("cell", "growing_nca", {**LEARNED, "channels": channels, "multiplier": multiplier}, base=base)
     x = torch.randn(3, *size, channels, requires_grad=True)
-    if not nca_cell_kernel.available(x):
+    if not cell_kernel.available(x):
         pytest.skip("no C++ compiler: the cell runs its PyTorch path")
     idx = (torch.rand(x[..., 0].numel(), generator=torch.Generator().manual_seed(0)) < 0.4).nonzero().squeeze(1)
     cell.use_kernel = False
     dense = cell.perceive(x, ctx.geometry).reshape(-1, cell.kernel.shape[0])[idx]
-    at = nca_cell_kernel.depthwise_perception_at(x, cell.kernel, ctx.geometry.periodic_axes, idx)
+    at = cell_kernel.depthwise_perception_at(x, cell.kernel, ctx.geometry.periodic_axes, idx)
     weights = torch.linspace(-1, 1, dense.numel()).view_as(dense)
     for a, b in zip((at, *torch.autograd.grad((at * weights).sum(), [x, cell.kernel])),
                     (dense, *torch.autograd.grad((dense * weights).sum(), [x, cell.kernel]))):
