@@ -1,6 +1,8 @@
 """Errors the CLI turns into exit codes: bad input (2) versus everything else (1)."""
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 
@@ -26,6 +28,10 @@ class UserError(Exception):
     def __str__(self) -> str:
         return self.render()
 
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        """Picklable with its problems (e.g. sent from one torchrun rank to the others)."""
+        return type(self), (str(self.args[0]), self.problems, self.source)
+
     def render(self) -> str:
         head = str(self.args[0])
         if self.source:
@@ -41,7 +47,7 @@ class SpecError(UserError):
         n = len(problems)
         super().__init__(f"{n} problem{'s' if n != 1 else ''} in spec", problems, source)
 
-    def __reduce__(self) -> tuple[type, tuple[list[Problem], str | None]]:
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
         """Picklable as itself (the default would pass the summary line back in as ``problems``)."""
         return type(self), (self.problems, self.source)
 

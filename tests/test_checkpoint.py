@@ -170,6 +170,25 @@ def test_missing_files_are_refused(saved, tmp_path):
     _refused_here(directory, "metadata.json is missing")
 
 
+def test_a_missing_extra_json_is_named_not_taken_for_no_component_state(saved):
+    directory, _, _ = saved
+    (directory / "extra.json").unlink()
+    _refused_here(directory, "extra.json is missing", "the checkpoint is incomplete")
+
+
+def test_a_pointer_to_a_deleted_checkpoint_folder_is_named(saved):
+    import shutil
+
+    directory, _, _ = saved
+    run = directory.parent / "run"
+    run.mkdir()
+    shutil.copytree(directory, run / "epoch-0002")
+    (run / "best").write_text("final\n")  # final/ deleted
+    (run / "last").write_text("epoch-0002\n")
+    _refused_here(run, f"run folder {run}: its 'best' pointer names final/, which is missing", str(run / "epoch-0002"))
+    assert load_checkpoint(run / "epoch-0002").path == run / "epoch-0002"
+
+
 def test_plugin_version_change_warns(saved):
     directory, _, _ = saved
     meta = json.loads((directory / "metadata.json").read_text())

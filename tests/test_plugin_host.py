@@ -198,3 +198,21 @@ def test_the_first_party_list_is_generated_from_the_plugin_pyprojects():
     from aa_core.host import FIRST_PARTY, first_party_provider
 
     assert first_party_provider("cell", "gmlp") == ("aa-gmlp", "plugins/gmlp") and "aa-qa" in FIRST_PARTY
+
+
+def test_an_unknown_component_names_a_plugin_that_failed_to_load(tmp_path, aa):
+    """A distribution whose ``aa.plugins`` entry point misspells its module: a spec naming its cell is told why it is unknown."""
+    pkg = tmp_path / "pkg"
+    (pkg / "aa_lenia").mkdir(parents=True)
+    (pkg / "aa_lenia" / "__init__.py").write_text("")
+    (pkg / "aa_lenia" / "_plugin.py").write_text(GOOD.format(name="lenia"))
+    dist = pkg / "aa_lenia-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: aa-lenia\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[aa.plugins]\nlenia = aa_lenia._plugn\n\n[aa.components]\ncell.lenia = aa_lenia._plugin\n")
+    spec = tmp_path / "lenia.toml"
+    spec.write_text('[geometry]\nsize = [2, 2, 2]\n\n[cell]\nname = "lenia"\n')
+    r = aa("check", str(spec), env={"PYTHONPATH": str(pkg)})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "unknown cell 'lenia'" in r.stderr and "Traceback" not in r.stderr
+    assert "plugin 'aa-lenia' failed to load: ModuleNotFoundError: No module named 'aa_lenia._plugn'" in r.stderr

@@ -70,7 +70,7 @@ def test_its_own_tests_pass(generated):
 
 
 @pytest.mark.parametrize("name,message", [("1bad", "not a Python identifier"), ("my-cell", "not a Python identifier"),
-                                          ("gmlp", "already registered")])
+                                          ("gmlp", "already registered"), ("a" * 300, "is 300 characters long; give a name of at most 64")])
 def test_bad_names_are_user_errors(name, message, tmp_path, aa):
     r = aa("plugin", "new", name, "--dir", str(tmp_path))
     assert r.returncode == 2
@@ -83,3 +83,13 @@ def test_existing_folder_is_a_user_error(tmp_path, aa):
     (tmp_path / "aa-taken").mkdir()
     r = aa("plugin", "new", "taken", "--dir", str(tmp_path))
     assert r.returncode == 2 and "already exists" in r.stderr
+
+
+@pytest.mark.parametrize("where", ["file", "file/sub"])
+def test_a_dir_that_is_a_file_is_a_user_error(where, tmp_path, aa):
+    (tmp_path / "file").write_text("not a folder\n")
+    r = aa("plugin", "new", "zz", "--dir", str(tmp_path / where))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert ("is a file, not a folder" if where == "file" else "Not a directory") in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing half-written

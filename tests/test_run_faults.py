@@ -454,3 +454,69 @@ def test_full_output_disk_after_training_puts_the_metrics_beside_the_checkpoint(
     assert json.loads((run / "metrics" / "metrics.json").read_text())["best_epoch"] >= 1 and (run / "final").is_dir()
     left = [p for p in disk.rglob("*") if not p.name.startswith("filler") and (p.is_file() or p.name.startswith("."))]
     assert left == []  # nothing half-written on the full disk
+
+
+# -- a run refused after its checks leaves no run folder ----------------------------------------------------
+
+DIGITS = ["examples/digits.toml", "--set", "geometry.size=[4,4,2]", "--set", "propagator.steps=2", "--set", "dataset.split=[0.4,0.1,0.5]"]
+REFUSED = {  # spec and overrides → what the refusal says; each fails at its first training step, after the model was built
+    "geometry": (["examples/ca/mnist1d.toml", "--set", "geometry.size=[39,1,1]"], "aa_ca", "do not fit the lattice's 39 input cells"),
+    "nan": ([*DIGITS, "--set", "train.lr=1e30"], "aa_digits", "non-finite loss (NaN/inf) at epoch 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_a_run_refused_at_its_first_step_leaves_no_run_folder(case, tmp_path):
+    args, plugin, message = REFUSED[case]
+    pytest.importorskip(plugin)
+    ck = tmp_path / "ck"
+    where = ["--set", f"run.checkpoint_dir={json.dumps(str(ck))}", "--set", f"run.output_dir={json.dumps(str(tmp_path / 'runs'))}",
+             "--set", "run.progress=false"]
+    r = subprocess.run(_aa("run", str(REPO / args[0]), *args[1:], *where, cwd=tmp_path), cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 2 and message in r.stderr, r.stdout + r.stderr
+    _no_traceback(r.stderr)
+    assert not ck.exists() or list(ck.iterdir()) == []  # no empty checkpoints/<run-id>/ left behind
+    assert not (tmp_path / "runs").exists()
+    if case == "nan":  # a resumed folder is the user's: kept, even when it holds no checkpoint yet
+        (ck / "kept").mkdir(parents=True)
+        r = subprocess.run(_aa("run", str(REPO / args[0]), *args[1:], *where, "--resume", str(ck / "kept"), cwd=tmp_path), cwd=tmp_path,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 2 and message in r.stderr and (ck / "kept").is_dir(), r.stderr
+
+
+# -- the checkpoint-size estimate of a real run ---------------------------------------------------------------
+
+VOXEL_DATA = REPO.parent / "shared" / "data" / "voxel-artefacts"
+SIZED = {  # a tiny run of each; the voxel one keeps its 64-sample pool (most of its checkpoint), the digits one is mostly JSON
+    "digits": (["examples/digits.toml", "geometry.size=[4,4,2]", "propagator.steps=2", "dataset.split=[0.4,0.1,0.5]",
+                "train.epochs=2"], "aa_digits"),
+    "voxel": (["examples/ca/voxel_growth.toml", "train.steps=2", "train.eval_every=1", "pipeline.steps=[2,3]", "pipeline.eval_steps=2"],
+              "aa_ca"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZED))
+def test_the_start_up_estimate_is_within_25_percent_of_a_real_checkpoint_folder(case, tmp_path):
+    """The estimate the train task checks the disk with (``checkpoint_estimate``: weights, AdamW moments, best copy,
+    shuffle order, a sample pool) against the bytes of the ``epoch-*`` folder the run wrote, training state included."""
+    from aa_core.run import build_model
+    from aa_core.spec import load_spec
+    from aa_core.train.task import checkpoint_estimate
+
+    (path, *overrides), plugin = SIZED[case]
+    pytest.importorskip(plugin)
+    if case == "voxel" and not VOXEL_DATA.is_dir():
+        pytest.skip(f"the voxel structures are not here ({VOXEL_DATA})")
+    ck = tmp_path / "ck"
+    sets = [a for o in [*overrides, "run.progress=false", f"run.checkpoint_dir={json.dumps(str(ck))}",
+                        f"run.output_dir={json.dumps(str(tmp_path / 'runs'))}"] for a in ("--set", o)]
+    r = subprocess.run(_aa("run", str(REPO / path), *sets, cwd=REPO), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run,) = ck.iterdir()
+    last = pointer(run, "last")
+    assert last is not None and last.name.startswith("epoch-") and (last / "train_state.safetensors").is_file()
+    spec = load_spec(str(REPO / path), overrides)
+    model, ctx = build_model(spec)
+    estimate = checkpoint_estimate(model, ctx.build("dataset"))
+    assert 0.75 <= estimate / _du(last) <= 1.25, (estimate, _du(last))

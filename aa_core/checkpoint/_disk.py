@@ -72,22 +72,34 @@ def require_free_space(folder: str | Path, nbytes: int, key: str = "run.checkpoi
     return free
 
 
+JSON_BYTES = 8 * 1024  # metadata.json (the resolved spec, provenance, a few rounds of history) and extra.json
+TRAIN_JSON_BYTES = 4 * 1024  # train_state.json (positions, history, scheduler, optimizer scalars)
+HEADER_BYTES = 64  # a safetensors header entry besides the tensor's name: dtype, shape, offsets
+
+
+def _stored(tensors: Iterable[tuple[str, Any]], prefix: str = "") -> int:
+    """Bytes of ``(name, tensor)`` pairs in a safetensors file: their data and their header entries."""
+    return sum(int(getattr(t, "nbytes", 0)) + len(prefix) + len(name) + HEADER_BYTES for name, t in tensors)
+
+
 def checkpoint_bytes(model: Any, extra_tensors: dict[str, Any] | None = None, *, optimizer_slots: int = 2,
-                     examples: int = 0, training_state: bool = True) -> int:
-    """Estimated bytes of one checkpoint folder written during training: the weights file, plus the
-    training state beside it (``optimizer_slots`` tensors per trainable parameter, AdamW's two
-    moments; the best-so-far copy of the weights; RNG states; the epoch's shuffle order of
-    ``examples``), plus the JSON files. ``training_state=False``: a finished checkpoint (``final/``)."""
+                     examples: int = 0, training_state: bool = True, state_tensors: dict[str, Any] | None = None) -> int:
+    """Estimated bytes of one checkpoint folder written during training, measured from the state it holds:
+    the weights file (the model's parameters and buffers, components' ``extra_tensors``), plus the training
+    state beside it: ``optimizer_slots`` tensors per trainable parameter (AdamW's two moments) and its step
+    counters, the best-so-far copy of the weights, the RNG states, the epoch's shuffle order of ``examples``
+    and a dataset's ``state_tensors`` (a sample pool's, :class:`~aa_core.protocols.SampledDataset`); plus
+    the JSON files. ``training_state=False``: a finished checkpoint (``final/``)."""
+    import torch
+
     state = model.state_dict()
-    weights = sum(t.numel() * t.element_size() for t in state.values())
-    extra = sum(int(getattr(t, "nbytes", 0)) for t in (extra_tensors or {}).values())
-    n_tensors = len(state) + len(extra_tensors or {})
-    total = weights + extra + 128 * n_tensors + 64 * 1024  # safetensors headers; metadata.json, extra.json
+    total = _stored(state.items()) + _stored((extra_tensors or {}).items(), "extra/") + JSON_BYTES
     if training_state:
         params = [p for p in model.parameters() if p.requires_grad]
-        moments = optimizer_slots * sum(p.numel() * p.element_size() for p in params)
-        total += moments + weights + 8 * examples + 16 * 1024  # moments, best copy, order, RNG states
-        total += 200 * (len(params) * (optimizer_slots + 1) + len(state)) + 64 * 1024  # headers, step counters; train_state.json
+        total += sum(optimizer_slots * p.nbytes + (optimizer_slots + 1) * HEADER_BYTES + 16 for p in params)  # opt.<i>.<slot>, step
+        total += _stored(state.items(), "best.")
+        rng = torch.get_rng_state().nbytes + torch.Generator().get_state().nbytes
+        total += rng + 8 * examples + 3 * HEADER_BYTES + _stored((state_tensors or {}).items(), "extra.") + TRAIN_JSON_BYTES
     return int(total)
 
 

@@ -86,6 +86,7 @@ def save_checkpoint(
     extra_tensors: dict[str, Any] | None = None,
     extra_json: dict[str, Any] | None = None,
     beside: Callable[[Path], Any] | None = None,
+    need_bytes: int | None = None,
 ) -> Path:
     """Write ``model``'s weights and the provenance of ``spec`` into ``directory``.
 
@@ -96,7 +97,9 @@ def save_checkpoint(
     Inside the caller's own ``checkpoint_folder`` (to add training state beside the checkpoint
     in the same switch) it writes straight into that staging folder. ``beside(folder)`` writes more
     files into the staged folder before it is switched in (the trainer's training state), so they
-    appear together or not at all. Returns ``directory``.
+    appear together or not at all. ``need_bytes``: the folder's size as a full disk's message gives it
+    (default :func:`checkpoint_bytes` of the model; the trainer's estimate includes its training state).
+    Returns ``directory``.
     """
     import torch
 
@@ -116,7 +119,7 @@ def save_checkpoint(
             beside(directory)
         return directory
     _check_replaceable(directory)
-    need = checkpoint_bytes(model, extra_tensors, training_state=beside is not None)
+    need = need_bytes or checkpoint_bytes(model, extra_tensors, training_state=beside is not None)
     with checkpoint_folder(directory, need_bytes=need) as tmp:
         _write(tmp, tensors, model, spec, metadata, extra_json)
         if beside is not None:
@@ -333,13 +336,14 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
         tensors = load_file(str(directory / WEIGHTS))
     except (SafetensorError, OSError, ValueError) as exc:
         raise _refuse(directory, f"{WEIGHTS} cannot be read as safetensors: {exc}") from None
-    extra_json: dict[str, Any] = {}
     extra_path = directory / EXTRA_JSON
-    if extra_path.is_file():
-        try:
-            extra_json = json.loads(extra_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _refuse(directory, f"{EXTRA_JSON} is not valid JSON ({exc})") from None
+    if not extra_path.is_file():  # every checkpoint has one (components' state, e.g. a decoder's texts; {} when none)
+        raise _refuse(directory, f"{EXTRA_JSON} is missing (it holds the components' state beside the weights, e.g. a "
+                                 "decoder's texts); the checkpoint is incomplete: copy the whole folder again, or retrain")
+    try:
+        extra_json = json.loads(extra_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _refuse(directory, f"{EXTRA_JSON} is not valid JSON ({exc})") from None
     state = {k: v for k, v in tensors.items() if not k.startswith(EXTRA_PREFIX)}
     extra = {k[len(EXTRA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
     return Checkpoint(directory, meta, spec, state, extra, extra_json)

@@ -76,6 +76,8 @@ def resolve_checkpoint(directory: str | Path, which: str = "best") -> Path:
     if (directory / "metadata.json").is_file():
         return directory
     found = pointer(directory, which)
+    if found is None and (directory / which).is_file():
+        _dangling(directory, which)
     if found is None and (directory / "metrics.json").is_file():
         try:
             named = json.loads((directory / "metrics.json").read_text(encoding="utf-8")).get("checkpoint_dir")
@@ -83,7 +85,21 @@ def resolve_checkpoint(directory: str | Path, which: str = "best") -> Path:
             named = None
         if isinstance(named, str) and is_run_dir(named):
             found = pointer(named, which)
+            if found is None and (Path(named) / which).is_file():
+                _dangling(Path(named), which)
     return found or directory
+
+
+def _dangling(run_dir: Path, which: str) -> None:
+    """Refuse a run folder whose ``which`` pointer names a checkpoint folder that is gone, naming it and the ones left."""
+    try:
+        target = (run_dir / which).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        target = "?"
+    left = sorted(p.name for p in run_dir.iterdir() if (p / "metadata.json").is_file())
+    others = f"give one of the checkpoints left instead ({', '.join(str(run_dir / n) for n in left[:4])})" if left else "no checkpoint is left"
+    raise UserError(f"run folder {run_dir}: its '{which}' pointer names {target}/, which is missing (deleted or moved); "
+                    f"{others}, or retrain")
 
 
 def prune(run_dir: str | Path) -> None:

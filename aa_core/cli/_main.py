@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     # on a shared machine, spinning threads of a multi-threaded run fight every other process for the
     # cores and can make it an order of magnitude slower than one thread (bench/generate.py).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from ._launch import die_with_launcher
+
+    die_with_launcher()  # a torchrun rank dies with torchrun (no-op elsewhere)
     argv = sys.argv[1:] if argv is None else argv
     parser = make_parser(argv)
     args: Any = parser.parse_args(argv)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import keyword
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,13 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_NAME = 64  # characters: it names folders and files (aa-NAME/, tests/test_NAME.py) and the distribution
+
+
 def _check_name(name: str) -> None:
+    if len(name) > MAX_NAME:
+        raise UserError(f"plugin name {name[:20]!r}… is {len(name)} characters long; give a name of at most {MAX_NAME} "
+                        "(it names the folder aa-NAME, the package aa_NAME and the component)")
     if not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
         raise UserError(f"plugin name {name!r} is not a Python identifier (use letters, digits and underscores, e.g. 'mycell')")
     if name != name.lower():
@@ -61,7 +68,10 @@ def create(name: str, kind: str, directory: Path) -> Path:
     if kind not in KINDS:
         raise UserError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     _check_name(name)
-    root = Path(directory) / f"aa-{name}"
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"--dir {directory} is a file, not a folder; give the folder to create aa-{name}/ in")
+    root = directory / f"aa-{name}"
     if root.exists():
         raise UserError(f"{root} already exists; remove it or choose another --dir")
     subs = {
@@ -73,13 +83,18 @@ def create(name: str, kind: str, directory: Path) -> Path:
         "__CORE_RANGE__": default_range(),
     }
     files = {**_COMMON, **_BY_KIND[kind]}
-    for rel, text in files.items():
-        for key, value in subs.items():
-            text = text.replace(key, value)
-            rel = rel.replace(key, value)
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text.lstrip("\n"), encoding="utf-8")
+    made = next((p for p in [root, *root.parents] if p.parent.exists()), root)  # the first folder this command creates
+    try:
+        for rel, text in files.items():
+            for key, value in subs.items():
+                text = text.replace(key, value)
+                rel = rel.replace(key, value)
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text.lstrip("\n"), encoding="utf-8")
+    except OSError as exc:  # nothing half-written stays: the folders this command made are removed
+        shutil.rmtree(made, ignore_errors=True)
+        raise UserError(f"cannot write {exc.filename or root}: {exc.strerror}; give --dir a writable folder") from None
     return root
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 from typing import Any
 
 from ._common import add_spec_args
@@ -26,8 +24,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def torchrun_command(args: argparse.Namespace) -> list[str]:
     """The torchrun command line that starts ``args.nproc`` copies of this `aa run` (without ``--nproc``)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(args.nproc),
-           "-m", "aa_core.cli", "run", args.spec]
+    from ._launch import torchrun_command as command
+
+    cmd = command(args.nproc, ["run", args.spec])
     for o in args.overrides:
         cmd += ["--set", o]
     if args.resume:
@@ -51,7 +50,9 @@ def main(args: argparse.Namespace) -> int:
         if "train" not in spec.sections["run"].tasks:
             raise UserError(f"--nproc {args.nproc} runs training on several processes, but run.tasks = {spec.sections['run'].tasks} "
                             "has no train task; drop --nproc (the other tasks run in one process)")
-        return subprocess.call(torchrun_command(args))
+        from ._launch import launch
+
+        return launch(torchrun_command(args))  # SIGINT/SIGTERM reach the ranks, which save; nothing outlives this process
     overrides = list(args.overrides)
     if args.resume:
         overrides.append(f"run.resume={json.dumps(args.resume)}")

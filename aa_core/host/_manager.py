@@ -8,6 +8,8 @@ recorded with its error and the others keep working; a (kind, name) claimed by t
 distributions fails only the specs that use it. Tasks and sections may be declared in the metadata
 too (``"task.NAME"``, ``"section.NAME"``): then a spec using one of a plugin that cannot load
 (outside its aa-core range, broken) fails with that plugin's error, as a component would.
+A plugin may add hooks for other plugins (``aa_add_hookspecs``: aa-serve's ``aa_serve_handlers``);
+their contributions are read with :meth:`PluginHost.collect`.
 """
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ from .._text import did_you_mean
 from . import _hookspecs
 from ._component import Command, Component, Section, Task
 from ._discovery import FIRST_PARTY, PluginInfo, first_party_provider, scan
-from ._serve import ServeHandler
 
 HOOK_NAMES = tuple(n for n in dir(_hookspecs) if n.startswith("aa_"))
 
@@ -48,7 +49,6 @@ class Loaded:
     tasks: tuple[Task, ...] = ()
     sections: tuple[Section, ...] = ()
     commands: tuple[Command, ...] = ()
-    serve_handlers: tuple[ServeHandler, ...] = ()
 
 
 def _key(plugin: PluginInfo) -> str:
@@ -64,6 +64,8 @@ class PluginHost:
         self.pm.add_hookspecs(_hookspecs)
         self.load_errors: dict[str, str] = {}
         self._loaded: dict[str, Loaded] = {}
+        self._loading: set[str] = set()  # plugins being loaded (loading another may load the rest: see _check_hooks)
+        self.hook_names: set[str] = set(HOOK_NAMES)  # the core's hooks and those plugins added (aa_add_hookspecs)
         self._clashes: dict[tuple[str, str], list[str]] = {}
 
     # -- metadata only -------------------------------------------------------------
@@ -99,13 +101,16 @@ class PluginHost:
         if too_old_or_new:  # not imported: code built for another core fails in unpredictable places
             self.load_errors[key] = f"IncompatiblePlugin: {too_old_or_new}"
             return False
+        self._loading.add(key)
         try:
             module = importlib.import_module(plugin.module)
-            _check_undecorated(module)
+            _check_undecorated(module, self.hook_names)
             self.pm.register(module, name=key)
             try:
-                self.pm.check_pending()
-            except pluggy.PluginValidationError:
+                for impl in self._impls(key, "aa_add_hookspecs"):
+                    impl.function(host=self)
+                self._check_hooks(key)
+            except Exception:
                 self.pm.unregister(name=key)
                 raise
             loaded = Loaded(
@@ -114,7 +119,6 @@ class PluginHost:
                 tasks=tuple(self._call(key, "aa_tasks")),
                 sections=tuple(self._call(key, "aa_spec_sections")),
                 commands=tuple(self._call(key, "aa_cli_commands")),
-                serve_handlers=tuple(self._call(key, "aa_serve_handlers")),
             )
             _check_declared(plugin, loaded)
             missing = [str(d) for d in loaded.architectures if not Path(d).is_dir()]
@@ -127,12 +131,65 @@ class PluginHost:
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the others
             self.load_errors[key] = f"{type(exc).__name__}: {exc}"
             return False
+        finally:
+            self._loading.discard(key)
         self._loaded[key] = loaded
         return True
 
+    def _impls(self, key: str, hook: str) -> list[Any]:
+        caller = getattr(self.pm.hook, hook, None)
+        return [i for i in caller.get_hookimpls() if i.plugin_name == key] if caller is not None else []
+
     def _call(self, key: str, hook: str) -> list[Any]:
-        impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin_name == key]
-        return [item for impl in impls for item in (impl.function() or [])]
+        return [item for impl in self._impls(key, hook) for item in (impl.function() or [])]
+
+    # -- hooks that plugins add --------------------------------------------------------
+    def add_hookspecs(self, module_or_class: Any) -> None:
+        """Add the hook specifications of ``module_or_class`` (functions marked ``@aa_core.hookspec``);
+        what a plugin's ``aa_add_hookspecs(host)`` calls. A plugin registered earlier whose implementation
+        takes arguments the specification does not give fails to load (its error recorded), not the caller."""
+        for name in dir(module_or_class):
+            if self.pm.parse_hookspec_opts(module_or_class, name) is None:
+                continue
+            self.hook_names.add(name)
+            given = set(inspect.signature(getattr(module_or_class, name)).parameters)
+            caller = getattr(self.pm.hook, name, None)
+            for impl in list(caller.get_hookimpls()) if caller is not None else []:
+                extra = sorted(set(impl.argnames) - given)
+                if extra:
+                    self.pm.unregister(name=impl.plugin_name)
+                    self._loaded.pop(impl.plugin_name, None)
+                    self.load_errors[impl.plugin_name] = (f"PluginError: its {name} takes {', '.join(extra)}, which the hook's "
+                                                          f"specification does not give (it takes {', '.join(sorted(given)) or 'nothing'})")
+        self.pm.add_hookspecs(module_or_class)
+
+    def _check_hooks(self, key: str) -> None:
+        """Every hook ``key`` implements must be specified (pluggy's ``check_pending`` for one plugin). A hook no
+        specification names yet may be added by another plugin (``aa_add_hookspecs``): the others are loaded
+        first. Optional implementations, and the hooks of first-party plugins that are not installed
+        (:data:`PLUGIN_HOOKS`), are left alone."""
+        def unknown() -> list[str]:
+            return sorted(name for name, caller in vars(self.pm.hook).items() if not name.startswith("_") and not caller.has_spec()
+                          and any(i.plugin_name == key and not i.optionalhook for i in caller.get_hookimpls()))
+
+        missing = [n for n in unknown() if n not in _hookspecs.PLUGIN_HOOKS]
+        if not missing:
+            return
+        for plugin in self.plugins:  # one of them may specify it
+            other = _key(plugin)
+            if other != key and other not in self._loading and other not in self._loaded and other not in self.load_errors:
+                self.load(plugin)
+        missing = [n for n in unknown() if n not in _hookspecs.PLUGIN_HOOKS]
+        if missing:
+            known = sorted(self.hook_names)
+            raise PluginError("; ".join(f"{name} is not a hook{did_you_mean(name, known)} (no installed plugin specifies it; the hooks: "
+                                        f"{', '.join(known)})" for name in missing))
+
+    def collect(self, hook: str) -> list[tuple[Any, PluginInfo]]:
+        """(item, plugin) of every item the hook ``hook`` returns, plugin by plugin (loads every plugin): how a
+        plugin reads the contributions to the hooks it added (aa-serve: ``aa_serve_handlers``)."""
+        self.load_all()
+        return [(item, p) for p in self.plugins if _key(p) in self._loaded for item in self._call(_key(p), hook)]
 
     def load_all(self) -> dict[str, str]:
         """Load every plugin; returns the load errors (plugin key → message)."""
@@ -190,6 +247,8 @@ class PluginHost:
         provider = first_party_provider(kind, name)
         if provider:
             msg += f". It is provided by the first-party distribution {provider[0]}: install it with `pip install {provider[1]}` from the AA repository"
+        else:  # a plugin that does not load (a misspelt entry point, outside its aa-core range) registers nothing
+            msg += self.not_loaded_note()
         return Problem(path, msg)
 
     def all_components(self) -> list[Registered]:
@@ -241,18 +300,14 @@ class PluginHost:
     def commands(self) -> dict[str, tuple[Command, PluginInfo]]:
         return self._by_name("commands", "command")
 
-    def serve_handlers(self) -> list[tuple[ServeHandler, PluginInfo]]:
-        """(handler, plugin) of every ``aa_serve_handlers`` contribution (loads every plugin); ``aa serve``
-        refuses a checkpoint that two of them claim, naming both."""
-        return self._contributions("serve_handlers")
 
-
-def _check_undecorated(module: Any) -> None:
+def _check_undecorated(module: Any, hook_names: Iterable[str] = HOOK_NAMES) -> None:
     """Functions named like hooks (``aa_*``) but not marked ``@hookimpl`` would be ignored silently."""
     marker = f"{_hookspecs.PROJECT}_impl"
+    names = sorted({*hook_names, *_hookspecs.PLUGIN_HOOKS})
     for name, obj in vars(module).items():
         if name.startswith("aa_") and inspect.isfunction(obj) and obj.__module__ == module.__name__ and not hasattr(obj, marker):
-            hint = "" if name in HOOK_NAMES else did_you_mean(name, HOOK_NAMES)
+            hint = "" if name in names else did_you_mean(name, names)
             raise PluginError(f"{module.__name__}.{name} looks like a hook but is not decorated with @hookimpl{hint}")
 
 

@@ -43,6 +43,13 @@ class Spec:
     components: dict[str, tuple[Registered, Any]]
     sections: dict[str, Any]
     callbacks: dict[str, tuple[Registered, Any]] = attrs.Factory(dict)
+    overrides: list[str] = attrs.Factory(list)  # the --set values it was loaded with (a resume command repeats them)
+
+    def command(self, *extra: str) -> str:
+        """The ``aa run`` command line of this spec with its overrides (and ``extra`` arguments), shell-quoted."""
+        import shlex
+
+        return shlex.join(["aa", "run", self.source, *[a for o in self.overrides for a in ("--set", o)], *extra])
 
     def config(self, kind: str) -> Any:
         return self.components[kind][1] if kind in self.components else self.sections.get(kind)
@@ -345,6 +352,7 @@ def load_spec(path: str | Path, overrides: list[str] | None = None, plugins: Plu
     overridden = {".".join(parse_override(o)[0]) for o in overrides or []}
     raw = apply_overrides(raw, overrides or [])
     spec = validate(raw, str(path), plugins)
+    spec.overrides = [o for o in overrides or [] if not o.startswith(("run.resume=", "run.allow_change=", "run.force="))]
     _resolve_paths(spec, Path(path).resolve().parent, overridden)
     return spec
 

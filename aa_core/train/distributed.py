@@ -15,6 +15,8 @@ is false) and the propagator sums its own gradients over the ranks.
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -103,12 +105,32 @@ def any_rank(flag: bool) -> bool:
 
 
 def from_main(make: Callable[[], T]) -> T:
-    """``make()`` on rank 0 only, its result sent to every rank (e.g. the teacher embeddings: embed once, share)."""
+    """``make()`` on rank 0 only, its result sent to every rank (e.g. the teacher embeddings: embed once, share).
+
+    When ``make()`` fails on rank 0, every rank fails with it instead of waiting for a result: a
+    :class:`UserError` (e.g. the run folder's lock held by another run) is raised on every rank, any
+    other error on rank 0 and ``SystemExit(1)`` on the others."""
     if world() == 1:
         return make()
-    box: list[Any] = [make() if is_main() else None]
+    box: list[Any] = [None]
+    failure: BaseException | None = None
+    if is_main():
+        try:
+            box[0] = ("ok", make())
+        except UserError as exc:
+            box[0], failure = ("refused", exc), exc
+        except Exception as exc:  # noqa: BLE001 - sent on as a failure, raised here below
+            box[0], failure = ("failed", f"{type(exc).__name__}: {exc}"), exc
     dist.broadcast_object_list(box, src=0)
-    return box[0]
+    outcome, value = box[0]
+    if failure is not None:
+        raise failure
+    if outcome == "refused":
+        raise value
+    if outcome == "failed":
+        print(f"rank {rank()}: stopped, rank 0 failed ({value})", file=sys.stderr, flush=True)
+        raise SystemExit(1)
+    return value
 
 
 def barrier() -> None:
@@ -119,6 +141,9 @@ def barrier() -> None:
 def finish() -> None:
     """Leave the process group (after training: what follows runs on rank 0 alone)."""
     if dist.is_initialized():
+        # Let gloo's worker threads release the last collective's tensors first (they need the GIL for that):
+        # a process group destroyed, or a DDP reducer freed, while one still waits for the GIL joins it forever.
+        time.sleep(0.1)
         dist.destroy_process_group()
 
 

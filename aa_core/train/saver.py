@@ -31,16 +31,18 @@ def round_saver(run_dir: str | Path, model: Any, spec: Any, *, pool: Any = None,
     ``metadata(progress)``: the checkpoint's metadata for that round; ``extra_tensors`` /
     ``extra_json``: component state (:func:`aa_core.checkpoint.component_state`).
     """
-    from ..checkpoint import prune, save_checkpoint, set_pointer
+    from ..checkpoint import checkpoint_bytes, prune, save_checkpoint, set_pointer
 
     run_dir = Path(run_dir)
 
     def save(p: train_state.Progress, kind: str, improved: bool, opt: Any, sched: Any, gen: Any) -> Path:
         name = _round_name(p, kind)
         folder = run_dir / name
+        pool_tensors = pool.state_tensors() if pool is not None else None
+        need = checkpoint_bytes(model, extra_tensors, examples=p.order.numel() if p.order is not None else 0, state_tensors=pool_tensors)
         save_checkpoint(folder, model=model, spec=spec, extra_tensors=extra_tensors, extra_json=extra_json,
-                        metadata=metadata(p) if metadata is not None else {},
-                        beside=lambda d: train_state.save(d, p, opt, sched, gen, pool.state_tensors() if pool is not None else None))
+                        metadata=metadata(p) if metadata is not None else {}, need_bytes=need,
+                        beside=lambda d: train_state.save(d, p, opt, sched, gen, pool_tensors))
         set_pointer(run_dir, "last", name)
         if improved and mark_best:
             set_pointer(run_dir, "best", name)

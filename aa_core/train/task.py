@@ -11,6 +11,7 @@ Later tasks of the run (``test``, reports) find ``model`` (the selected round's 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -85,25 +86,52 @@ def resume_problems(meta: dict[str, Any], spec: Any, dataset: Any, allowed: list
     return out
 
 
-def _run_folder(spec: Any, dataset: Any) -> tuple[Path, Path | None]:
-    """The run folder (new, or the one being resumed) and the checkpoint to resume from."""
-    from ..checkpoint import create_run_dir, is_run_dir, read_metadata, resolve_checkpoint
+def _resume_source(spec: Any, dataset: Any) -> tuple[Path | None, Path | None]:
+    """(the run folder to continue, None for a new one; the checkpoint to resume from, None to start afresh)."""
+    from ..checkpoint import is_run_dir, read_metadata, resolve_checkpoint
 
     run = spec.sections["run"]
-    if run.resume and Path(run.resume).is_dir() and not is_run_dir(run.resume) and not (Path(run.resume) / "metadata.json").is_file():
+    if not run.resume:
+        return None, None
+    if Path(run.resume).is_dir() and not is_run_dir(run.resume) and not (Path(run.resume) / "metadata.json").is_file():
         print(f"{run.resume} holds no checkpoint yet: training from the start", flush=True)
         return Path(run.resume), None  # a run killed before its first checkpoint: start it again, in its own folder
-    if run.resume:
-        resume_from = resolve_checkpoint(run.resume, "last")
-        problems = resume_problems(read_metadata(resume_from), spec, dataset, run.allow_change)
-        if problems:
-            raise UserError(f"cannot resume from {resume_from}: it was made with other settings (allow a change with "
-                            "--allow-change KEY, e.g. --allow-change train.epochs; 'model' and 'data' allow those)",
-                            [Problem("resume", m) for m in problems])
-        if is_run_dir(resume_from.parent):
-            return resume_from.parent, resume_from
-        return distributed.from_main(lambda: create_run_dir(run.checkpoint_dir, new_run_id(spec))), resume_from
-    return distributed.from_main(lambda: create_run_dir(run.checkpoint_dir, new_run_id(spec))), None
+    resume_from = resolve_checkpoint(run.resume, "last")
+    problems = resume_problems(read_metadata(resume_from), spec, dataset, run.allow_change)
+    if problems:
+        raise UserError(f"cannot resume from {resume_from}: it was made with other settings (allow a change with "
+                        "--allow-change KEY, e.g. --allow-change train.epochs; 'model' and 'data' allow those)",
+                        [Problem("resume", m) for m in problems])
+    return (resume_from.parent if is_run_dir(resume_from.parent) else None), resume_from
+
+
+def _claim_folder(spec: Any, existing: Path | None, need: int) -> tuple[Path, Any]:
+    """Rank 0 checks the room for a checkpoint, makes the run folder (unless ``existing``) and takes its lock
+    (one writer per run folder); every rank gets the folder, or the same UserError (exit 2 on every rank)."""
+    from ..checkpoint import create_run_dir, lock_run, require_free_space
+
+    run = spec.sections["run"]
+    held: list[Any] = []
+
+    def claim() -> Path:
+        require_free_space(existing or run.checkpoint_dir, need)
+        folder = existing or create_run_dir(run.checkpoint_dir, new_run_id(spec))
+        try:
+            held.append(lock_run(folder))
+        except BaseException:
+            if existing is None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return folder
+
+    return distributed.from_main(claim), (held[0] if held else None)
+
+
+def _remove_if_empty(folder: Path | None) -> None:
+    """Remove a run folder this run made when it holds no checkpoint (the run failed before its first save):
+    only its lock and hidden leftovers, no pointer, no checkpoint folder."""
+    if folder is not None and folder.is_dir() and all(p.name.startswith(".") for p in folder.iterdir()):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def metrics_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +188,15 @@ def write_metrics(spec: Any, run_id: str, result: dict[str, Any], checkpoint: Pa
                                     key="run.output_dir", what="the metrics file", elsewhere=[checkpoint.parent / "metrics"])["metrics"]
 
 
+def checkpoint_estimate(model: Any, dataset: Any, extra_tensors: dict[str, Any] | None = None) -> int:
+    """Bytes of one checkpoint folder of this run, from its actual state: the model's weights, AdamW's moments,
+    the best weights, the shuffle order of the training split, a sample pool's tensors, components' ``extra_tensors``."""
+    from ..checkpoint import checkpoint_bytes
+
+    pool = dataset.state_tensors() if isinstance(dataset, SampledDataset) else None
+    return checkpoint_bytes(model, extra_tensors, examples=int(dataset.sizes().get("train", 0)), state_tensors=pool)
+
+
 def trainable_params(model: Any) -> int:
     """Parameters the optimizer updates (frozen ones, ``requires_grad=False``, left out)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -169,7 +206,11 @@ def run_task(spec: Any, state: dict[str, Any]) -> None:
     """Train (:func:`_train`); the run folder's lock, taken once the folder is known, is released however it ends."""
     try:
         _train(spec, state)
+    except BaseException:
+        _remove_if_empty(state.get("new_run_dir"))  # refused or failed before its first checkpoint: nothing half-made stays
+        raise
     finally:
+        state.pop("new_run_dir", None)
         lock = state.pop("run_lock", None)
         if lock is not None:
             lock.release()
@@ -182,7 +223,6 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
         component_state,
         load_checkpoint,
         load_weights,
-        lock_run,
         prune,
         require_free_space,
         save_checkpoint,
@@ -196,11 +236,13 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
     torch.manual_seed(tcfg.seed)
     model, ctx = build_model(spec)
     state["ctx"] = ctx
-    if distributed.is_main():  # room for a checkpoint of the model before a run folder is made (again below with all its state)
-        require_free_space(spec.sections["run"].resume or spec.sections["run"].checkpoint_dir, checkpoint_bytes(model))
-    run_dir, resume_from = _run_folder(spec, dataset)
-    run_lock = state["run_lock"] = lock_run(run_dir) if distributed.is_main() else None  # one writer per run folder
-    state["run_id"] = run_dir.name
+    pool = dataset if isinstance(dataset, SampledDataset) else None
+    examples = int(dataset.sizes().get("train", 0))
+    where = spec.sections["run"].resume or spec.sections["run"].checkpoint_dir
+    distributed.from_main(lambda: require_free_space(where, checkpoint_bytes(model, examples=examples)))  # before any slow work
+    existing, resume_from = _resume_source(spec, dataset)
+    if existing is not None:  # the resumed folder's lock before a dataset's setup (slow): a run holding it refuses this one
+        run_dir, state["run_lock"] = _claim_folder(spec, existing, checkpoint_bytes(model, examples=examples))
     with warnings.catch_warnings():
         warnings.simplefilter("always", DeprecationWarning)  # an older task form is named once per run, whatever the filters
         objective = state["objective"] = build_objective(spec, ctx, model, dataset)
@@ -210,12 +252,19 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
         dataset.setup(model, ctx)  # fit tokenizers / decoders, embed texts: saved with every checkpoint
     if resume_from is not None:
         load_weights(model, load_checkpoint(resume_from).state_dict, where=str(resume_from))
-        print(f"resuming from {resume_from}", flush=True)
-    pool = dataset if isinstance(dataset, SampledDataset) else None
     extra_json, extra_tensors = component_state(ctx)
+    need = checkpoint_estimate(model, dataset, extra_tensors)
+    if existing is None:  # a new run folder, made only now that the checks before training have passed
+        run_dir, state["run_lock"] = _claim_folder(spec, None, need)
+        if distributed.is_main():
+            state["new_run_dir"] = run_dir  # removed again if the run fails before its first checkpoint
+    else:  # room for one more checkpoint with all its state, or exit 2 before training
+        distributed.from_main(lambda: require_free_space(run_dir, need))
+    if resume_from is not None:
+        print(f"resuming from {resume_from}", flush=True)
+    state["run_id"] = run_dir.name
     base_meta = {"dataset_hash": dataset.hash, "data_sizes": dataset.sizes(), "hyper_parameters": unstructure(tcfg)}
-    if run_lock is not None:  # room for one more checkpoint, or exit 2 before training
-        require_free_space(run_dir, checkpoint_bytes(model, extra_tensors, examples=int(dataset.sizes().get("train", 0))))
+    hint = spec.command(*(["--nproc", str(distributed.world())] if distributed.world() > 1 else []), "--resume", str(run_dir))
 
     write_round = round_saver(run_dir, model, spec, pool=pool, extra_tensors=extra_tensors, extra_json=extra_json,
                               metadata=lambda p: {**base_meta, "training_time_s": p.time_s, "metrics": p.history[-1] if p.history else {},
@@ -224,7 +273,7 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
     def save(p: Progress, kind: str, improved: bool, opt: Any, sched: Any, gen: torch.Generator) -> None:
         folder = write_round(p, kind, improved, opt, sched, gen)
         if kind == "step":
-            print(f"saved {folder}; resume with: aa run {spec.source} --resume {run_dir}", flush=True)
+            print(f"saved {folder}; resume with: {hint}", flush=True)
 
     metric, _ = selection(tcfg, objective)
     length = f"{tcfg.steps} steps" if tcfg.steps else f"up to {tcfg.epochs} epochs"
@@ -238,7 +287,7 @@ def _train(spec: Any, state: dict[str, Any]) -> None:
         distributed.finish()
         if not main:
             raise SystemExit(exc.exit_code) from None
-        raise RunInterrupted(f"{exc}; state saved in {run_dir}. Resume with: aa run {spec.source} --resume {run_dir}", exc.exit_code) from None
+        raise RunInterrupted(f"{exc}; state saved in {run_dir}. Resume with: {hint}", exc.exit_code) from None
     rank = distributed.rank()
     distributed.finish()
     if rank != 0:  # rank 0 writes the final checkpoint and runs the tasks that follow (reports, answers)

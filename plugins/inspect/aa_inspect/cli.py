@@ -90,6 +90,21 @@ def summary(output: Any) -> str:
     return line
 
 
+def check_writable(option: str, path: str | None) -> None:
+    """Refuse (exit 2, before any work) an output file whose folder does not exist or that names a folder:
+    a mistyped path is not created silently."""
+    from aa_core.plugin import UserError
+
+    if path is None:
+        return
+    folder = Path(path).parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"{option} {path}: the folder {folder} {what}; create it first (mkdir -p {folder}) or give a path in an existing folder")
+    if Path(path).is_dir():
+        raise UserError(f"{option} {path}: is a folder; give a file name (e.g. {Path(path) / 'inspect.png'})")
+
+
 def main(args) -> int:
     from aa_core.plugin import UserError, argument_text
     from aa_core.protocols import DescribedDataset
@@ -99,6 +114,8 @@ def main(args) -> int:
 
     if not args.out.lower().endswith(".png"):
         raise UserError(f"--out {args.out}: the picture is a PNG; give a file name ending in .png")
+    for option, path in (("--out", args.out), ("--animate", args.animate)):
+        check_writable(option, path)
     if (args.text is None) == (args.index is None):
         raise UserError("give what to picture: --index N (example N of the checkpoint's dataset, --split test|val|train) "
                         'or a text (e.g. a question: aa inspect --checkpoint DIR "your question"), not both')

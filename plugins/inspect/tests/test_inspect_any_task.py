@@ -108,6 +108,8 @@ def test_inspect_a_dataset_example_of_a_classification_checkpoint(toy_run):
                     r"picture one of its dataset's examples instead: --index N"),
     ([], r"give what to picture: --index N"),
     (["--index", "0", "--out", "p.jpg"], r"--out p.jpg: the picture is a PNG"),
+    (["--index", "0", "--out", "no/such/dir/o.png"], r"--out no/such/dir/o.png: the folder no/such/dir does not exist; create it first"),
+    (["--index", "0", "--animate", "toy.toml/a.gif"], r"--animate toy.toml/a.gif: the folder toy.toml is a file, not a folder"),
 ])
 def test_bad_input_exits_2_with_one_message(toy_run, args, message):
     run, env, tmp = toy_run
@@ -115,6 +117,7 @@ def test_bad_input_exits_2_with_one_message(toy_run, args, message):
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     assert re.search(message, r.stderr), r.stderr
+    assert not (tmp / "no").exists()  # nothing made on the way
 
 
 def test_a_layer_called_readout_is_not_a_lattice_readout():

@@ -34,6 +34,7 @@ class Toy:
         train[: config.poison] = float("nan")
         self.splits = {"train": (train, y[2 * n:]), "validation": (x[:n], y[:n]), "test": (x[n:2 * n], y[n:2 * n])}
         self.hash = hashlib.sha256(x.numpy().tobytes() + train.numpy().tobytes()).hexdigest()
+        self.features = config.features
 
     def sizes(self) -> dict[str, int]:
         return {k: len(y) for k, (_, y) in self.splits.items()}
@@ -47,6 +48,21 @@ class Toy:
 
     def describe_prediction(self, output: torch.Tensor) -> str:
         return f"predicted class {int(output[0, :4].argmax())}"
+
+    # ServableDataset: aa serve's generic handler serves it (POST /v1/predict)
+    def input_schema(self) -> dict:
+        return {"description": f"a vector of {self.features} numbers", "type": "array", "items": {"type": "number"},
+                "minItems": self.features, "maxItems": self.features}
+
+    def parse_input(self, value: list[float]) -> torch.Tensor:
+        x = torch.tensor(value, dtype=torch.float32)
+        if x.shape != (self.features,) or not bool(torch.isfinite(x).all()):
+            raise ValueError(f"give {self.features} finite numbers")
+        return x
+
+    def prediction(self, output: torch.Tensor, example: torch.Tensor) -> dict:
+        p = output[0, :4].float().softmax(-1)
+        return {"class": int(p.argmax()), "probabilities": [float(v) for v in p]}
 
 
 class ToyAccuracy(Objective):

@@ -25,3 +25,29 @@ class Digits:
     def batch(self, split: str, index: torch.Tensor) -> dict[str, torch.Tensor]:
         x, y = self.splits[split]
         return {"inputs": x[index], "targets": y[index]}
+
+    # ---- ServableDataset (aa serve's POST /v1/predict) -----------------------------------------
+    def input_schema(self) -> dict:
+        """One image: 64 pixel values in [0, 1], row by row, or 8 rows of 8."""
+        pixel = {"type": "number", "minimum": 0, "maximum": 1}
+        return {"description": "an 8×8 image: 64 pixel values in [0, 1] (scikit-learn's 0–16 divided by 16), row by row, or 8 rows of 8",
+                "oneOf": [{"type": "array", "items": pixel, "minItems": 64, "maxItems": 64},
+                          {"type": "array", "minItems": 8, "maxItems": 8,
+                           "items": {"type": "array", "items": pixel, "minItems": 8, "maxItems": 8}}]}
+
+    def parse_input(self, value) -> torch.Tensor:
+        """The image as the model reads it: ``[64]`` floats."""
+        try:
+            x = torch.tensor(value, dtype=torch.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not an image of numbers ({exc})") from None
+        if tuple(x.shape) not in ((64,), (8, 8)):
+            raise ValueError(f"an image has shape {list(x.shape)}; give 64 numbers or 8 rows of 8")
+        if not bool(torch.isfinite(x).all()) or float(x.min()) < 0 or float(x.max()) > 1:
+            raise ValueError("pixel values are numbers in [0, 1] (scikit-learn's 0–16 divided by 16)")
+        return x.reshape(64)
+
+    def prediction(self, output: torch.Tensor, example) -> dict:
+        """The class logits ``[1, 10]`` → the class and the probabilities of the ten classes."""
+        p = output.detach().float()[0].softmax(-1)
+        return {"class": int(p.argmax()), "probabilities": [round(float(v), 6) for v in p]}

@@ -12,7 +12,7 @@ import torch
 from aa_core import load_spec
 from aa_core.conformance import build_registered, check_objective, check_pipeline
 from aa_core.plugin import UserError
-from aa_core.protocols import Dataset, Objective, TrainablePipeline
+from aa_core.protocols import Dataset, LatticePipeline, Objective, TrainablePipeline
 from aa_core.run import build_model
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aa_digits"
@@ -49,6 +49,9 @@ def test_the_pipeline_and_the_objective_pass_the_conformance_kit():
     for geometry in ({"name": "lattice", "size": [4, 4, 3]}, {"name": "lattice", "size": [8, 8, 2], "input_face": "y0"}):
         model, _ = build_registered("pipeline", "face_consensus", base={"geometry": geometry})
         assert not isinstance(model, TrainablePipeline)  # the maths is the objective's: the pipeline is a module
+        assert isinstance(model, LatticePipeline)  # write → propagate → read: aa inspect pictures it
+        x = model.example_batch(3, torch.Generator().manual_seed(0))["inputs"]
+        assert torch.equal(model(x), model.readout(model.propagator(model.initial_state(x)), x))
         check_pipeline(model)
     objective, _ = build_registered("objective", "digits_classification")
     assert isinstance(objective, Objective) and objective.selection == ("val_accuracy", "max")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +68,26 @@ def test_aa_run_trains_and_writes_metrics_json(tmp_path):
     assert "test" not in m  # the spec's tasks are ["train"]: the test split was not read
 
 
+def test_aa_inspect_pictures_a_digits_checkpoint_and_names_what_is_missing(tmp_path):
+    """face_consensus is a write → propagate → read pipeline: `aa inspect` pictures it. A deleted final/extra.json,
+    then a deleted final/, are named (not "no decoder" or "not an AA checkpoint")."""
+    pytest.importorskip("aa_inspect")
+    r = aa("run", str(SPEC), *sets(*SMALL, "train.epochs=1", *folders(tmp_path)), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_dir = only_dir(tmp_path / "ckpt")
+    inspect = ["inspect", "--checkpoint", str(run_dir), "--index", "0", "--out", str(tmp_path / "digit.png")]
+    pic = aa(*inspect, cwd=tmp_path)
+    assert pic.returncode == 0, pic.stderr
+    assert (tmp_path / "digit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"picture: {tmp_path / 'digit.png'}" in pic.stdout
+    (run_dir / "final" / "extra.json").unlink()
+    gone = aa(*inspect, cwd=tmp_path)
+    assert gone.returncode == 2 and f"checkpoint {run_dir / 'final'}: extra.json is missing" in gone.stderr, gone.stderr
+    shutil.rmtree(run_dir / "final")
+    gone = aa(*inspect, cwd=tmp_path)
+    assert gone.returncode == 2 and f"run folder {run_dir}: its 'best' pointer names final/, which is missing" in gone.stderr, gone.stderr
+    assert str(run_dir / "epoch-0001") in gone.stderr and "Traceback" not in gone.stderr
+
+
 def test_the_test_task_scores_the_selected_checkpoint_once(tmp_path):
     r = aa("run", str(SPEC), *sets(*SMALL, *folders(tmp_path), 'run.tasks=["train","test"]'), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -96,7 +118,9 @@ def test_sigint_exits_130_and_resume_gives_the_uninterrupted_weights(tmp_path):
     assert "Resume with: aa run" in err and "Traceback" not in err
     run_dir = only_dir(stopped / "ckpt")
     assert not (run_dir / "final").exists()
-    r = aa("run", str(SPEC), *sets(*overrides), "--resume", str(run_dir), cwd=tmp_path)
+    hint = err.split("Resume with: ", 1)[1].strip().splitlines()[0]  # the printed command, run verbatim
+    assert hint.startswith("aa run ") and "train.epochs=4" in hint and f"--resume {run_dir}" in hint
+    r = aa(*shlex.split(hint)[1:], cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "resuming from" in r.stdout
     a, b = final_weights(run_dir), final_weights(only_dir(ref / "ckpt"))
