@@ -3,7 +3,7 @@
 Torch-free names (safe in a hook module)::
 
     Component, Task, Section, Command, hookimpl      what a plugin contributes, and the hook marker
-    ServeHandler, ServeTask, ServeHost              how `aa serve` serves a task's checkpoints (aa_serve_handlers)
+    hookspec                                        marks the hooks a plugin adds for others (aa_add_hookspecs)
     BuildContext                                    what a factory receives
     positive, non_negative, finite, in_range,       attrs validators for config fields
     one_of, length, path_field                      (path_field: an input path, relative to the spec file)
@@ -26,6 +26,8 @@ Building on the core's components (a propagator that runs ``nca`` stages, a conf
 Running things (specs, ``fit``, objectives, callbacks, checkpoints, statistics) is :mod:`aa_core.run`.
 
 The contracts themselves are in :mod:`aa_core.protocols`; the test kit is :mod:`aa_core.conformance`.
+How ``aa serve`` serves a task (``ServeHandler``, ``ServeTask``, ``ServeHost``, the ``aa_serve_handlers``
+hook) is aa-serve's: import them from :mod:`aa_serve` (here they are deprecated until aa-core 0.3).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from ._fs import atomic_path, finite_only, write_json, write_text
 from ._hashing import file_sha256
 from ._table import table
 from ._text import argument_text, did_you_mean, not_utf8
-from .host import Command, Component, Section, ServeHandler, ServeHost, ServeTask, Task, hookimpl
+from .host import Command, Component, Section, Task, hookimpl, hookspec
 from .validators import finite, in_range, length, non_negative, one_of, positive
 
 
@@ -72,15 +74,16 @@ _LAZY = {
 }
 
 __all__ = [
-    "API_VERSION", "BuildContext", "LatticeConfig", "NCAConfig", "NCAPropagator", "structure_config", "argument_text", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "ServeHandler", "ServeHost", "ServeTask", "Task", "UserError", "atomic_path", "did_you_mean",
-    "file_sha256", "finite", "finite_only", "hookimpl", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
+    "API_VERSION", "BuildContext", "LatticeConfig", "NCAConfig", "NCAPropagator", "structure_config", "argument_text", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
+    "file_sha256", "finite", "finite_only", "hookimpl", "hookspec", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
     "not_utf8", "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]
 
 
 # Names that moved to a plugin distribution: still importable from here (with a DeprecationWarning)
 # while that distribution is installed, until aa-core 0.3.
-_MOVED_TO_PLUGINS = {"embedding_loss": ("aa_qa.loss", "aa-qa")}
+_MOVED_TO_PLUGINS = {"embedding_loss": ("aa_qa.loss", "aa-qa"),
+                     **dict.fromkeys(["ServeHandler", "ServeTask", "ServeHost"], ("aa_serve", "aa-serve"))}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,8 +8,8 @@ This module is what the core is typed with and what the conformance kit
 behaviour. A component written against these protocols alone passes the kit. Optional
 capabilities are separate protocols (``LatticeCell``, ``MaskedLatticeCell``, ``PostUpdateCell``, ``StatefulComponent``,
 ``RetrievalDecoder``, ``GenerativeDecoder``, ``LocalPropagator``, ``SteppedPropagator``,
-``ScheduledPropagator``, ``LatticeParallelPropagator``,
-``AuxiliaryLoss``, ``OwnedDecoder``, ``GenerativePipeline``, ``DescribedDataset``): implement them to
+``ScheduledPropagator``, ``LatticeParallelPropagator``, ``PicturedDataset``, ``DamagedDataset``,
+``AuxiliaryLoss``, ``OwnedDecoder``, ``GenerativePipeline``, ``DescribedDataset``, ``ServableDataset``): implement them to
 opt in; the code tests them with ``isinstance``, never by probing attribute names.
 
 Training (the Lightning split): a task contributes a ``Dataset`` (data only: sizes per split, a
@@ -32,6 +32,8 @@ Lenia-style cell that needs its state clamped implements ``post_update``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -481,6 +483,20 @@ class ShapedDatasetConfig(Protocol):
 
 
 @runtime_checkable
+class CrossCheckedConfig(Protocol):
+    """A config (of any component, section or callback) that checks itself against the rest of the spec:
+    ``check_with(spec)`` → ``(key path, message)`` pairs, each path a whole spec key (``"geometry.size"``)
+    and each message naming the other key it disagrees with, e.g. a dataset whose examples do not fit the
+    lattice. ``spec.config(kind)`` is another table's config (or a section's), ``spec.name(kind)`` its
+    component's name (None when the spec has none): read configs only, never data, and report only what
+    would fail later. It runs in spec validation, once every table is valid on its own, so ``aa check``,
+    ``aa run`` and ``aa sweep`` exit 2 on it before anything is built, read or written (its sibling
+    ``check()`` sees its own table only)."""
+
+    def check_with(self, spec: Any) -> Iterable[tuple[str, str]]: ...
+
+
+@runtime_checkable
 class ResidentConfig(Protocol):
     """A dataset config whose data keep memory resident beside the model while training (aa-qa's
     teacher): ``resident_bytes()`` is added to the training memory estimate of ``aa check``."""
@@ -559,6 +575,102 @@ class DescribedDataset(Protocol):
     def describe(self, index: int, split: str) -> str: ...
 
     def describe_prediction(self, output: torch.Tensor) -> str: ...
+
+
+@runtime_checkable
+class ServableDataset(Protocol):
+    """A dataset that says what one input and one prediction are on the wire, so that ``aa serve`` serves
+    its checkpoints without task code (aa-serve's generic handler, ``POST /v1/predict``).
+
+    - ``input_schema()`` → the JSON schema (a dict) of one input: a grid or vector of numbers, a text,
+      or ``null`` for a task without input (growth from the seed; an object ``{"steps": n}`` may ask for
+      another number of steps). The service checks every input against it (a 422 names the JSON path).
+    - ``parse_input(value)`` → one example as the dataset's batches hold it, without the batch dimension:
+      the ``inputs`` tensor, or a dict with ``"inputs"`` and what else the pipeline's forward takes as
+      keyword arguments (tensors are stacked into the batch, e.g. a mask; other values, e.g. ``steps``,
+      are passed as they are: examples that differ in them run in separate passes). A value the schema
+      lets through but that cannot be used raises ``ValueError`` (or ``UserError``) naming what is wrong.
+    - ``prediction(output, example)`` → what the service answers for one example (JSON-able: a dict of
+      numbers, lists, strings, e.g. ``{"class": 7, "probabilities": [...]}`` or a grown grid as nested
+      lists): ``output`` is the pipeline's output for it (first dimension 1, as
+      :meth:`DescribedDataset.describe_prediction` gets it), ``example`` what ``parse_input`` returned.
+
+    The service runs ``model(inputs, **others)`` on the stacked batch in eval mode, under ``no_grad``. Like
+    ``describe_prediction``, these run on a dataset built from a checkpoint's spec and never set up.
+    """
+
+    def input_schema(self) -> dict[str, Any]: ...
+
+    def parse_input(self, value: Any) -> Any: ...
+
+    def prediction(self, output: torch.Tensor, example: Any) -> Any: ...
+
+
+PICTURE_KINDS = ("image", "sequence", "classes", "scores")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One panel of ``aa inspect``'s pictures: what an input, a target or a prediction looks like
+    (:class:`PicturedDataset` returns them). ``kind`` says how ``data`` (a tensor, an array or nested
+    lists) is drawn:
+
+    - ``"image"``: ``[H, W]`` values in [0, 1], dark on white (1 = black ink); or ``[H, W, 3]`` /
+      ``[H, W, 4]`` RGB(A) in [0, 1]. Row 0 is the top.
+    - ``"sequence"``: ``[L]`` values, a curve over the positions; ``[L, C]``: one curve per channel.
+    - ``"classes"``: integer class ids, one per cell: ``[L]`` a row of coloured cells (1D-ARC),
+      ``[H, W]`` a grid (row 0 at the top), ``[X, Y, Z]`` voxels drawn in 3D with the **last axis up**
+      (pass a Minecraft structure as ``[x, z, y]``). A negative id is an empty cell (air, a dead cell,
+      beyond a row's end): not drawn.
+    - ``"scores"``: ``[K]`` one figure per class (probabilities, or a one-hot target), drawn as bars,
+      the largest marked.
+
+    ``caption``: one line under the panel (``class 7``, ``predicted 7 (p = 0.93)``). ``names``: the
+    classes' names (the legend of ``classes``, the bars' labels of ``scores``; default their ids).
+    ``palette``: one colour per class id for ``classes`` (any matplotlib colour, e.g. ``"#0074D9"``;
+    default a qualitative map).
+    """
+
+    kind: str
+    data: Any
+    caption: str = ""
+    names: tuple[str, ...] = ()
+    palette: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in PICTURE_KINDS:
+            raise ValueError(f"Picture kind {self.kind!r}: one of {', '.join(PICTURE_KINDS)}")
+
+
+@runtime_checkable
+class PicturedDataset(Protocol):
+    """A dataset that shows one example and one prediction as pictures: ``aa inspect`` draws input,
+    target and prediction side by side, and the prediction at every step of a lattice roll-out (the
+    state over time; voxels for a 3D class grid).
+
+    - ``example_picture(index, split)`` → ``{"input": Picture, "target": Picture}`` of example ``index``
+      of ``split`` (``"train"``, ``"validation"``, ``"test"``).
+    - ``prediction_picture(output, index, split)`` → the :class:`Picture` of the pipeline's output for
+      that example (first dimension 1, as :meth:`DescribedDataset.describe_prediction` gets it),
+      best in the target's kind so that the two compare. The example is named so that the prediction
+      can be cut to it (a row's length, a digit's alive cells). ``aa inspect`` also calls it on the
+      readout of every intermediate state of a roll-out. Like ``describe_prediction``, both run on a
+      dataset built from a checkpoint's spec and never set up.
+    """
+
+    def example_picture(self, index: int, split: str) -> dict[str, Picture]: ...
+
+    def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture: ...
+
+
+@runtime_checkable
+class DamagedDataset(Protocol):
+    """A dataset whose pattern regrows after damage (Growing NCA's regeneration): ``damage(states [B, N,
+    C])`` → a copy with part of the pattern destroyed (e.g. the cells of a ball, a disk on a flat
+    lattice, zeroed), the same part every call so that pictures repeat. ``aa inspect`` grows the
+    example, damages the grown state and steps the pipeline again from it (grow, damage, regrow)."""
+
+    def damage(self, states: torch.Tensor) -> torch.Tensor: ...
 
 
 PROTOCOLS: dict[str, type] = {

@@ -284,13 +284,20 @@ def check_pipeline(model: nn.Module, batch: int = 2) -> None:
 
 
 def check_dataset(dataset: Any, batch: int = 2) -> None:
-    """Protocol; sizes per split; a batch by index has that many rows and is the same when asked twice."""
+    """Protocol; sizes per split; a batch by index has that many rows and is the same when asked twice; a
+    :class:`~aa_core.protocols.ServableDataset`'s ``input_schema()`` is a JSON object."""
     check_protocol(dataset, P.Dataset, "dataset")
     assert isinstance(dataset.hash, str) and dataset.hash, "a dataset's hash must be a non-empty string"
     sizes = dataset.sizes()
     assert {"train", "validation", "test"} <= set(sizes), f"sizes() must give train, validation and test, got {sorted(sizes)}"
     assert all(isinstance(n, int) and n >= 0 for n in sizes.values()), f"sizes must be counts, got {sizes}"
     assert sizes["train"] > 0, "the training split is empty"
+    if isinstance(dataset, P.ServableDataset):  # aa serve's generic handler: the schema of one input is a JSON object
+        import json
+
+        schema = dataset.input_schema()
+        assert isinstance(schema, dict) and schema, f"input_schema() must return a JSON schema (a non-empty dict), got {schema!r}"
+        json.dumps(schema)  # raises when it is not JSON
     if isinstance(dataset, P.FittedDataset):
         return  # its tensors exist after setup(model, ctx); the trainer's tests cover it through a task
     idx = torch.arange(min(batch, sizes["train"]))

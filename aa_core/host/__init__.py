@@ -3,9 +3,8 @@ from ._component import KINDS, MODEL_KINDS, MULTI_KINDS, Command, Component, Sec
 from ._discovery import COMPONENT_GROUP, FIRST_PARTY, PLUGIN_GROUP, PluginInfo, first_party_provider, scan
 from ._hookspecs import hookimpl, hookspec
 from ._manager import PluginHost, Registered, host, reset_host
-from ._serve import ServedCheckpoint, ServeHandler, ServeHost, ServeTask
 
 __all__ = [
     "COMPONENT_GROUP", "FIRST_PARTY", "KINDS", "MODEL_KINDS", "MULTI_KINDS", "PLUGIN_GROUP", "Command", "Component", "PluginHost", "PluginInfo",
-    "Registered", "Section", "ServeHandler", "ServeHost", "ServeTask", "ServedCheckpoint", "Task", "first_party_provider", "hookimpl", "hookspec", "host", "reset_host", "resolve", "scan",
+    "Registered", "Section", "Task", "first_party_provider", "hookimpl", "hookspec", "host", "reset_host", "resolve", "scan",
 ]

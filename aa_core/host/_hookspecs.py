@@ -3,17 +3,18 @@
 A plugin is a module named by an entry point in the group ``aa.plugins``; it implements
 any of these hooks with ``@aa_core.plugin.hookimpl``. Keep that module free of heavy imports
 (torch): name factories as ``"module:attr"`` strings so they load only when built.
-Every hook is optional; a function marked ``@hookimpl`` whose name is not one of these is
-an error (a misspelt hook would otherwise be ignored).
+Every hook is optional; a function marked ``@hookimpl`` whose name is not one of these (or of
+the hooks a plugin adds with :func:`aa_add_hookspecs`) is an error (a misspelt hook would
+otherwise be ignored).
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pluggy
 
 from ._component import Command, Component, Section, Task
-from ._serve import ServeHandler
 
 PROJECT = "aa"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -51,17 +52,19 @@ def aa_cli_commands() -> list[Command]:
 
 
 @hookspec
-def aa_serve_handlers() -> list[ServeHandler]:
-    """Return the :class:`ServeHandler` objects: how ``aa serve`` serves this plugin's task's checkpoints.
+def aa_add_hookspecs(host: Any) -> None:
+    """Add hook specifications that other plugins implement (as pytest's ``pytest_addhooks``): call
+    ``host.add_hookspecs(module)`` with a module or class of functions marked ``@aa_core.hookspec``.
 
-    ``aa serve`` is a host (settings, model thread, dynamic batching, API key, limits, metrics, JSON
-    errors, drain on SIGTERM, ``/v1/models``, ``/health/*``, ``/metrics``); a task makes its checkpoints
-    servable here, as datasette plugins add routes. For each ``--checkpoint`` the service picks the one
-    handler that :meth:`ServeHandler.claims` it (by its spec's ``dataset`` name, or a section for older
-    checkpoints); none or two is an error naming the checkpoint and the handlers (exit 2, before binding).
-    Each handler in use is built once (:meth:`ServeHandler.build`, a :class:`ServeTask`): its
-    ``register_routes(app, host)`` adds its FastAPI routes, which find their model with ``host.pick``
-    and run it with ``host.predict`` (batched) or ``host.call``; ``load`` restores each of its
-    checkpoints in the model thread, ``predict`` answers one batch there, ``describe`` adds fields to
-    ``/v1/models``. Handler names must differ between the handlers serving one service.
+    Called once, right after this plugin's hook module is registered. aa-serve adds
+    ``aa_serve_handlers`` this way (:mod:`aa_serve.hookspecs`). A plugin implementing a hook of a
+    plugin that may be missing marks it ``@hookimpl(optionalhook=True)``; without it, an
+    implementation of a hook nobody specifies is a load error once every installed plugin has had
+    its chance to add it (the hooks of :data:`PLUGIN_HOOKS`, first-party plugins' hooks, are
+    ignored while their plugin is not installed).
     """
+
+
+#: hooks that first-party plugins specify (through ``aa_add_hookspecs``) → the distribution that does:
+#: implementing one while that distribution is not installed is no error (nothing calls the hook).
+PLUGIN_HOOKS = {"aa_serve_handlers": "aa-serve"}

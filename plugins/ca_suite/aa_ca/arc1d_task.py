@@ -25,11 +25,14 @@ import torch
 import torch.nn.functional as F
 
 from aa_core.plugin import UserError, did_you_mean
+from aa_core.protocols import Picture
 
-from .classifier_config import Arc1DConfig
+from .classifier_config import Arc1DConfig, lattice_cells
 
 COLOURS = 10
 IGNORE = -100
+# ARC's colours 0–9 (black, blue, red, green, yellow, grey, magenta, orange, sky, maroon), for pictures
+PALETTE = ("#000000", "#0074D9", "#FF4136", "#2ECC40", "#FFDC00", "#AAAAAA", "#F012BE", "#FF851B", "#7FDBFF", "#870C25")
 
 
 def task_names(root: str | Path) -> list[str]:
@@ -190,6 +193,63 @@ class Arc1D:
         wrong = int((pred != target).sum())
         return f"predicted row {row(pred)} ({'exact match' if wrong == 0 else f'{wrong} of {n} cells wrong'})"
 
+    # ---- PicturedDataset (aa inspect: input, target and prediction side by side) -----------------
+    def _cells(self, split: str, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The input and target colours of example ``index``, cut to its row."""
+        x, y = self.data[split]["colours"][index], self.data[split]["targets"][index]
+        n = int((x >= 0).sum())
+        return x[:n], y[:n]
+
+    def example_picture(self, index: int, split: str) -> dict[str, Picture]:
+        """The input and target rows in ARC's colours."""
+        x, y = self._cells(split, index)
+        return {"input": Picture("classes", x, caption=row(x), palette=PALETTE),
+                "target": Picture("classes", y, caption=row(y), palette=PALETTE)}
+
+    def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture:
+        """The most likely colour of each cell of the example's row, and how many differ from its target."""
+        _, y = self._cells(split, index)
+        pred = output.detach()[0, : len(y)].argmax(-1)
+        wrong = int((pred != y).sum())
+        return Picture("classes", pred, caption=f"{row(pred)}: {'exact' if wrong == 0 else f'{wrong} of {len(y)} cells wrong'}",
+                       palette=PALETTE)
+
+    # ---- ServableDataset (aa serve's POST /v1/predict) -----------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        """One row of colours 0–9, at most as long as the task's longest row."""
+        return {"description": f"one 1D-ARC row: 1 to {self.length} colours, each an integer 0–9 (e.g. [0, 3, 3, 0])",
+                "type": "array", "items": {"type": "integer", "minimum": 0, "maximum": COLOURS - 1},
+                "minItems": 1, "maxItems": self.length}
+
+    def parse_input(self, value: Any) -> dict[str, Any]:
+        """The row as the batches hold it: one-hot ``inputs [L, 10]`` and ``mask [L]`` (L: the task's longest row)."""
+        if not isinstance(value, list) or not value:
+            raise ValueError("a 1D-ARC row is a non-empty list of colours 0–9")
+        bad = next(((i, v) for i, v in enumerate(value) if type(v) is not int or not 0 <= v < COLOURS), None)
+        if bad is not None:
+            raise ValueError(f"cell {bad[0]} is {json.dumps(bad[1])}, not a colour (an integer 0–9)")
+        if len(value) > self.length:
+            raise ValueError(f"the row has {len(value)} cells; the model was trained on rows of at most {self.length}")
+        x = encode([(value, value)], self.length)["colours"][0]
+        mask = x >= 0
+        return {"inputs": F.one_hot(x.clamp_min(0), COLOURS).float() * mask[..., None], "mask": mask}
+
+    def prediction(self, output: torch.Tensor, example: Any) -> dict[str, Any]:
+        """The predicted row: the most likely colour of each cell of the input row."""
+        n = int(example["mask"].sum())
+        return {"row": output.detach()[0, :n].argmax(-1).tolist()}
+
 
 def build(config: Arc1DConfig, ctx: Any) -> Arc1D:
-    return Arc1D(config)
+    """The dataset; its longest row is checked against the classifier's cells at once, before a model or a run
+    folder exists (the row length is the task's data, so the config-level check cannot see it)."""
+    data = Arc1D(config)
+    spec = getattr(ctx, "spec", None)
+    cells = lattice_cells(spec) if spec is not None else None
+    if cells is not None and min(cells[:2]) < data.length:
+        written, read, where = cells
+        what = (f"geometry.size = {where} holds" if written < data.length
+                else f"pipeline.read = \"output_face\" reads {read} cells of geometry.size = {where},")
+        raise UserError(f"{spec.source}: {what} fewer than the {data.length} cells of the longest row of 1D-ARC task {config.task} "
+                        f"([dataset] task), one per cell: set geometry.size = [{data.length}, 1, 1] or larger")
+    return data

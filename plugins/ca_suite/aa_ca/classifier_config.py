@@ -2,10 +2,46 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 
 from aa_core.plugin import in_range, non_negative, one_of, path_field, positive
+
+MNIST1D_LENGTH = 40  # positions of an MNIST-1D sequence (make_dataset(get_dataset_args()))
+DIGITS_PIXELS = 64  # scikit-learn's digits: 8×8 images, one pixel per cell
+ARC_COLOURS = 10  # a 1D-ARC cell's colour, one-hot
+
+
+def lattice_cells(spec: Any) -> tuple[int, int, str] | None:
+    """The cells the spec's ``ca_classifier`` writes its inputs onto and reads its logits from, counted from the
+    configs alone (the datasets' cross-component checks, ``check_with``), and the keys that decide them:
+    (written, read, description); None for another pipeline or a geometry other than the core's lattice."""
+    from aa_core.plugin import LatticeConfig
+
+    geometry, pipeline = spec.config("geometry"), spec.config("pipeline")
+    if spec.name("pipeline") != "ca_classifier" or not isinstance(geometry, LatticeConfig):
+        return None
+    size = geometry.lattice_size()
+    shown = f"{list(geometry.size)}" + ("" if geometry.scale_factor == 1.0 else f" × scale_factor {geometry.scale_factor} = {list(size)}")
+    face = geometry.face_shape(geometry.input_face)
+    if pipeline.place == "input_face":
+        written = face[0] * face[1]
+        where = f"{shown}, whose input face {geometry.input_face} has {face[0]}×{face[1]} = {written} cells (pipeline.place = \"input_face\"),"
+    else:
+        written = size[0] * size[1] * size[2]
+        where = f"{shown} ({written} cells, pipeline.place = \"{pipeline.place}\")"
+    out = geometry.face_shape(geometry.output_face)
+    return written, written if pipeline.read == "input" else out[0] * out[1], where
+
+
+def _in_features(spec: Any, features: int, dataset: str) -> Iterator[tuple[str, str]]:
+    """A ``write = "linear"`` classifier maps exactly the dataset's features per input onto a cell."""
+    pipeline = spec.config("pipeline")
+    if spec.name("pipeline") == "ca_classifier" and pipeline.write == "linear" and pipeline.in_features != features:
+        yield "pipeline.in_features", (f"is {pipeline.in_features}, but each input of the {dataset} dataset ([dataset] name = "
+                                       f"\"{dataset}\") has {features} feature{'s' if features > 1 else ''} (write = \"linear\" maps "
+                                       f"exactly those onto a cell): set pipeline.in_features = {features}")
 
 
 @attrs.define
@@ -81,6 +117,19 @@ class Mnist1DConfig:
     shuffle: bool = False
     seed: int = 42
 
+    def check_with(self, spec: Any) -> Iterator[tuple[str, str]]:
+        """The 40 positions fit the classifier's cells (CrossCheckedConfig: before any data is generated)."""
+        cells = lattice_cells(spec)
+        if cells is not None and cells[0] < MNIST1D_LENGTH:
+            yield "geometry.size", (f"{cells[2]} holds fewer cells than the {MNIST1D_LENGTH} positions of an MNIST-1D sequence "
+                                    f"([dataset] name = \"mnist1d\"), written one per cell: give the lattice at least "
+                                    f"{MNIST1D_LENGTH} cells, e.g. geometry.size = [{MNIST1D_LENGTH}, 1, 1]")
+        yield from _in_features(spec, 1, "mnist1d")
+        pipeline = spec.config("pipeline")
+        if spec.name("pipeline") == "mlp_classifier" and pipeline.inputs != MNIST1D_LENGTH:
+            yield "pipeline.inputs", (f"is {pipeline.inputs}, but an MNIST-1D sequence ([dataset] name = \"mnist1d\") has "
+                                      f"{MNIST1D_LENGTH} values: set pipeline.inputs = {MNIST1D_LENGTH}")
+
 
 @attrs.define
 class DigitsConfig:
@@ -108,6 +157,23 @@ class DigitsConfig:
         if self.steps_min > self.steps_max:
             yield "steps_min", f"must be ≤ steps_max ({self.steps_max}), got {self.steps_min}"
 
+    def check_with(self, spec: Any) -> Iterator[tuple[str, str]]:
+        """One cell per pixel, each classifying (CrossCheckedConfig: before the images are read)."""
+        cells = lattice_cells(spec)
+        if cells is None:
+            return
+        written, read, where = cells
+        if written != DIGITS_PIXELS:
+            yield "geometry.size", (f"{where} must hold exactly {DIGITS_PIXELS} cells: the self-classifying digits ([dataset] "
+                                    "name = \"digits\") write one pixel of the 8×8 image onto each cell, and each cell names "
+                                    "the digit; use geometry.size = [8, 8, 1]")
+        elif read != DIGITS_PIXELS:
+            yield "pipeline.read", (f"reads the {read} cells of the output face {spec.config('geometry').output_face} "
+                                    f"(geometry.output_face), but each of the "
+                                    f"{DIGITS_PIXELS} pixels of a digit ([dataset] name = \"digits\") is classified by its own "
+                                    "cell: use pipeline.read = \"input\"")
+        yield from _in_features(spec, 1, "digits")
+
 
 @attrs.define
 class Arc1DConfig:
@@ -132,6 +198,11 @@ class Arc1DConfig:
             yield "path", "the 1D-ARC dataset folder is required (e.g. ../shared/data/1d-arc/dataset)"
         if self.fold >= self.folds:
             yield "fold", f"must be < folds ({self.folds}), got {self.fold}"
+
+    def check_with(self, spec: Any) -> Iterator[tuple[str, str]]:
+        """The one-hot colours' width (CrossCheckedConfig). The row length is the task's data: the dataset checks
+        it against the lattice when it is built, before training (``aa_ca.arc1d_task.build``)."""
+        yield from _in_features(spec, ARC_COLOURS, "arc1d")
 
 
 @attrs.define

@@ -17,12 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from aa_core.protocols import Picture
+
 from ._extras import require
 from .classifier_config import DigitsConfig
 
 require("digits", "the digits dataset (aa_ca.digits_task: scikit-learn's 8×8 digits)")
 
 SIDE = 8
+DIGITS = tuple(str(d) for d in range(10))  # the class names of pictures
 
 
 def load() -> tuple[np.ndarray, np.ndarray]:
@@ -98,6 +101,63 @@ class Digits:
         counts = torch.bincount(logits[alive].argmax(-1), minlength=logits.shape[-1])
         k, n = int(counts.argmax()), int(alive.sum())
         return f"consensus class {k}: {int(counts[k])} of {n} alive cells agree ({100 * int(counts[k]) / n:.0f}%)"
+
+    # ---- PicturedDataset (aa inspect: input, target and prediction side by side) -----------------
+    def example_picture(self, index: int, split: str) -> dict[str, Picture]:
+        """The image, and every alive cell coloured by the digit it should name (dead cells empty)."""
+        b = self.batch(split, torch.tensor([index]))
+        y, alive = int(b["targets"][0]), b["mask"][0]
+        target = torch.where(alive, y, -1).view(SIDE, SIDE)
+        return {"input": Picture("image", b["inputs"][0, :, 0].view(SIDE, SIDE), caption=f"{int(alive.sum())} alive cells"),
+                "target": Picture("classes", target, caption=f"digit {y} in every alive cell", names=DIGITS)}
+
+    def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture:
+        """Every alive cell coloured by the class it names (the cells' logits ``[1, 64, K]``), and the consensus."""
+        alive = self.batch(split, torch.tensor([index]))["mask"][0]
+        named = output.detach().float()[0].argmax(-1)
+        if named.numel() != alive.numel():
+            return Picture("classes", named, caption="the class each read cell names", names=DIGITS)
+        counts = torch.bincount(named[alive], minlength=len(DIGITS))
+        k = int(counts.argmax())
+        caption = f"consensus {k}: {int(counts[k])} of {int(alive.sum())} cells agree"
+        return Picture("classes", torch.where(alive, named, -1).view(SIDE, SIDE), caption=caption, names=DIGITS)
+
+    # ---- ServableDataset (aa serve's POST /v1/predict) -----------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        """One image: 64 pixel values in [0, 1], row by row, or 8 rows of 8 (cells of zero pixels are dead)."""
+        pixel = {"type": "number", "minimum": 0, "maximum": 1}
+        return {"description": "an 8×8 image: 64 pixel values in [0, 1] (scikit-learn's 0–16 divided by 16), row by row, or 8 rows "
+                               "of 8; cells of zero pixels are dead",
+                "oneOf": [{"type": "array", "items": pixel, "minItems": SIDE * SIDE, "maxItems": SIDE * SIDE},
+                          {"type": "array", "minItems": SIDE, "maxItems": SIDE,
+                           "items": {"type": "array", "items": pixel, "minItems": SIDE, "maxItems": SIDE}}]}
+
+    def parse_input(self, value: Any) -> dict[str, Any]:
+        """The image as validation runs it: ``inputs [64, 1]``, its alive cells ``mask [64]``, ``eval_steps`` steps."""
+        try:
+            x = torch.tensor(value, dtype=torch.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not an image of numbers ({exc})") from None
+        if tuple(x.shape) not in ((SIDE * SIDE,), (SIDE, SIDE)):
+            raise ValueError(f"an image has shape {list(x.shape)}; give {SIDE * SIDE} numbers or {SIDE} rows of {SIDE}")
+        if not bool(torch.isfinite(x).all()) or float(x.min()) < 0 or float(x.max()) > 1:
+            raise ValueError("pixel values are numbers in [0, 1] (scikit-learn's 0–16 divided by 16)")
+        x = x.reshape(-1)
+        if not bool((x > 0).any()):
+            raise ValueError("the image is blank: every cell would be dead, so no cell names a digit")
+        return {"inputs": x.unsqueeze(-1), "mask": x > 0, "steps": int(self.config.eval_steps)}
+
+    def prediction(self, output: torch.Tensor, example: Any) -> dict[str, Any]:
+        """The class each alive cell names (``cells``: 8 rows of 8, null where dead), the consensus (the class most
+        alive cells name) and the agreement (the share of alive cells naming it)."""
+        logits = output.detach().float()[0]
+        alive = example["mask"]
+        named = logits.argmax(-1)
+        counts = torch.bincount(named[alive], minlength=logits.shape[-1])
+        k = int(counts.argmax())
+        cells = [int(c) if a else None for c, a in zip(named.tolist(), alive.tolist())]
+        return {"class": k, "agreement": round(int(counts[k]) / max(int(alive.sum()), 1), 6),
+                "votes": counts.tolist(), "cells": [cells[r * SIDE:(r + 1) * SIDE] for r in range(SIDE)]}
 
     # ---- the sample pool (SampledDataset, FittedDataset) -----------------------------------------
     def setup(self, model: torch.nn.Module, ctx: Any) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from aa_core.plugin import UserError
+from aa_core.protocols import Picture
 from aa_nca.growth import GrowthDataset
 from aa_nca.pool import SamplePool
 
@@ -115,12 +116,38 @@ class EmojiGrowth(GrowthDataset):
         mse = float(rgba_losses(final, self.target.unsqueeze(0).to(final)).mean())
         return {"mse": mse, "loss": mse}
 
+    def prediction(self, output: torch.Tensor, example: Any) -> dict[str, Any]:
+        """The grown image: ``image`` = premultiplied RGBA in [0, 1] per pixel, nested ``[row][column][4]`` (rows
+        top to bottom, as the target was rendered), and the figures against the target."""
+        G = self.shape[0]
+        rgba = output.detach().float()[0, :, :4].view(G, G, 4).permute(1, 0, 2).clamp(0, 1)  # lattice [X, Y] → rows [Y][X]
+        return {"image": (rgba * 10_000).round().div(10_000).tolist(), "shape": [G, G, 4], **super().prediction(output, example)}
+
     def to_image(self, state: torch.Tensor) -> np.ndarray:
         """A state ``[N, C]`` → ``[Y, X, 3]`` RGB on white (uint8), for pictures."""
         G = self.shape[0]
         rgba = state[:, :4].detach().cpu().view(G, G, 4).permute(1, 0, 2).clamp(0, 1).numpy()
         rgb = 1.0 - rgba[..., 3:4] + rgba[..., :3]
         return (rgb.clip(0, 1) * 255).astype(np.uint8)
+
+    def damage_site(self) -> tuple[torch.Tensor, float]:
+        """A disk off the centre (an eighth of the grid right and up: 6 cells on 48²), radius a quarter of the grid
+        (the test's damage, and aa inspect's)."""
+        G = self.shape[0]
+        return torch.tensor([G / 2 + G / 8, G / 2 - G / 8, 0.0]), 0.25 * G
+
+    # -- PicturedDataset (aa inspect: side by side, the growth over time) ---------------------------
+    def example_picture(self, index: int, split: str) -> dict[str, Picture]:
+        """The start (the seed: one black cell; a pool state for ``train``) and the target, RGB on white."""
+        start = self.pool.sample(torch.tensor([index]))[0] if split == "train" else self.seed
+        caption = f"pool state #{index}" if split == "train" else "the seed: one alive cell"
+        return {"input": Picture("image", self.to_image(start) / 255.0, caption=caption),
+                "target": Picture("image", self.to_image(self.target) / 255.0, caption="the target")}
+
+    def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture:
+        """The grown image (RGB on white) and its MSE to the target."""
+        final = output.detach().float()
+        return Picture("image", self.to_image(final[0]) / 255.0, caption=f"MSE {self.prediction_scores(final)['mse']:.4f}")
 
 
 def build(config: EmojiGrowthConfig, ctx: Any) -> EmojiGrowth:

@@ -56,10 +56,6 @@ class VoxelGrowthObjective(GrowthObjective):
     def per_sample(self, final: torch.Tensor, data: Any) -> torch.Tensor:
         return iou_error(final, data.occupied, data.num_classes)
 
-    def damage_site(self, data: Any) -> tuple[torch.Tensor, float]:
-        """A ball through the middle of the structure: its cells' centroid, radius 0.3 × the smallest side."""
-        return data.occupied.view(data.shape).nonzero().float().mean(0).round(), 0.3 * min(data.shape)
-
     def step_metrics(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, float]:
         """1 − IoU of the training batch as grown, before the pool reseeds and damages it."""
         occupied = batch["targets"][..., 0] != 0
@@ -81,11 +77,6 @@ class EmojiGrowthObjective(GrowthObjective):
 
     def per_sample(self, final: torch.Tensor, data: Any) -> torch.Tensor:
         return rgba_losses(final, self._target(data, final))
-
-    def damage_site(self, data: Any) -> tuple[torch.Tensor, float]:
-        """A disk off the centre (an eighth of the grid right and up: 6 cells on 48²), radius a quarter of the grid."""
-        G = data.shape[0]
-        return torch.tensor([G / 2 + G / 8, G / 2 - G / 8, 0.0]), 0.25 * G
 
 
 def build_voxel(config: GrowthObjectiveConfig, ctx: Any) -> VoxelGrowthObjective:

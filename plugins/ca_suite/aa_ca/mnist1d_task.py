@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from aa_core.plugin import UserError, atomic_path
+from aa_core.protocols import Picture
 
 from ._extras import require
 from .classifier import consensus_logits
@@ -26,6 +28,7 @@ require("mnist1d", "the mnist1d dataset (aa_ca.mnist1d_task: generates MNIST-1D 
 
 CACHE_DIR = Path(".aa_cache/mnist1d")
 SPLIT_NAMES = {"validation": "val"}  # as aa inspect's --split names them
+CLASSES = 10
 
 
 @functools.lru_cache(maxsize=4)
@@ -97,6 +100,40 @@ class Mnist1D:
         p = consensus_logits(output.detach().float())[0].softmax(-1)
         k = int(p.argmax())
         return f"predicted class {k} (p={float(p[k]):.2f})"
+
+    # ---- PicturedDataset (aa inspect: input, target and prediction side by side) -----------------
+    def example_picture(self, index: int, split: str) -> dict[str, Picture]:
+        """The sequence (a curve over its ``length`` positions) and its class (one-hot over the ten)."""
+        xs, ys = self.splits[split]
+        y = int(ys[index])
+        return {"input": Picture("sequence", xs[index], caption=f"{self.length} values"),
+                "target": Picture("scores", F.one_hot(ys[index], CLASSES), caption=f"class {y}")}
+
+    def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture:
+        """The softmax of the consensus logits (the mean of the cells' logits ``[1, N, K]``, or ``[1, K]``)."""
+        p = consensus_logits(output.detach().float())[0].softmax(-1)
+        return Picture("scores", p, caption=f"predicted class {int(p.argmax())} (p={float(p.max()):.2f})")
+
+    # ---- ServableDataset (aa serve's POST /v1/predict) -----------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        """One sequence of ``length`` (40) numbers."""
+        return {"description": f"an MNIST-1D sequence: {self.length} numbers", "type": "array", "items": {"type": "number"},
+                "minItems": self.length, "maxItems": self.length}
+
+    def parse_input(self, value: Any) -> torch.Tensor:
+        """The sequence as the pipeline reads it: ``[length, 1]``."""
+        try:
+            x = torch.tensor(value, dtype=torch.float32)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not a sequence of numbers ({exc})") from None
+        if tuple(x.shape) != (self.length,) or not bool(torch.isfinite(x).all()):
+            raise ValueError(f"an MNIST-1D sequence is {self.length} finite numbers, got shape {list(x.shape)}")
+        return x.unsqueeze(-1)
+
+    def prediction(self, output: torch.Tensor, example: Any) -> dict[str, Any]:
+        """The consensus class of the logits ``[1, N, K]`` (or ``[1, K]``) and the classes' probabilities."""
+        p = consensus_logits(output.detach().float())[0].softmax(-1)
+        return {"class": int(p.argmax()), "probabilities": [round(float(v), 6) for v in p]}
 
 
 def build(config: Mnist1DConfig, ctx: Any) -> Mnist1D:

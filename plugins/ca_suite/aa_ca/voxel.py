@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from aa_core.plugin import UserError
-from aa_nca.growth import GrowthDataset
+from aa_core.protocols import Picture
+from aa_nca.growth import GrowthDataset, centre_cell
 from aa_nca.pool import SamplePool
 
 from ._extras import require
@@ -152,6 +153,43 @@ class VoxelGrowth(GrowthDataset):
     def iou_error(self, final: torch.Tensor) -> torch.Tensor:
         """1 − IoU of occupancy per sample ``[B]``."""
         return iou_error(final, self.occupied, self.num_classes)
+
+    def damage_site(self) -> tuple[torch.Tensor, float]:
+        """A ball through the middle of the structure: its cells' centroid, radius 0.3 × the lattice's smallest side
+        (the test's damage, and aa inspect's)."""
+        return self.occupied.view(self.shape).nonzero().float().mean(0).round(), 0.3 * min(self.shape)
+
+    # -- PicturedDataset (aa inspect: side by side, the growth over time, a voxel render) -----------
+    def voxels(self, classes: torch.Tensor, caption: str = "", seed: bool = False) -> Picture:
+        """Class ids ``[X, Y, Z]`` (0 = air) as a 3D class grid, Minecraft's y up (the picture's last axis);
+        ``seed``: the seed cell drawn as a class of its own (it has no block yet)."""
+        ids = classes.view(self.shape).long() - 1  # air → −1: empty
+        names = tuple(n.removeprefix("minecraft:") for n in self.class_names[1:])
+        if seed:
+            ids.view(-1)[centre_cell(self.shape)] = len(names)
+            names += ("seed (alive, no block yet)",)
+        return Picture("classes", ids.permute(0, 2, 1), caption=caption, names=names)
+
+    def example_picture(self, index: int, split: str) -> dict[str, Picture]:
+        """The start (the seed, or a pool state for ``train``) and the target structure."""
+        target = self.voxels(self.classes, f"{int(self.occupied.sum())} blocks")
+        if split == "train":
+            return {"input": self.voxels(self.predicted(self.pool.sample(torch.tensor([index])))[0], f"pool state #{index}"),
+                    "target": target}
+        return {"input": self.voxels(torch.zeros(self.shape, dtype=torch.long), "one alive cell", seed=True), "target": target}
+
+    def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture:
+        """The grown structure (each cell's most likely class) and its 1 − IoU of occupancy."""
+        final = output.detach().float()
+        cls = self.predicted(final)[0]
+        return self.voxels(cls, f"{int((cls != 0).sum())} blocks, 1 − IoU {float(self.iou_error(final)[0]):.3f}")
+
+    def prediction(self, output: torch.Tensor, example: Any) -> dict[str, Any]:
+        """The grown structure: ``grid`` = the class id of every cell, nested ``[X][Y][Z]`` (0 = air; ``classes``
+        names them), the occupied cells and the figures against the target."""
+        cls = self.predicted(output.detach().float())[0].view(self.shape)
+        return {"grid": cls.tolist(), "classes": list(self.class_names), "shape": list(self.shape),
+                "occupied": int((cls != 0).sum()), **super().prediction(output, example)}
 
     def prediction_scores(self, final: torch.Tensor) -> dict[str, float]:
         labels = self.target[:, 0].long().to(final.device)

@@ -4,7 +4,7 @@ Pipeline: a batch of lattice states ``[B, N, C]`` (seeds, or states from a sampl
 through T steps of the spec's propagator (the built-in ``nca``: residual updates, fire rate,
 alive masking) and returned. T is drawn uniformly from ``[pipeline] steps = [min, max]`` for
 every training batch (so the pattern must hold for a range of times) and is ``eval_steps`` in
-``forward``. The propagator's own ``steps`` is not used: the pipeline steps it one step at a time
+``forward`` (unless ``forward(inputs, steps=T)`` asks for another). The propagator's own ``steps`` is not used: the pipeline steps it one step at a time
 (``step_grid(grid)``, or ``step_grid_at(grid, t)`` where updates differ: aa-mamba's ``schedule``).
 It is a :class:`~aa_core.protocols.LatticePipeline` for ``aa inspect``: the input is the state
 itself (``initial_state`` is the identity), ``readout`` the grown state, ``input_cells`` the
@@ -36,6 +36,9 @@ from .config import GrowthConfig
 from .pool import SamplePool, ball_mask
 
 VALIDATION_SEED = 1234  # the random stream of validation's fire masks (grow_from_seed's default)
+
+
+MAX_SERVED_STEPS = 2000  # the most steps a served growth request may ask for (ServableDataset's input_schema)
 
 
 def centre_cell(size: tuple[int, int, int]) -> int:
@@ -86,8 +89,9 @@ class Growth(nn.Module):
         g = self.geometry
         return g.to_cells(self.grow_grid(g.to_grid(state.contiguous()), steps))
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.grow(inputs, self.eval_steps)
+    def forward(self, inputs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """``inputs [B, N, C]`` grown ``steps`` steps (default ``eval_steps``)."""
+        return self.grow(inputs, self.eval_steps if steps is None else int(steps))
 
     # -- the LatticePipeline contract (aa inspect) ----------------------------------------------
     @property
@@ -232,6 +236,17 @@ class GrowthDataset(ABC):
         out[:, ball_mask(self.shape, centre, radius).flatten().to(out.device)] = 0
         return out
 
+    # -- DamagedDataset (aa inspect: grow, damage, regrow) ----------------------------------------
+    def damage_site(self) -> tuple[torch.Tensor, float]:
+        """(centre ``[3]``, radius in cells) of :meth:`damage`: the centroid of the target's cells, 0.3 × the
+        target's smallest side (the pool's damage ``extent``). Override it to damage elsewhere."""
+        return self.pool.centres.float().mean(0).round(), 0.3 * self.pool.extent
+
+    def damage(self, states: torch.Tensor) -> torch.Tensor:
+        """A copy of ``states [B, N, C]`` with the ball (a disk on a flat lattice) of :meth:`damage_site` zeroed."""
+        centre, radius = self.damage_site()
+        return self.damage_ball(states, centre, radius)
+
     # -- DescribedDataset (aa inspect) ----------------------------------------------------------
     @abstractmethod
     def prediction_scores(self, final: torch.Tensor) -> dict[str, float]:
@@ -248,3 +263,30 @@ class GrowthDataset(ABC):
         validation's own figures use training's random fire masks, so they differ)."""
         scores = self.prediction_scores(output.detach().float())
         return "grown pattern: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items())
+
+    # -- ServableDataset (aa serve's POST /v1/predict) ------------------------------------------
+    def input_schema(self) -> dict[str, Any]:
+        """No input: ``null`` grows the seed the pipeline's ``eval_steps`` steps; ``{"steps": n}`` grows it n steps."""
+        return {"description": f"nothing: null grows {self.name}'s seed (one alive cell at the lattice centre) the model's "
+                               f"eval_steps steps; {{\"steps\": n}} grows it n steps (0 to {MAX_SERVED_STEPS})",
+                "oneOf": [{"type": "null"},
+                          {"type": "object", "additionalProperties": False,
+                           "properties": {"steps": {"type": "integer", "minimum": 0, "maximum": MAX_SERVED_STEPS}}}]}
+
+    def parse_input(self, value: Any) -> dict[str, Any]:
+        """The seed ``[N, C]`` (and ``steps`` when asked for)."""
+        if value is None:
+            return {"inputs": self.seed.clone()}
+        if not isinstance(value, dict) or set(value) - {"steps"}:
+            raise ValueError(f'a growth request is null or {{"steps": n}}, got {value!r}')
+        if "steps" not in value:
+            return {"inputs": self.seed.clone()}
+        steps = value["steps"]
+        if type(steps) is not int or not 0 <= steps <= MAX_SERVED_STEPS:
+            raise ValueError(f"steps = {steps!r}: give an integer from 0 to {MAX_SERVED_STEPS}")
+        return {"inputs": self.seed.clone(), "steps": steps}
+
+    def prediction(self, output: torch.Tensor, example: Any) -> dict[str, Any]:
+        """The grown state's figures against the target (:meth:`prediction_scores`); the datasets add the grown pattern."""
+        scores = self.prediction_scores(output.detach().float())
+        return {"scores": {k: round(float(v), 6) for k, v in scores.items()}}

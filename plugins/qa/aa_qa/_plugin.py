@@ -3,7 +3,9 @@ objective, the evaluate / ask tasks, the [data] / [qa_loss] / [evaluate] / [ask]
 `aa evaluate` commands and aa serve's Q→A handler. Training is the core's `train` task; `aa inspect` is aa-inspect's."""
 from __future__ import annotations
 
-from aa_core.plugin import Command, Component, Section, ServeHandler, Task, hookimpl
+from typing import Any
+
+from aa_core.plugin import Command, Component, Section, Task, hookimpl
 
 from .config import (
     ASK_KEYS_MOVED,
@@ -64,7 +66,10 @@ def aa_cli_commands() -> list[Command]:
 
 
 @hookimpl
-def aa_serve_handlers() -> list[ServeHandler]:
+def aa_serve_handlers() -> list[Any]:
+    # aa-serve's hook: called only when aa-serve is installed (it adds the hook), so its import is here.
     # qa_pairs checkpoints, and those saved before the dataset kind (their spec has [data])
+    from aa_serve import ServeHandler
+
     return [ServeHandler("qa", "aa_qa.serving:QAServing", datasets=("qa_pairs",), sections=("data",),
                          description="answers questions: /v1/answer, /v1/answer/batch, /v1/inspect and the demo page")]

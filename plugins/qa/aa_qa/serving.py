@@ -4,6 +4,10 @@ Routes: ``POST /v1/answer`` and ``/v1/answer/batch`` (answers, confidence, abste
 checkpoint's calibrated threshold, alternatives; dynamically batched), ``POST /v1/inspect`` (the
 lattice picture of ``aa inspect``) and ``GET /`` (the demo page). Torch loads in the model thread,
 after the service listens; this module imports FastAPI and pydantic, which aa-serve brings.
+
+Its options (``aa serve --option NAME=VALUE``): ``top_k`` (alternatives when a request does not say)
+and ``max_question_chars``; the questions of one batch request are bounded by the service's generic
+``--max-inputs``.
 """
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations, which name classes
 # built per application (their limits come from the service's settings).
@@ -19,7 +23,8 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aa_core.plugin import ServeHost, UserError
+from aa_core.plugin import UserError
+from aa_serve import ServeHost, ServeOption
 
 NAME = "qa"
 NO_ABSTENTION = ("this checkpoint holds no usable calibrated threshold (saved before abstention existed, its model writes new text, "
@@ -34,7 +39,7 @@ class Alternative(BaseModel):
 
 class ModelRef(BaseModel):
     id: str
-    version: str = Field(description="the first 12 hex digits of the checkpoint's weights sha256")
+    version: str = Field(description="the first 12 hex digits of the sha256 of the checkpoint's weight tensors (names, dtypes, shapes, bytes)")
 
 
 class AnswerOut(BaseModel):
@@ -68,14 +73,19 @@ def _check_text(q: str) -> str:
     return q
 
 
-def request_models(s: Any) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
-    """(AnswerRequest, BatchRequest, InspectRequest) bounded by the service's settings ``s``."""
+OPTIONS = (ServeOption("top_k", 3, "alternatives returned when a request does not say", 0, 20),
+           ServeOption("max_question_chars", 1000, "longest question accepted", 1, 100_000))
+
+
+def request_models(max_inputs: int, options: Any) -> tuple[type[BaseModel], type[BaseModel], type[BaseModel]]:
+    """(AnswerRequest, BatchRequest, InspectRequest) bounded by the service's ``max_inputs`` and this handler's ``options``."""
+    max_chars, default_k = int(options["max_question_chars"]), int(options["top_k"])  # (a class body cannot read a name it assigns)
 
     class AnswerRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        question: str = Field(min_length=1, max_length=s.max_question_chars, examples=["What is overfitting?"])
-        model: str | None = Field(None, max_length=200, description="model id, version (checkpoint-hash prefix) or id@version; default: the first")
-        top_k: int = Field(s.top_k, ge=0, le=20, description="alternatives to return besides the answer")
+        question: str = Field(min_length=1, max_length=max_chars, examples=["What is overfitting?"])
+        model: str | None = Field(None, max_length=200, description="model id, version (weights-hash prefix) or id@version; default: the first")
+        top_k: int = Field(default_k, ge=0, le=20, description="alternatives to return besides the answer")
 
         @field_validator("question")
         @classmethod
@@ -84,16 +94,16 @@ def request_models(s: Any) -> tuple[type[BaseModel], type[BaseModel], type[BaseM
 
     class BatchRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        questions: list[str] = Field(min_length=1, max_length=s.max_questions, examples=[["What is overfitting?", "What is dropout?"]])
-        model: str | None = Field(None, max_length=200, description="model id, version (checkpoint-hash prefix) or id@version; default: the first")
-        top_k: int = Field(s.top_k, ge=0, le=20)
+        questions: list[str] = Field(min_length=1, max_length=max_inputs, examples=[["What is overfitting?", "What is dropout?"]])
+        model: str | None = Field(None, max_length=200, description="model id, version (weights-hash prefix) or id@version; default: the first")
+        top_k: int = Field(default_k, ge=0, le=20)
 
         @field_validator("questions")
         @classmethod
         def _texts(cls, v: list[str]) -> list[str]:
             for i, q in enumerate(v):
-                if not 1 <= len(q) <= s.max_question_chars:
-                    raise ValueError(f"question {i} has {len(q)} characters; 1 to {s.max_question_chars} are accepted")
+                if not 1 <= len(q) <= max_chars:
+                    raise ValueError(f"question {i} has {len(q)} characters; 1 to {max_chars} are accepted")
                 try:
                     _check_text(q)
                 except ValueError as exc:
@@ -102,8 +112,8 @@ def request_models(s: Any) -> tuple[type[BaseModel], type[BaseModel], type[BaseM
 
     class InspectRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
-        question: str = Field(min_length=1, max_length=s.max_question_chars, examples=["What is overfitting?"])
-        model: str | None = Field(None, max_length=200, description="model id, version (checkpoint-hash prefix) or id@version; default: the first")
+        question: str = Field(min_length=1, max_length=max_chars, examples=["What is overfitting?"])
+        model: str | None = Field(None, max_length=200, description="model id, version (weights-hash prefix) or id@version; default: the first")
 
         @field_validator("question")
         @classmethod
@@ -139,7 +149,11 @@ def picture(loaded: Loaded, question: str) -> bytes:
 
 
 class QAServing:
-    """The Q→A handler (a :class:`aa_core.plugin.ServeTask`)."""
+    """The Q→A handler (a :class:`aa_serve.ServeTask`)."""
+
+    def options(self) -> list[ServeOption]:
+        """``top_k`` and ``max_question_chars`` (``aa serve --option NAME=VALUE``)."""
+        return list(OPTIONS)
 
     def load(self, checkpoint: Path, metadata: dict[str, Any]) -> Loaded:
         """Restore through the one restore path and answer one question, so that the first request is not slow."""
@@ -173,7 +187,7 @@ class QAServing:
     def register_routes(self, app: FastAPI, host: ServeHost) -> None:
         from prometheus_client import Counter
 
-        AnswerRequest, BatchRequest, InspectRequest = request_models(host.settings)
+        AnswerRequest, BatchRequest, InspectRequest = request_models(host.settings.max_inputs, host.options)
         questions = Counter("aa_serve_questions", "questions answered", ["model", "abstained"], registry=host.registry)
         errors: dict[int | str, dict[str, Any]] = {404: {"description": "unknown model"},
                                                    422: {"description": "invalid request, or a model of another task"}}
@@ -201,7 +215,7 @@ class QAServing:
 
         @app.post("/v1/answer/batch", response_model=BatchOut, responses=errors)
         async def answer_batch(body: BatchRequest) -> BatchOut:  # type: ignore[valid-type]  # a class built per application
-            """Answer up to --max-questions questions."""
+            """Answer up to --max-inputs questions."""
             t0 = time.perf_counter()
             out, ref = await run(body.model, list(body.questions), body.top_k, t0)  # type: ignore[attr-defined]
             return BatchOut(answers=out, model=ref, time_ms=(time.perf_counter() - t0) * 1000)

@@ -1,12 +1,13 @@
 """The FastAPI application: the generic routes (models, health, metrics, docs), the model thread, dynamic
-batching, limits and JSON errors; each task's handler (the ``aa_serve_handlers`` hook) adds its own routes."""
+batching, limits and JSON errors; each task's handler (the ``aa_serve_handlers`` hook) adds its own routes,
+with its own options (``--option NAME=VALUE``, checked here before anything binds)."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -16,8 +17,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from aa_core.plugin import ServeTask
+from aa_core.plugin import UserError, did_you_mean
 
+from .api import ServeOption, ServeTask
 from .batcher import Batcher
 from .metrics import Metrics, MetricsMiddleware
 from .models import ModelPool, ServedModel
@@ -31,9 +33,9 @@ DOCS_ASSETS = "/docs-assets"  # Swagger UI's and ReDoc's files from the fastapi-
 
 
 class ServiceError(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, details: Any = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.details = status, code, message, details
 
 
 def _json_error(status: int, code: str, message: str, details: Any = None, headers: dict | None = None) -> Response:
@@ -57,13 +59,44 @@ def _load_all(pool: ModelPool, tasks: dict[str, ServeTask], threads: int, metric
         metrics.ready.labels(m.id).set(1)
 
 
-class Host:
-    """The helpers a handler's routes use (:class:`aa_core.plugin.ServeHost`): find a model, run it batched
-    or in the model thread under the request timeout, raise a JSON error."""
+def handler_options(tasks: Mapping[str, ServeTask], given: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """handler name → its options (``ServeTask.options()``): the ``--option`` values ``given``, parsed, or the
+    defaults. A name no handler in use declares, or a bad value, is a UserError (exit 2, before binding)."""
+    declared: dict[str, list[ServeOption]] = {}
+    for name, task in tasks.items():
+        fn = getattr(task, "options", None)
+        declared[name] = list(fn()) if callable(fn) else []
+    every = {o.name: o for opts in declared.values() for o in opts}
+    for key in given:
+        if key not in every:
+            listed = "; ".join(f"{h}: {', '.join(o.describe() for o in opts) or 'none'}" for h, opts in declared.items())
+            raise UserError(f"--option {key}: no handler serving these checkpoints has this option{did_you_mean(key, sorted(every))}; "
+                            f"their options: {listed}")
+    out: dict[str, dict[str, Any]] = {}
+    for name, opts in declared.items():
+        out[name] = {}
+        for o in opts:
+            try:
+                out[name][o.name] = o.parse(given[o.name]) if o.name in given else o.default
+            except ValueError as exc:
+                raise UserError(f"--option {o.name}={given[o.name]}: {exc} ({o.describe()})") from None
+    return out
 
-    def __init__(self, settings: Settings, pool: ModelPool, metrics: Metrics, executor: ThreadPoolExecutor, batchers: dict[str, Batcher]):
+
+class Host:
+    """The helpers a handler's routes use (:class:`aa_serve.ServeHost`): find a model, run it batched
+    or in the model thread under the request timeout, raise a JSON error; ``options``: the handler's own."""
+
+    def __init__(self, settings: Settings, pool: ModelPool, metrics: Metrics, executor: ThreadPoolExecutor, batchers: dict[str, Batcher],
+                 options: Mapping[str, Any] | None = None):
         self.settings, self.registry = settings, metrics.registry
+        self.options: Mapping[str, Any] = dict(options or {})
         self._pool, self._executor, self._batchers = pool, executor, batchers
+        self._metrics = metrics
+
+    def for_handler(self, options: Mapping[str, Any]) -> Host:
+        """The same helpers, with one handler's ``options``."""
+        return Host(self.settings, self._pool, self._metrics, self._executor, self._batchers, options)
 
     def pick(self, key: str | None, handler: str) -> ServedModel:
         mine = [m for m in self._pool.models if m.handler.name == handler]
@@ -79,7 +112,7 @@ class Host:
             raise ServiceError(503, "not_ready", f"model {m.id} is {m.status}" + (f": {m.error}" if m.error else "; retry when /health/ready says ready"))
         return m
 
-    async def predict(self, model: Any, inputs: list[Any], option: int) -> list[tuple[Any, int]]:
+    async def predict(self, model: Any, inputs: list[Any], option: Any) -> list[tuple[Any, int]]:
         try:
             return await asyncio.wait_for(self._batchers[model.id].submit(inputs, option), self.settings.timeout_s)
         except TimeoutError:
@@ -92,8 +125,8 @@ class Host:
         except TimeoutError:
             raise self._timeout() from None
 
-    def error(self, status: int, code: str, message: str) -> Exception:
-        return ServiceError(status, code, message)
+    def error(self, status: int, code: str, message: str, details: Any = None) -> Exception:
+        return ServiceError(status, code, message, details)
 
     def _timeout(self) -> ServiceError:
         return ServiceError(504, "timeout", f"no result within {self.settings.timeout_s:g} s (the server is overloaded); retry later")
@@ -102,6 +135,7 @@ class Host:
 def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
     """The service for ``pool``; models load in the model thread after start-up (readiness says when)."""
     tasks = {h.name: h.build() for h in pool.handlers()}
+    options = handler_options(tasks, settings.options)
     metrics = Metrics(set(ENDPOINTS))
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aa-model")  # every forward pass and the loading
     batchers: dict[str, Batcher] = {}
@@ -155,7 +189,7 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
 
     @app.exception_handler(ServiceError)
     async def _service(_request: Request, exc: ServiceError) -> Response:
-        return _json_error(exc.status, exc.code, exc.message)
+        return _json_error(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(Exception)
     async def _bug(_request: Request, exc: Exception) -> Response:
@@ -187,7 +221,7 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
     host = Host(settings, pool, metrics, executor, batchers)
     for name, task in tasks.items():
         before = {getattr(r, "path", None) for r in app.routes}
-        task.register_routes(app, host)
+        task.register_routes(app, host.for_handler(options[name]))
         added = {p for p in (getattr(r, "path", None) for r in app.routes) if p} - before
         metrics.endpoints |= added  # counted under their own label
         if not added:
@@ -205,9 +239,9 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
     return app
 
 
-def _forward(task: ServeTask, m: ServedModel) -> Callable[[list[Any], int], list[Any]]:
+def _forward(task: ServeTask, m: ServedModel) -> Callable[[list[Any], Any], list[Any]]:
     """The batcher's forward pass of ``m``: its handler's ``predict`` on what its ``load`` returned."""
-    def run(inputs: list[Any], option: int) -> list[Any]:
+    def run(inputs: list[Any], option: Any) -> list[Any]:
         if m.loaded is None:
             raise RuntimeError(f"model {m.id} is not loaded")
         return task.predict(m.loaded, inputs, option)

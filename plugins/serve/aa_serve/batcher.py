@@ -1,9 +1,11 @@
-"""Dynamic batching: questions arriving together are answered in one forward pass, off the event loop.
+"""Dynamic batching: inputs arriving together (questions, images, ...) are answered in one forward pass,
+off the event loop.
 
-A pass starts when ``max_batch`` questions are waiting or ``max_wait_s`` after the first one arrived;
-questions that arrive while a pass runs join the next one. With ``max_wait_s = 0`` (the default) a pass
-takes whatever is queued when the model becomes free: batches grow with the load and a lone question
-never waits. ``max_batch = 1`` answers each question in its own pass (batching off).
+A pass starts when ``max_batch`` inputs are waiting or ``max_wait_s`` after the first one arrived;
+inputs that arrive while a pass runs join the next one. With ``max_wait_s = 0`` (the default) a pass
+takes whatever is queued when the model becomes free: batches grow with the load and a lone input
+never waits. ``max_batch = 1`` answers each input in its own pass (batching off). Each input carries
+its request's option (aa-qa: ``top_k``); a pass runs with the largest of its inputs' options.
 """
 from __future__ import annotations
 
@@ -18,16 +20,16 @@ import attrs
 
 @attrs.define
 class _Item:
-    question: str
-    top_k: int
+    input: Any
+    option: Any
     future: asyncio.Future
     batch_size: int = 0
 
 
 class Batcher:
-    """One queue per model; ``run(questions, top_k)`` is the blocking forward pass (run in ``executor``)."""
+    """One queue per model; ``run(inputs, option)`` is the blocking forward pass (run in ``executor``)."""
 
-    def __init__(self, run: Callable[[list[str], int], list[Any]], executor: Executor, max_batch: int, max_wait_s: float,
+    def __init__(self, run: Callable[[list[Any], Any], list[Any]], executor: Executor, max_batch: int, max_wait_s: float,
                  observe: Callable[[int, float], None] | None = None):
         self.run, self.executor = run, executor
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
@@ -46,17 +48,17 @@ class Batcher:
             except asyncio.CancelledError:
                 pass
 
-    async def submit(self, questions: list[str], top_k: int) -> list[tuple[Any, int]]:
-        """(answer, size of the pass it ran in) for each question, in order."""
+    async def submit(self, inputs: list[Any], option: Any) -> list[tuple[Any, int]]:
+        """(result, size of the pass it ran in) for each input, in order."""
         loop = asyncio.get_running_loop()
-        items = [_Item(q, top_k, loop.create_future()) for q in questions]
+        items = [_Item(x, option, loop.create_future()) for x in inputs]
         for item in items:
             self.queue.put_nowait(item)
         try:
             results = await asyncio.gather(*(i.future for i in items))
         except BaseException:
             for i in items:
-                i.future.cancel()  # a timed-out or dropped request: its questions leave the queue unanswered
+                i.future.cancel()  # a timed-out or dropped request: its inputs leave the queue unanswered
             raise
         return [(r, i.batch_size) for r, i in zip(results, items)]
 
@@ -86,7 +88,7 @@ class Batcher:
                 continue
             t0 = time.perf_counter()
             try:
-                answers = await loop.run_in_executor(self.executor, self.run, [i.question for i in batch], max(i.top_k for i in batch))
+                answers = await loop.run_in_executor(self.executor, self.run, [i.input for i in batch], max(i.option for i in batch))
             except Exception as exc:  # noqa: BLE001 - the requests of this pass get the error; the loop goes on
                 for i in batch:
                     if not i.future.done():

@@ -22,7 +22,7 @@ class Metrics:
         self.requests = Counter("aa_serve_requests", "HTTP requests by endpoint, method and status", ["endpoint", "method", "status"], registry=r)
         self.errors = Counter("aa_serve_errors", "error responses (status >= 400) by endpoint and status class", ["endpoint", "kind"], registry=r)
         self.latency = Histogram("aa_serve_request_duration_seconds", "request latency", ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("aa_serve_batch_size", "inputs (questions) per forward pass", ["model"], buckets=BATCH_BUCKETS, registry=r)
+        self.batch_size = Histogram("aa_serve_batch_size", "inputs (questions, images, ...) per forward pass", ["model"], buckets=BATCH_BUCKETS, registry=r)
         self.forward = Histogram("aa_serve_forward_seconds", "time of one forward pass", ["model"], buckets=LATENCY_BUCKETS, registry=r)
         self.ready = Gauge("aa_serve_model_ready", "1 when the model is loaded", ["model"], registry=r)
 

@@ -11,7 +11,7 @@ class ModelInfo(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     id: str
-    version: str
+    version: str = Field(description="the first 12 hex digits of weights_hash: equal tensors, equal version")
     task: str = Field(description="the serve handler (task) serving this checkpoint")
     status: str = Field(description="loading, ready or failed")
     error: str | None
@@ -19,7 +19,8 @@ class ModelInfo(BaseModel):
     components: dict[str, str] = Field(description="kind → component name")
     plugins: dict[str, str] = Field(description="distribution → version the checkpoint was saved with")
     checkpoint: str
-    checkpoint_hash: str = Field(description="sha256 of the weights file")
+    checkpoint_hash: str = Field(description="sha256 of the weights file (its bytes, header included)")
+    weights_hash: str = Field(description="sha256 of the weights' tensors: name, dtype, shape and bytes of each, in name order")
     model_hash: str | None
     data_hash: str | None
     data_sizes: dict[str, int] | None

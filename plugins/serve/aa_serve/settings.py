@@ -1,9 +1,18 @@
-"""The service's settings from the command line, checked before anything binds or loads (torch-free)."""
+"""The service's settings from the command line, checked before anything binds or loads (torch-free).
+
+They are task-neutral (inputs per request, body size, batching, time); a handler's own settings are
+``--option NAME=VALUE`` (:class:`aa_serve.ServeOption`, checked once the handlers in use are known).
+The Q→A flags of 0.1 (``--max-questions``, ``--max-question-chars``, ``--top-k``) still work with a
+DeprecationWarning (removed in aa-serve 0.3): ``--max-inputs``, ``--option max_question_chars=N``,
+``--option top_k=N``.
+"""
 from __future__ import annotations
 
 import ipaddress
 import os
 import re
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +32,48 @@ class Settings:
     api_key: str | None = None
     max_batch: int = 32
     max_wait_s: float = 0.0
-    max_questions: int = 64
-    max_question_chars: int = 1000
+    max_inputs: int = 64  # inputs in one request (a batch of questions, images, ...)
     max_body_bytes: int = 256 * 1024
     timeout_s: float = 30.0
-    top_k: int = 3
     threads: int = 1
     cors_origins: list[str] = attrs.Factory(list)
     log_level: str = "warning"
+    options: dict[str, str] = attrs.Factory(dict)  # --option NAME=VALUE, as given (each handler parses its own)
+
+    # -- the Q→A names of 0.1, for handlers that read them (deprecated: removed in aa-serve 0.3) --
+    @property
+    def max_questions(self) -> int:
+        _deprecated("settings.max_questions", "settings.max_inputs")
+        return self.max_inputs
+
+    @property
+    def max_question_chars(self) -> int:
+        _deprecated("settings.max_question_chars", "host.options['max_question_chars'] (aa-qa's option)")
+        return int(self.options.get("max_question_chars", 1000))
+
+    @property
+    def top_k(self) -> int:
+        _deprecated("settings.top_k", "host.options['top_k'] (aa-qa's option)")
+        return int(self.options.get("top_k", 3))
+
+
+REMOVE_IN = "0.3"
+#: 0.1's Q→A flags → the option they set (None: the generic --max-inputs)
+DEPRECATED_FLAGS = {"max_questions": ("--max-questions", None), "max_question_chars": ("--max-question-chars", "max_question_chars"),
+                    "top_k": ("--top-k", "top_k")}
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"{old} is deprecated and will be removed in aa-serve {REMOVE_IN}; use {new}", DeprecationWarning, stacklevel=3)
+
+
+def parse_option(value: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--option``."""
+    name, sep, text = value.partition("=")
+    if not sep or not re.match(r"^[a-z][a-z0-9_]*$", name.strip()):
+        raise UserError(f"--option {value}: give NAME=VALUE, e.g. --option top_k=5 (the options of the handlers in use "
+                        "are listed when one is unknown)")
+    return name.strip(), text.strip()
 
 
 def is_loopback(host: str) -> bool:
@@ -74,11 +117,23 @@ def settings_from_args(args: Any) -> Settings:
     _positive("--port", args.port, 0, 65535)
     _positive("--max-batch", args.max_batch, 1, 1024)
     _positive("--max-wait-ms", args.max_wait_ms, 0, 10_000)
-    _positive("--max-questions", args.max_questions, 1, 10_000)
-    _positive("--max-question-chars", args.max_question_chars, 1, 100_000)
+    options = dict(parse_option(o) for o in getattr(args, "option", None) or [])
+    max_inputs = args.max_inputs
+    for attr, (flag, option) in DEPRECATED_FLAGS.items():
+        given = getattr(args, attr, None)
+        if given is None:
+            continue
+        new = f"--option {option}={given}" if option else f"--max-inputs {given}"
+        text = f"{flag} is deprecated and will be removed in aa-serve {REMOVE_IN}; use {new}"
+        warnings.warn(text, DeprecationWarning, stacklevel=2)
+        print(f"aa serve: warning: {text}", file=sys.stderr, flush=True)
+        if option is None:
+            max_inputs = given
+        else:
+            options.setdefault(option, str(given))  # --option wins over the old flag
+    _positive("--max-inputs", max_inputs, 1, 10_000)
     _positive("--max-body-bytes", args.max_body_bytes, 1024, 64 * 1024 * 1024)
     _positive("--timeout-s", args.timeout_s, 0.01, 3600)
-    _positive("--top-k", args.top_k, 0, 20)
     _positive("--threads", args.threads, 0, 1024)
     key = read_api_key(args.api_key_file)
     if not is_loopback(args.host) and key is None:
@@ -90,6 +145,6 @@ def settings_from_args(args: Any) -> Settings:
     if len(set(names)) != len(names):
         raise UserError(f"--checkpoint: model names must differ, got {', '.join(names)}")
     return Settings(checkpoints=checkpoints, host=args.host, port=args.port, api_key=key, max_batch=args.max_batch,
-                    max_wait_s=args.max_wait_ms / 1000, max_questions=args.max_questions, max_question_chars=args.max_question_chars,
-                    max_body_bytes=args.max_body_bytes, timeout_s=args.timeout_s, top_k=args.top_k, threads=args.threads,
-                    cors_origins=list(args.cors_origin), log_level=args.log_level)
+                    max_wait_s=args.max_wait_ms / 1000, max_inputs=max_inputs, max_body_bytes=args.max_body_bytes,
+                    timeout_s=args.timeout_s, threads=args.threads, cors_origins=list(args.cors_origin), log_level=args.log_level,
+                    options=options)

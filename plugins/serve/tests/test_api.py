@@ -34,13 +34,16 @@ def reference(checkpoints):
 def test_models_describe_versions_metrics_data_and_abstention(models, checkpoints):
     import json
 
+    from aa_serve.models import tensors_sha256
+
     assert set(models) == {"a", "b", "old"}
     for key in ("a", "b"):
         m = models[key]
         folder = checkpoints[key] / (checkpoints[key] / "best").read_text().strip()
         meta = json.loads((folder / "metadata.json").read_text())
         assert m["status"] == "ready"
-        assert m["checkpoint_hash"] == meta["weights"]["sha256"] and m["version"] == meta["weights"]["sha256"][:12]
+        assert m["checkpoint_hash"] == meta["weights"]["sha256"]  # the file; the version hashes its tensors
+        assert m["version"] == m["weights_hash"][:12] == tensors_sha256(folder / "model.safetensors")[:12]
         assert m["data_hash"] == meta["dataset_hash"] and m["metrics"]["val_mrr"] == meta["metrics"]["val_mrr"]
         assert m["components"]["cell"] == "gmlp" and m["plugins"]["aa-gmlp"]
         assert 0 < m["abstention"]["threshold"] < 1 and m["abstention"]["n"] == meta["data_sizes"]["validation"]

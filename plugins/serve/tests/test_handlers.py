@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aa_core.plugin import ServeHandler
+from aa_serve import ServeHandler
 
 ECHO_PLUGIN = Path(__file__).resolve().parent / "echo_plugin"
 

@@ -1,5 +1,5 @@
 """A task plugin that is not Q→A: four classes of random vectors (the class is where the largest of the
-first four features is). The dataset holds the data and describes examples and predictions; the
+first four features is). The dataset holds the data and describes and pictures examples and predictions; the
 ``toy_accuracy`` objective holds the loss and metrics; the model is any core pipeline that reads
 ``features``-wide inputs (``direct_embedding``). ``poison = N`` makes the first N training examples
 NaN, to exercise the non-finite guard."""
@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from aa_core.plugin import Component, hookimpl
+from aa_core.protocols import Picture
 from aa_core.run import Objective
 
 
@@ -48,6 +49,16 @@ class Toy:
 
     def describe_prediction(self, output: torch.Tensor) -> str:
         return f"predicted class {int(output[0, :4].argmax())}"
+
+    # PicturedDataset: aa inspect draws input, target and prediction side by side
+    def example_picture(self, index: int, split: str) -> dict[str, Picture]:
+        x, y = self.splits[split]
+        return {"input": Picture("sequence", x[index], caption=f"{self.features} features"),
+                "target": Picture("scores", F.one_hot(y[index], 4), caption=f"class {int(y[index])}")}
+
+    def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture:
+        p = output[0, :4].float().softmax(-1)
+        return Picture("scores", p, caption=f"predicted class {int(p.argmax())} (p = {float(p.max()):.2f})")
 
     # ServableDataset: aa serve's generic handler serves it (POST /v1/predict)
     def input_schema(self) -> dict:

@@ -6,6 +6,8 @@ import hashlib
 import torch
 from sklearn.datasets import load_digits
 
+from aa_core.protocols import Picture
+
 
 class Digits:
     def __init__(self, config, ctx=None):
@@ -26,28 +28,29 @@ class Digits:
         x, y = self.splits[split]
         return {"inputs": x[index], "targets": y[index]}
 
-    # ---- ServableDataset (aa serve's POST /v1/predict) -----------------------------------------
-    def input_schema(self) -> dict:
-        """One image: 64 pixel values in [0, 1], row by row, or 8 rows of 8."""
-        pixel = {"type": "number", "minimum": 0, "maximum": 1}
-        return {"description": "an 8×8 image: 64 pixel values in [0, 1] (scikit-learn's 0–16 divided by 16), row by row, or 8 rows of 8",
-                "oneOf": [{"type": "array", "items": pixel, "minItems": 64, "maxItems": 64},
-                          {"type": "array", "minItems": 8, "maxItems": 8,
-                           "items": {"type": "array", "items": pixel, "minItems": 8, "maxItems": 8}}]}
+    # ---- PicturedDataset (aa inspect: input, target and prediction side by side) ----------------
+    def example_picture(self, index: int, split: str) -> dict[str, Picture]:
+        x, y = self.splits[split]
+        return {"input": Picture("image", x[index].view(8, 8), caption="8×8 pixels"),
+                "target": Picture("scores", torch.eye(10)[y[index]], caption=f"class {int(y[index])}")}
 
-    def parse_input(self, value) -> torch.Tensor:
-        """The image as the model reads it: ``[64]`` floats."""
-        try:
-            x = torch.tensor(value, dtype=torch.float32)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"not an image of numbers ({exc})") from None
-        if tuple(x.shape) not in ((64,), (8, 8)):
-            raise ValueError(f"an image has shape {list(x.shape)}; give 64 numbers or 8 rows of 8")
-        if not bool(torch.isfinite(x).all()) or float(x.min()) < 0 or float(x.max()) > 1:
-            raise ValueError("pixel values are numbers in [0, 1] (scikit-learn's 0–16 divided by 16)")
+    def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture:
+        p = output.detach().float()[0].softmax(-1)  # the class logits [1, 10]
+        return Picture("scores", p, caption=f"predicted {int(p.argmax())} (p = {float(p.max()):.2f})")
+
+    # ServableDataset: `aa serve` answers POST /v1/predict with it (no serving code of its own)
+    def input_schema(self) -> dict:
+        px = {"type": "number", "minimum": 0, "maximum": 1}
+        return {"description": "an 8×8 image: 64 pixel values in [0, 1] (scikit-learn's 0–16 divided by 16), row by row, or 8 rows of 8",
+                "oneOf": [{"type": "array", "items": px, "minItems": 64, "maxItems": 64},
+                          {"type": "array", "items": {"type": "array", "items": px, "minItems": 8, "maxItems": 8}, "minItems": 8, "maxItems": 8}]}
+
+    def parse_input(self, value) -> torch.Tensor:  # one image as the model reads it: [64]
+        x = torch.tensor(value, dtype=torch.float32)
+        if tuple(x.shape) not in ((64,), (8, 8)) or not bool(((x >= 0) & (x <= 1)).all()):
+            raise ValueError("an image is 64 numbers in [0, 1], or 8 rows of 8")
         return x.reshape(64)
 
-    def prediction(self, output: torch.Tensor, example) -> dict:
-        """The class logits ``[1, 10]`` → the class and the probabilities of the ten classes."""
-        p = output.detach().float()[0].softmax(-1)
+    def prediction(self, output: torch.Tensor, example) -> dict:  # class logits [1, 10] → class and probabilities
+        p = output[0].float().softmax(-1)
         return {"class": int(p.argmax()), "probabilities": [round(float(v), 6) for v in p]}

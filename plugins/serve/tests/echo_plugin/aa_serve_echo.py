@@ -5,7 +5,8 @@ in a dist-info folder on PYTHONPATH): it claims checkpoints whose spec's dataset
 from pathlib import Path
 from typing import Any
 
-from aa_core.plugin import ServeHandler, ServeHost, hookimpl
+from aa_core.plugin import hookimpl
+from aa_serve import ServeHandler, ServeHost
 
 
 @hookimpl
