@@ -459,8 +459,9 @@ def test_full_output_disk_after_training_puts_the_metrics_beside_the_checkpoint(
 # -- a run refused after its checks leaves no run folder ----------------------------------------------------
 
 DIGITS = ["examples/digits.toml", "--set", "geometry.size=[4,4,2]", "--set", "propagator.steps=2", "--set", "dataset.split=[0.4,0.1,0.5]"]
-REFUSED = {  # spec and overrides → what the refusal says; each fails at its first training step, after the model was built
-    "geometry": (["examples/ca/mnist1d.toml", "--set", "geometry.size=[39,1,1]"], "aa_ca", "do not fit the lattice's 39 input cells"),
+REFUSED = {  # spec and overrides → what the refusal says; the NaN fails at its first training step, after the model was built,
+    # the geometry when the spec is validated (the dataset's cross-component check: tests/test_cross_checks.py)
+    "geometry": (["examples/ca/mnist1d.toml", "--set", "geometry.size=[39,1,1]"], "aa_ca", "holds fewer cells than the 40 positions"),
     "nan": ([*DIGITS, "--set", "train.lr=1e30"], "aa_digits", "non-finite loss (NaN/inf) at epoch 1"),
 }
 

@@ -10,13 +10,12 @@ lattice cut along x (zero-padded in x, the parent's rule in y and z): the chunke
 """
 from __future__ import annotations
 
-import math
 from functools import cached_property
 
 import torch
 import torch.nn.functional as F
 
-from .config import LatticeConfig
+from .config import LatticeConfig, scaled_size
 
 _MAX_L1 = {6: 1, 18: 2, 26: 3}
 
@@ -31,15 +30,6 @@ def neighbour_offsets(neighbourhood: int) -> list[tuple[int, int, int]]:
         for dz in (-1, 0, 1)
         if abs(dx) + abs(dy) + abs(dz) <= max_l1
     ]
-
-
-def scaled_size(size, scale_factor: float) -> tuple[int, int, int]:
-    """Each side × ``scale_factor``, rounded half up, at least 1 (identity at 1.0)."""
-    if scale_factor == 1.0:
-        x, y, z = (int(v) for v in size)
-    else:  # the epsilon absorbs float error such as 0.35 * 10 = 3.4999999999999996
-        x, y, z = (max(1, math.floor(v * scale_factor + 0.5 + 1e-9)) for v in size)
-    return x, y, z
 
 
 class Lattice:

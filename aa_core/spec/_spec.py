@@ -54,6 +54,10 @@ class Spec:
     def config(self, kind: str) -> Any:
         return self.components[kind][1] if kind in self.components else self.sections.get(kind)
 
+    def name(self, kind: str) -> str | None:
+        """The name of the spec's ``kind`` component (``"lattice"``, ``"mnist1d"``), or None when it has none."""
+        return self.components[kind][0].component.name if kind in self.components else None
+
     def resolved(self) -> dict[str, Any]:
         """The fully resolved spec (defaults filled in) as plain TOML-able data."""
         out: dict[str, Any] = {}
@@ -267,7 +271,24 @@ def validate(raw: dict[str, Any], source: str = "<spec>", plugins: PluginHost | 
     problems.extend(_task_problems(raw, sections, components, plugins, problems))
     if problems:
         raise SpecError(problems, source=source)
-    return Spec(source, raw, architecture, components, sections, callbacks)
+    spec = Spec(source, raw, architecture, components, sections, callbacks)
+    problems = cross_problems(spec)
+    if problems:
+        raise SpecError(problems, source=source)
+    return spec
+
+
+def cross_problems(spec: Spec) -> list[Problem]:
+    """What the configs' cross-component checks (``check_with(spec)``: :class:`aa_core.protocols.CrossCheckedConfig`)
+    find, once every table is valid on its own: a dataset whose examples do not fit the geometry, a pipeline that
+    needs a two-dimensional face. Configs only: nothing is built, no data is read, nothing is written."""
+    configs = [*(cfg for _reg, cfg in spec.components.values()), *spec.sections.values(), *(cfg for _reg, cfg in spec.callbacks.values())]
+    out: list[Problem] = []
+    for cfg in configs:
+        check_with = getattr(cfg, "check_with", None)  # tested by name, as check() is: validation stays torch-free
+        if callable(check_with):
+            out.extend(Problem(path, message) for path, message in check_with(spec))
+    return list({(p.path, p.message): p for p in out}.values())
 
 
 def _used_sections(raw: dict[str, Any], components: dict[str, tuple[Registered, Any]],

@@ -244,7 +244,7 @@ def build(config: Arc1DConfig, ctx: Any) -> Arc1D:
     """The dataset; its longest row is checked against the classifier's cells at once, before a model or a run
     folder exists (the row length is the task's data, so the config-level check cannot see it)."""
     data = Arc1D(config)
-    spec = getattr(ctx, "spec", None)
+    spec: Any = getattr(ctx, "spec", None)
     cells = lattice_cells(spec) if spec is not None else None
     if cells is not None and min(cells[:2]) < data.length:
         written, read, where = cells

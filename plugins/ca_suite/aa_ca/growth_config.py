@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -65,3 +66,22 @@ class EmojiGrowthConfig(PoolConfig):
             yield "size", f"the target ({self.size}) must fit on the grid ({self.grid})"
         if self.channels < 4:
             yield "channels", f"needs RGBA + hidden channels (>= 4), got {self.channels}"
+
+    def check_with(self, spec: Any) -> Iterator[tuple[str, str]]:
+        """The lattice is the ``grid``² plane and the cell's state ``channels`` wide (CrossCheckedConfig: `aa check`
+        says so before the emoji is rendered; the dataset's ``setup`` checks the built model again)."""
+        from aa_core.plugin import LatticeConfig
+
+        if spec.name("pipeline") != "growth":
+            return
+        geometry, cell, propagator = spec.config("geometry"), spec.config("cell"), spec.config("propagator")
+        plane = [self.grid, self.grid, 1]
+        if isinstance(geometry, LatticeConfig) and list(geometry.lattice_size()) != plane:
+            yield "geometry.size", (f"is {list(geometry.lattice_size())}, but the emoji_growth target is drawn on a {self.grid}×{self.grid} "
+                                    f"plane (dataset.grid = {self.grid}): set geometry.size = {plane}")
+        if getattr(cell, "channels", self.channels) != self.channels:
+            yield "cell.channels", (f"is {cell.channels}, but the emoji_growth state is dataset.channels = {self.channels} wide "
+                                    f"(RGBA, then hidden): set both to one width")
+        if getattr(propagator, "alive_threshold", None) is not None and getattr(propagator, "alive_channel", 3) != 3:
+            yield "propagator.alive_channel", (f"is {propagator.alive_channel}, but the emoji_growth alive channel is 3 (the alpha of "
+                                               "RGBA, [dataset] name = \"emoji_growth\"): set propagator.alive_channel = 3")

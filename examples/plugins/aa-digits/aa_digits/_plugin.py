@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import attrs
 
-from aa_core.plugin import Component, hookimpl, positive
+from aa_core.plugin import Component, LatticeConfig, hookimpl, positive
 
 
 @attrs.define
@@ -32,6 +32,14 @@ class ConsensusConfig:
     """Pixels onto the input face, the propagator, then the mean of a per-cell linear readout of the output face."""
 
     classes: int = attrs.field(default=10, validator=positive)
+
+    def check_with(self, spec):  # CrossCheckedConfig: `aa check` refuses what the pipeline cannot build
+        geometry, cell = spec.config("geometry"), spec.config("cell")
+        if isinstance(geometry, LatticeConfig) and 1 in geometry.face_shape(geometry.input_face):
+            yield "geometry.size", (f"{geometry.size}: its input face {geometry.input_face} (geometry.input_face) is a line; the "
+                                    "face_consensus pipeline writes the 8×8 image onto a two-dimensional face, e.g. size = [8, 8, 2]")
+        if getattr(cell, "channels", 3) < 3:
+            yield "cell.channels", f"is {cell.channels}; the face_consensus pipeline needs 3 (pixel value and position on the face)"
 
 
 @hookimpl

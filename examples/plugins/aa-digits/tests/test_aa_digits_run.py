@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -79,6 +79,17 @@ def test_aa_inspect_pictures_a_digits_checkpoint_and_names_what_is_missing(tmp_p
     pic = aa(*inspect, cwd=tmp_path)
     assert pic.returncode == 0, pic.stderr
     assert (tmp_path / "digit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"picture: {tmp_path / 'digit.png'}" in pic.stdout
+    # the dataset pictures its examples (PicturedDataset): input, target and prediction side by side; the prediction per step
+    for name, label, head in (("digit_examples.png", "examples", b"\x89PNG\r\n\x1a\n"), ("digit_steps.png", "steps", b"\x89PNG\r\n\x1a\n"),
+                              ("digit_steps.gif", "steps animation", b"GIF89a")):
+        assert f"{label}: {tmp_path / name}" in pic.stdout, pic.stdout
+        assert (tmp_path / name).read_bytes()[: len(head)] == head and (tmp_path / name).stat().st_size > 5_000, name
+    from PIL import Image
+
+    with Image.open(tmp_path / "digit_examples.png") as im:
+        assert im.size[0] > 800 and im.size[1] > 4 * 250  # four examples, one row each
+    with Image.open(tmp_path / "digit_steps.gif") as im:
+        assert im.n_frames == 3  # steps 0, 1, 2 of propagator.steps = 2
     (run_dir / "final" / "extra.json").unlink()
     gone = aa(*inspect, cwd=tmp_path)
     assert gone.returncode == 2 and f"checkpoint {run_dir / 'final'}: extra.json is missing" in gone.stderr, gone.stderr
