@@ -142,7 +142,7 @@ class EmojiGrowth(GrowthDataset):
         start = self.pool.sample(torch.tensor([index]))[0] if split == "train" else self.seed
         caption = f"pool state #{index}" if split == "train" else "the seed: one alive cell"
         return {"input": Picture("image", self.to_image(start) / 255.0, caption=caption),
-                "target": Picture("image", self.to_image(self.target) / 255.0, caption="the target")}
+                "target": Picture("image", self.to_image(self.target) / 255.0, caption=f"{self.shape[0]}×{self.shape[1]}, RGB on white")}
 
     def prediction_picture(self, output: torch.Tensor, index: int, split: str) -> Picture:
         """The grown image (RGB on white) and its MSE to the target."""

@@ -6,10 +6,18 @@ write → propagate → read pipeline (:class:`aa_core.protocols.LatticePipeline
 lines are printed before the picture: the input and the prediction, as the dataset describes them
 (:class:`aa_core.protocols.DescribedDataset`, e.g. ``Q: …`` / ``A: …``, or the predicted class), else
 the split and index and a summary of the output tensor.
+
+For a dataset that shows its examples as pictures (:class:`aa_core.protocols.PicturedDataset`), beside
+``--out`` (``FILE.png``): ``FILE_examples.png`` (input, target and prediction side by side, for
+``--examples`` examples from ``--index``), for lattice pipelines ``FILE_steps.png`` and
+``FILE_steps.gif`` (the prediction after each step: the state over time; grown, damaged and regrown
+for a :class:`aa_core.protocols.DamagedDataset`), and for 3D class grids ``FILE_voxels.png``. A pipeline
+that is no lattice pipeline gets the examples picture only.
 """
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +36,15 @@ def add_parser(sub):
     p.add_argument("--out", default="inspect.png", metavar="FILE.png", help="the picture (default inspect.png)")
     p.add_argument("--animate", default=None, metavar="FILE.gif", help="also write an animation, one frame per step")
     p.add_argument("--frames", type=int, default=8, help="steps shown in the picture (evenly spaced, first and last included)")
+    p.add_argument("--examples", type=int, default=4, metavar="K",
+                   help="examples from --index in the side-by-side picture of a dataset that pictures them (default 4)")
     return p
+
+
+def sibling(out: str, suffix: str) -> Path:
+    """``FILE.png`` → ``FILE_<suffix>`` (the other pictures are written beside --out)."""
+    path = Path(out)
+    return path.with_name(f"{path.stem}_{suffix}")
 
 
 def build_dataset(ctx: Any, checkpoint: Any, needed: bool) -> Any:
@@ -107,11 +123,13 @@ def check_writable(option: str, path: str | None) -> None:
 
 def main(args) -> int:
     from aa_core.plugin import UserError, argument_text
-    from aa_core.protocols import DescribedDataset
+    from aa_core.protocols import DescribedDataset, PicturedDataset
     from aa_core.run import load_verified, restore
 
     from .lattice_view import animation, check_size, not_lattice_pipeline, picture, trace
 
+    # a title may hold a character the font lacks (an emoji target): drawn as a box, not worth a warning
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
     if not args.out.lower().endswith(".png"):
         raise UserError(f"--out {args.out}: the picture is a PNG; give a file name ending in .png")
     for option, path in (("--out", args.out), ("--animate", args.animate)):
@@ -122,12 +140,18 @@ def main(args) -> int:
     text = argument_text(args.text, "the question argument") if args.text is not None else None  # not UTF-8: exit 2 before any work
     if args.index is not None and args.index < 0:
         raise UserError(f"--index {args.index}: give an example number from 0 up")
+    if args.examples < 1:
+        raise UserError(f"--examples {args.examples}: give how many examples to picture side by side, from 1 up")
     r = restore(load_verified(args.checkpoint))
     model, ctx, ckpt = r.model, r.ctx, r.checkpoint
     why = not_lattice_pipeline(model)
-    if why:
+    dataset = build_dataset(ctx, ckpt, needed=text is None) if why else None
+    if why and (text is not None or not isinstance(dataset, PicturedDataset)):
         raise UserError(f"checkpoint {ckpt.path}: aa inspect pictures write → propagate → read pipelines "
-                        f"(aa_core.protocols.LatticePipeline); its {type(model).__name__} is not one: {why}")
+                        f"(aa_core.protocols.LatticePipeline), or the examples of a dataset that pictures them "
+                        f"(aa_core.protocols.PicturedDataset); its {type(model).__name__} is not one: {why}")
+    if why:
+        return examples_only(model, dataset, args, ckpt)
     check_size(model)
     dataset = build_dataset(ctx, ckpt, needed=text is None)
     batch = None
@@ -150,4 +174,58 @@ def main(args) -> int:
     print(f"picture: {path}", flush=True)
     if args.animate:
         print(f"animation: {animation(model, tr, Path(args.animate))}", flush=True)
+    if text is None and isinstance(dataset, PicturedDataset):
+        pictured(model, dataset, args, tr, x, batch, example, ckpt)
     return 0
+
+
+def examples_only(model: Any, dataset: Any, args: Any, checkpoint: Any) -> int:
+    """A pipeline that is no lattice pipeline, on a dataset that pictures its examples: the two lines and
+    the side-by-side picture (input, target, prediction)."""
+    from aa_core.protocols import DescribedDataset
+
+    from .views import predict
+
+    split = SPLITS[args.split]
+    _, example, batch = example_input(dataset, args.index, split, checkpoint)
+    output = predict(model, batch)
+    prediction = dataset.describe_prediction(output) if isinstance(dataset, DescribedDataset) else summary(output)
+    print(f"{example}\n{prediction}", flush=True)
+    write_examples(model, dataset, args, split, checkpoint)
+    return 0
+
+
+def run_label(path: Any) -> str:
+    """The run a checkpoint folder belongs to, for titles: ``RUN`` or ``RUN/final`` (``best``, ``epoch-0002``, …)."""
+    p = Path(str(path))
+    return "/".join(p.parts[-2:]) if p.name in ("final", "best") or p.name.startswith(("epoch-", "step-")) else p.name
+
+
+def write_examples(model: Any, dataset: Any, args: Any, split: str, checkpoint: Any) -> list:
+    """``FILE_examples.png``: input, target and prediction of ``--examples`` examples from ``--index``; the rows."""
+    from .pictures import examples_png
+    from .views import example_rows
+
+    rows = example_rows(model, dataset, split, args.index, args.examples)
+    title = f"{run_label(checkpoint.path)}: input, target and prediction ({SPLITS_SHORT.get(split, split)} split)"
+    print(f"examples: {examples_png(rows, sibling(args.out, 'examples.png'), title)}", flush=True)
+    return rows
+
+
+def pictured(model: Any, dataset: Any, args: Any, tr: dict, x: Any, batch: Any, example: str, checkpoint: Any) -> None:
+    """The pictures of a PicturedDataset's example on a lattice pipeline: side by side, the state over time
+    (PNG strip and GIF: grown, damaged, regrown for a DamagedDataset) and, for 3D class grids, voxels."""
+    from .pictures import frames_gif, strip_png, voxels_png
+    from .views import over_time, voxel_panels
+
+    split = SPLITS[args.split]
+    rows = write_examples(model, dataset, args, split, checkpoint)
+    timeline = over_time(model, dataset, tr, x, batch, args.index, split, max(2, args.frames))
+    head = f"{example} — the prediction after each step"
+    print(f"steps: {strip_png(timeline['strip'], sibling(args.out, 'steps.png'), head)}", flush=True)
+    print(f"steps animation: {frames_gif(timeline['gif'], sibling(args.out, 'steps.gif'), timeline['hold'])}", flush=True)
+    _, panels = rows[0]
+    voxels = voxel_panels(dataset, panels[1][1], timeline, panels[2][1], model, x, args.index, split)
+    if voxels:
+        print(f"voxels: {voxels_png(voxels, sibling(args.out, 'voxels.png'), example)}", flush=True)
+

@@ -77,6 +77,42 @@ def toy_run(tmp_path_factory):
     return run, env, tmp
 
 
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_toy_dataset_pictures_its_examples_side_by_side(toy_run):
+    """The toy dataset is a PicturedDataset: beside the lattice view, input | target | prediction and the prediction per step."""
+    run, env, tmp = toy_run
+    r = _aa("inspect", "--checkpoint", str(run), "--index", "14", "--examples", "4", "--out", str(tmp / "side.png"), env=env, cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[2:] == [f"picture: {tmp / 'side.png'}", f"examples: {tmp / 'side_examples.png'}", f"steps: {tmp / 'side_steps.png'}",
+                         f"steps animation: {tmp / 'side_steps.gif'}"]  # no voxels: no 3D class grid
+    from PIL import Image
+
+    with Image.open(tmp / "side_examples.png") as im:
+        assert im.format == "PNG" and im.size[1] < 2 * im.size[0]  # examples 14 and 15: the test split has 16
+    with Image.open(tmp / "side_steps.gif") as im:
+        assert im.format == "GIF" and im.n_frames == 3  # propagator.steps = 2
+
+
+def test_a_pipeline_that_is_no_lattice_pictures_the_examples_only(toy_run):
+    """flat_mlp writes nothing onto a lattice: no lattice view, but the dataset's examples side by side."""
+    run, env, tmp = toy_run
+    (tmp / "mlp.toml").write_text(SPEC.split("[geometry]")[0] + '[pipeline]\nname = "flat_mlp"\n\n[train]' + SPEC.split("[train]")[1])
+    r = _aa("run", "mlp.toml", "--set", f"run.checkpoint_dir={tmp / 'mlp_ckpt'}", "--set", f"run.output_dir={tmp / 'runs'}", env=env, cwd=tmp)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (mlp,) = list((tmp / "mlp_ckpt").iterdir())
+    r = _aa("inspect", "--checkpoint", str(mlp), "--index", "0", "--out", str(tmp / "mlp.png"), env=env, cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("test example 0: class ") and lines[1].startswith("predicted class ")
+    assert lines[2:] == [f"examples: {tmp / 'mlp_examples.png'}"] and not (tmp / "mlp.png").exists()
+    assert (tmp / "mlp_examples.png").read_bytes()[:8] == PNG
+    text = _aa("inspect", "--checkpoint", str(mlp), "some text", env=env, cwd=tmp)
+    assert text.returncode == 2 and "PicturedDataset" in text.stderr and "Traceback" not in text.stderr
+
+
 def test_inspect_a_dataset_example_of_a_classification_checkpoint(toy_run):
     run, env, tmp = toy_run
     r = _aa("inspect", "--checkpoint", str(run), "--index", "0", "--out", str(tmp / "toy.png"), env=env, cwd=tmp)
@@ -110,6 +146,7 @@ def test_inspect_a_dataset_example_of_a_classification_checkpoint(toy_run):
     (["--index", "0", "--out", "p.jpg"], r"--out p.jpg: the picture is a PNG"),
     (["--index", "0", "--out", "no/such/dir/o.png"], r"--out no/such/dir/o.png: the folder no/such/dir does not exist; create it first"),
     (["--index", "0", "--animate", "toy.toml/a.gif"], r"--animate toy.toml/a.gif: the folder toy.toml is a file, not a folder"),
+    (["--index", "0", "--examples", "0"], r"--examples 0: give how many examples to picture side by side, from 1 up"),
 ])
 def test_bad_input_exits_2_with_one_message(toy_run, args, message):
     run, env, tmp = toy_run

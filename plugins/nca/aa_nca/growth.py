@@ -15,7 +15,9 @@ Datasets (:class:`GrowthDataset`, subclassed by aa-ca-suite's ``voxel_growth`` a
 by your own) hold the data: a target on the lattice, a seed, a :class:`~aa_nca.pool.SamplePool` as the
 training split (``after_step`` writes the grown states back, reseeds the worst, damages the best) and
 :meth:`GrowthDataset.grow_from_seed`, growth from the seed with the same stochastic updates as in
-training on a fixed random stream (so measurements are repeatable). The loss and the metrics are a
+training on a fixed random stream (so measurements are repeatable), and :meth:`GrowthDataset.damage`
+(a :class:`~aa_core.protocols.DamagedDataset`: the ball of :meth:`GrowthDataset.damage_site` zeroed,
+where the growth objectives' test and ``aa inspect`` damage the pattern). The loss and the metrics are a
 growth objective's (:class:`aa_nca.objective.GrowthObjective`, subclassed per task).
 """
 from __future__ import annotations

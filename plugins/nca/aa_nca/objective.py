@@ -33,8 +33,8 @@ STAGES = ("grown", "persisted", "damaged", "regrown")
 
 class GrowthObjective(Objective):
     """What growth tasks share; a subclass scores states (:meth:`sample_losses`, :meth:`scores`,
-    :meth:`per_sample`) and says where the test damages the pattern (:meth:`damage_site`). ``data`` is a
-    :class:`~aa_nca.growth.GrowthDataset` (its ``target``, ``seed``, ``grow_from_seed``, ``damage_ball``)."""
+    :meth:`per_sample`); the test damages the pattern where the dataset says (:meth:`damage_site`). ``data`` is a
+    :class:`~aa_nca.growth.GrowthDataset` (its ``target``, ``seed``, ``grow_from_seed``, ``damage_site``, ``damage_ball``)."""
 
     figure = "loss"  # the per-sample figure of the test stages: test_grown_<figure>, …
 
@@ -54,8 +54,9 @@ class GrowthObjective(Objective):
         raise NotImplementedError
 
     def damage_site(self, data: Any) -> tuple[torch.Tensor, float]:
-        """(centre ``[3]``, radius in cells) of the test's damage ball."""
-        raise NotImplementedError
+        """(centre ``[3]``, radius in cells) of the test's damage ball: the dataset's
+        (:meth:`aa_nca.growth.GrowthDataset.damage_site`, the place ``aa inspect`` damages too)."""
+        return data.damage_site()
 
     def _target(self, data: Any, like: torch.Tensor) -> torch.Tensor:
         return data.target.unsqueeze(0).to(like)
