@@ -125,8 +125,29 @@ def read(path: Path) -> list[dict[str, str]]:
         return [{k: (r.get(k) or "") for k in COLUMNS} for r in csv.DictReader(f)]
 
 
+def repair(rows_: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Every row's paired difference recomputed against its reference row as the table holds it now (same task,
+    same training settings, seeds paired), so that replacing a reference row never leaves stale differences."""
+    from aa_core.run import t_interval
+
+    for row in rows_:
+        refs = [r for r in rows_ if row["reference"] and r["task"] == row["task"] and r["config"] == row["reference"]
+                and _training(r["settings"]) == _training(row["settings"]) and r is not row]
+        if not refs or not row["test_per_seed"] or not refs[0]["test_per_seed"]:
+            continue
+        mine = dict(zip(row["seeds"].split(","), (float(v) for v in row["test_per_seed"].split(";"))))
+        theirs = dict(zip(refs[0]["seeds"].split(","), (float(v) for v in refs[0]["test_per_seed"].split(";"))))
+        diffs = [mine[s] - theirs[s] for s in mine if s in theirs]
+        if len(diffs) < 2:
+            continue
+        d, lo, hi = t_interval(diffs)
+        row.update(diff_mean=_f(d), diff_lo=_f(lo), diff_hi=_f(hi), verdict=verdict_text(lo, hi, row["mode"] or "max"))
+    return rows_
+
+
 def upsert(path: Path, new: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Replace the rows of ``path`` with the same (task, settings) by ``new``'s, append the others; atomic."""
+    """Replace the rows of ``path`` with the same (task, settings) by ``new``'s, append the others, recompute the
+    paired differences (:func:`repair`); written atomically."""
     rows_ = read(path)
     for row in new:
         at = [i for i, r in enumerate(rows_) if (r["task"], r["settings"]) == (row["task"], row["settings"])]
@@ -135,6 +156,7 @@ def upsert(path: Path, new: list[dict[str, str]]) -> list[dict[str, str]]:
             rows_ = [r for i, r in enumerate(rows_) if i not in at[1:]]
         else:
             rows_.append(row)
+    rows_ = repair(rows_)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         Path(tmp).write_text(_csv(rows_, COLUMNS), encoding="utf-8")
