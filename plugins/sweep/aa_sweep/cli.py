@@ -46,7 +46,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                                                    "validation metric, e.g. test_accuracy)")
     p.add_argument("--note", default="", help="a note for the table's rows")
     p.add_argument("--into", default=None, metavar="CSV", help="also merge the rows into this results CSV (rows with the same "
-                                                               "task and settings are replaced), e.g. docs/tasks/results.csv")
+                                                               "task, configuration and settings are replaced), e.g. docs/tasks/results.csv")
     p.add_argument("--render", default=None, metavar="CSV", help="print the Markdown table of a results CSV and exit")
     p.add_argument("--objective", default=None, metavar="KEY[:max|min]",
                    help="the metric Optuna optimises, a validation metric: any val_ key of the runs' metrics.json "

@@ -5,7 +5,7 @@ row, the parameter budget and the exact command that reproduces it.
 ``results.csv`` (one row per configuration, the reference's first), ``runs.csv`` (one row per trial,
 with its ``aa run`` command) and ``results.md`` (the table and the numbered commands) are written
 into the sweep folder; :func:`upsert` merges rows into a curated CSV (e.g. ``docs/tasks/results.csv``,
-keyed by task and settings) and :func:`markdown` renders any such CSV, so docs tables are generated,
+keyed by task, configuration and settings) and :func:`markdown` renders any such CSV, so docs tables are generated,
 never typed.
 """
 from __future__ import annotations
@@ -146,11 +146,11 @@ def repair(rows_: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def upsert(path: Path, new: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Replace the rows of ``path`` with the same (task, settings) by ``new``'s, append the others, recompute the
-    paired differences (:func:`repair`); written atomically."""
+    """Replace the rows of ``path`` with the same (task, configuration, settings) by ``new``'s, append the others,
+    recompute the paired differences (:func:`repair`); written atomically."""
     rows_ = read(path)
     for row in new:
-        at = [i for i, r in enumerate(rows_) if (r["task"], r["settings"]) == (row["task"], row["settings"])]
+        at = [i for i, r in enumerate(rows_) if (r["task"], r["config"], r["settings"]) == (row["task"], row["config"], row["settings"])]
         if at:
             rows_[at[0]] = row
             rows_ = [r for i, r in enumerate(rows_) if i not in at[1:]]
