@@ -18,6 +18,13 @@ Lattice helpers for a cell's ``lattice_forward`` (import torch on first use)::
 
     stencil_conv, neighbourhood_kernel, per_neighbour_kernel, pointwise, mask_kernel
 
+Native kernels (:mod:`aa_core.native`: ship ``.cpp`` files, get them built and cached; import torch)::
+
+    native_library(name, sources, signatures)       the built ctypes library, or None (use the PyTorch path)
+    native_kernel_ready(name, sources, signatures)  a ready() test torch.compile folds to a constant
+    native_autograd_op(op, backward, setup_context) register a custom op's autograd formula; the callable to use
+    native_batch_vmap(op, batch_args)               a torch.vmap rule for a lattice custom op
+
 Building on the core's components (a propagator that runs ``nca`` stages, a config that nests one)::
 
     NCAPropagator, NCAConfig, LatticeConfig          the nca propagator and the core configs (torch-free configs)
@@ -57,6 +64,7 @@ if TYPE_CHECKING:
     from .lattice.config import LatticeConfig, NCAConfig
     from .lattice.nca import NCAPropagator
     from .lattice.stencil import mask_kernel, neighbourhood_kernel, per_neighbour_kernel, pointwise, stencil_conv
+    from .native import native_autograd_op, native_batch_vmap, native_kernel_ready, native_library
     from .spec import structure_config
 
 _LAZY = {
@@ -71,11 +79,15 @@ _LAZY = {
     "NCAConfig": "aa_core.lattice.config",
     "LatticeConfig": "aa_core.lattice.config",
     "structure_config": "aa_core.spec",
+    "native_library": "aa_core.native",
+    "native_kernel_ready": "aa_core.native",
+    "native_autograd_op": "aa_core.native",
+    "native_batch_vmap": "aa_core.native",
 }
 
 __all__ = [
     "API_VERSION", "BuildContext", "LatticeConfig", "NCAConfig", "NCAPropagator", "structure_config", "argument_text", "Command", "Component", "EmbeddingLoss", "Problem", "RunInterrupted", "Section", "Task", "UserError", "atomic_path", "did_you_mean",
-    "file_sha256", "finite", "finite_only", "hookimpl", "hookspec", "in_range", "length", "mask_kernel", "neighbourhood_kernel", "non_negative",
+    "file_sha256", "finite", "finite_only", "hookimpl", "hookspec", "in_range", "length", "mask_kernel", "native_autograd_op", "native_batch_vmap", "native_kernel_ready", "native_library", "neighbourhood_kernel", "non_negative",
     "not_utf8", "one_of", "path_field", "per_neighbour_kernel", "pointwise", "positive", "stencil_conv", "table", "write_json", "write_text",
 ]
 

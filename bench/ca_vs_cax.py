@@ -30,7 +30,16 @@ issue's definition; ``*_executed_fraction_of_peak`` only those AA ran), and the 
 steps-to-threshold × seconds per step (the steps from the published logs: voxel 1,319; no
 training to threshold is run here). ``--quick``: fewer and shorter rounds.
 
-Run: python bench/ca_vs_cax.py [--quick] [--threads N]. The last line is one JSON object.
+Compiled columns (voxel and emoji; ``--no-compile`` skips them): plain PyTorch with its forward and loss
+under ``torch.compile`` (``torch_compiled``), and AA's training step wrapped as ``train.compile = true``
+wraps it (``aa_core.train``: ``torch.compile`` of the step module, the native kernels traced as custom ops,
+``aa_compiled``), each a model of its own (same weights and data), timed interleaved with the eager two.
+``*_vs_torch_compiled`` = compiled PyTorch ÷ compiled AA (seconds per step, both under torch.compile);
+``*_eager_vs_torch_compiled`` = compiled PyTorch ÷ eager AA (AA's default). Compile time is stated
+separately, not in the per-step figures: ``*_{aa,torch}_compile_s`` = the first (compiling) step's wall
+time minus the median step.
+
+Run: python bench/ca_vs_cax.py [--quick] [--threads N] [--no-compile]. The last line is one JSON object.
 """
 from __future__ import annotations
 
@@ -54,8 +63,12 @@ PUBLISHED_STEPS_TO_THRESHOLD = {"voxel": 1319}  # Sudhakaran et al.'s log: 1 −
 # ---------------------------------------------------------------------------------------------
 # AA
 # ---------------------------------------------------------------------------------------------
-def aa_growth(spec_name: str, T: int, batch: int, seed: int) -> dict[str, Any]:
+def aa_growth(spec_name: str, T: int, batch: int, seed: int, compiled: bool = False) -> dict[str, Any]:
+    """AA's training step on the spec's task; ``compiled``: wrapped as ``train.compile = true`` wraps it."""
     import tomllib
+
+    from aa_core.train import device as devices
+    from aa_core.train import distributed
 
     with open(os.path.join(REPO, "examples", "ca", spec_name), "rb") as f:
         raw = tomllib.load(f)
@@ -68,12 +81,14 @@ def aa_growth(spec_name: str, T: int, batch: int, seed: int) -> dict[str, Any]:
     ds.pool.states[:] = grown_state(ds)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     gen = torch.Generator().manual_seed(seed)
+    # the engine's training step module (aa_core.train.engine): the objective's loss of the model on a batch
+    step_module = devices.compiled(distributed.wrap(model, torch.device("cpu"), objective.training_loss), compiled)
 
     def step() -> float:
         model.train()
         idx = torch.randperm(len(ds.pool), generator=gen)[:batch]
         b = ds.batch("train", idx)
-        loss = objective.training_loss(model, b)
+        loss = step_module(b)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -193,8 +208,9 @@ def torch_copy_of(aa_model, dims: int, fire: float, alive: int | None, threshold
     return t
 
 
-def torch_growth(aa: dict[str, Any], dims: int, T: int, batch: int, seed: int, kind: str) -> dict[str, Any]:
-    """Plain PyTorch training step on the same data and pool logic as AA's dataset."""
+def torch_growth(aa: dict[str, Any], dims: int, T: int, batch: int, seed: int, kind: str, compiled: bool = False) -> dict[str, Any]:
+    """Plain PyTorch training step on the same data and pool logic as AA's dataset; ``compiled``: the forward
+    and the per-sample losses under ``torch.compile`` (the backward compiled with it, the optimizer eager)."""
     ds, prop = aa["dataset"], aa["model"].propagator
     model = torch_copy_of(aa["model"], dims, prop.config.fire_rate, prop.config.alive_channel, prop.config.alive_threshold)
     X, Y, Z = ds.shape
@@ -215,11 +231,16 @@ def torch_growth(aa: dict[str, Any], dims: int, T: int, batch: int, seed: int, k
             return ce + al
         return ((out[:, :4] - target) ** 2).flatten(1).mean(1)
 
+    def forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = model(x, T)
+        return out, losses(out)
+
+    run = torch.compile(forward) if compiled else forward
+
     def step() -> float:
         model.train()
         idx = torch.randperm(len(pool), generator=gen)[:batch]
-        out = model(pool[idx], T)
-        per = losses(out)
+        out, per = run(pool[idx])
         loss = per.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -432,6 +453,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--models", default="voxel,emoji,mnist1d")
     ap.add_argument("--no-cax", action="store_true")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile columns (compiling takes minutes)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     rounds = a.rounds or (2 if a.quick else 4)
@@ -450,11 +472,17 @@ def main() -> None:
         aa = aa_growth("voxel_growth.toml", T, B, seed)
         setups["voxel"] = {"T": T, "batch": B, "aa": aa, "torch": torch_growth(aa, 3, T, B, seed, "voxel"),
                            "flops": step_flops(20, 3, [64, 64], 27, 8 * 8 * 27, B, T)}
+        if not a.no_compile:
+            aac = aa_growth("voxel_growth.toml", T, B, seed, compiled=True)
+            setups["voxel"].update(aa_compiled=aac, torch_compiled=torch_growth(aac, 3, T, B, seed, "voxel", compiled=True))
     if "emoji" in models:
         T, B = (24, 8) if a.quick else (64, 8)
         aa = aa_growth("emoji_growth.toml", T, B, seed)
         setups["emoji"] = {"T": T, "batch": B, "aa": aa, "torch": torch_growth(aa, 2, T, B, seed, "emoji"),
                            "flops": step_flops(16, 3, [128], 9, 48 * 48, B, T)}
+        if not a.no_compile:
+            aac = aa_growth("emoji_growth.toml", T, B, seed, compiled=True)
+            setups["emoji"].update(aa_compiled=aac, torch_compiled=torch_growth(aac, 2, T, B, seed, "emoji", compiled=True))
     if "mnist1d" in models:
         from mnist1d.data import get_dataset_args, make_dataset
 
@@ -474,9 +502,12 @@ def main() -> None:
     for name, s in setups.items():  # the same model: AA and the PyTorch copy agree step by step (eval: every cell fires)
         result[f"{name}_aa_torch_max_diff"] = agreement(name, s)
     for name, s in setups.items():
-        frameworks = [f for f in ("aa", "torch", "cax") if f in s]
-        for f in frameworks:  # warm-up (JIT compile, oneDNN primitive caches)
-            s[f]["step"]()
+        frameworks = [f for f in ("aa", "torch", "cax", "aa_compiled", "torch_compiled") if f in s]
+        first: dict[str, float] = {}
+        for f in frameworks:  # warm-up (JIT compile, torch.compile, oneDNN primitive caches)
+            first[f] = timed(s[f]["step"])
+            if f.endswith("_compiled"):
+                s[f]["step"]()  # a second step: anything left to compile (the backward's first use, a recompile)
         counts = update_fraction(s["aa"]["model"]) if hasattr(s["aa"]["model"].cell, "lattice_forward_at") else None
         times: dict[str, list[float]] = {f: [] for f in frameworks}
         per_round = 1 if name != "mnist1d" else 5
@@ -490,6 +521,11 @@ def main() -> None:
         result[f"{name}_vs_torch"] = round(med["torch"] / med["aa"], 3)
         if "cax" in med:
             result[f"{name}_step_ratio"] = round(med["cax"] / med["aa"], 3)
+        if "torch_compiled" in med:
+            result[f"{name}_vs_torch_compiled"] = round(med["torch_compiled"] / med["aa_compiled"], 3)
+            result[f"{name}_eager_vs_torch_compiled"] = round(med["torch_compiled"] / med["aa"], 3)
+            for f in ("aa", "torch"):  # compile time apart: the first (compiling) step less a timed one
+                result[f"{name}_{f}_compile_s"] = round(first[f"{f}_compiled"] - med[f"{f}_compiled"], 2)
         if counts is not None and counts["all"]:
             share = counts["run"] / counts["all"]
             result[f"{name}_update_fraction"] = round(share, 3)
@@ -503,7 +539,9 @@ def main() -> None:
             for f, v in med.items():
                 result[f"{name}_{f}_est_s_to_threshold"] = round(n * v, 1)
         print(f"{name}: " + ", ".join(f"{f} {v:.3f} s/step" for f, v in med.items())
-              + f"; AA/torch speed {result[f'{name}_vs_torch']}×", flush=True)
+              + f"; AA/torch speed {result[f'{name}_vs_torch']}×"
+              + (f", compiled {result[f'{name}_vs_torch_compiled']}× (compile: AA {result[f'{name}_aa_compile_s']} s, "
+                 f"torch {result[f'{name}_torch_compile_s']} s)" if "torch_compiled" in med else ""), flush=True)
     if "voxel" in setups:
         result["voxel_aa_s_per_step"] = result["voxel_aa_s_per_step"]
     result["loadavg_1m"] = round(os.getloadavg()[0], 2)

@@ -19,6 +19,8 @@ projects=(.)
 for p in plugins/*/ examples/plugins/*/; do
     [ -f "$p/pyproject.toml" ] && tracked "${p%/}" && projects+=("${p%/}")
 done
+# aa-export's wheel carries the live page's runtime vendored from npm (scripts/vendor_web.py): check it is intact first
+python scripts/vendor_web.py --check >&2
 flags=()
 [ "${AA_BUILD_NO_ISOLATION:-0}" = 1 ] && flags+=(--no-isolation)
 start=$(date +%s.%N)

@@ -109,13 +109,13 @@ def test_site_search_finds_a_protocol_offline(site, tmp_path):
         wait = WebDriverWait(driver, 60)
         box = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input.md-search__input"))
         box.click()
-        box.send_keys("TaskObjective")
+        box.send_keys("LoggedObjective")
         link = wait.until(lambda d: next((a for a in d.find_elements(By.CSS_SELECTOR, ".md-search-result__item a, a.md-search-result__link")
                                           if "api/protocols.html" in (a.get_attribute("href") or "")), None))
         link.click()
         wait.until(lambda d: urllib.parse.urlsplit(d.current_url).path.endswith("/api/protocols.html"))
         assert "aa_core.protocols" in driver.find_element(By.TAG_NAME, "h1").text
-        assert driver.find_elements(By.ID, "aa_core.protocols.TaskObjective")
+        assert driver.find_elements(By.ID, "loggedobjective")  # the heading of the generated page
     finally:
         driver.quit()
         _SERVERS.pop().terminate()

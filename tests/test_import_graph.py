@@ -11,7 +11,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-SUBPACKAGES = ("host", "spec", "architectures", "assemble", "checkpoint", "conformance", "tasks", "cli", "lattice", "builtins")
+SUBPACKAGES = ("host", "spec", "architectures", "assemble", "checkpoint", "conformance", "tasks", "cli", "lattice", "builtins", "native")
 # Deprecated 0.1 paths that only re-export (they import across layers by design).
 SHIMS = frozenset({
     "aa_core._validators", "aa_core._convert", "aa_core._spec", "aa_core._build", "aa_core._registry",

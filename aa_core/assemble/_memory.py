@@ -156,7 +156,7 @@ def saved_tensor_bytes(model: Any, batch: int, settings: Any = None) -> int | No
         example = model.example_batch(batch, torch.Generator().manual_seed(0))
         example = {k: v.to("meta") if isinstance(v, torch.Tensor) else v for k, v in example.items()}
         model.train()
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad():
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad(), _meta_nonzero():
             if settings is not None and hasattr(model, "training_loss"):
                 model.training_loss(example, settings)
             else:
@@ -168,6 +168,20 @@ def saved_tensor_bytes(model: Any, batch: int, settings: Any = None) -> int | No
             module._buffers[name] = buf
         model.train(was_training)
     return sum(seen.values())
+
+
+def _meta_nonzero() -> Any:
+    """``nonzero`` has no meta kernel (its size depends on the data): during the trace it returns every
+    element, so a masked update (the growing_nca cell's ``lattice_forward_at``, native kernel included)
+    is counted as if every cell were updated (an upper bound: fire masks and reach not counted)."""
+    import contextlib
+
+    try:
+        import torch.fx.experimental._config as fx_config
+
+        return fx_config.patch(meta_nonzero_assume_all_nonzero=True)  # type: ignore[attr-defined]  # installed by install_config_module
+    except (ImportError, AttributeError, AssertionError, KeyError):  # a torch without the switch: the formula
+        return contextlib.nullcontext()
 
 
 def fits(need: int, available: int) -> bool:

@@ -67,4 +67,4 @@ def aa_add_hookspecs(host: Any) -> None:
 
 #: hooks that first-party plugins specify (through ``aa_add_hookspecs``) → the distribution that does:
 #: implementing one while that distribution is not installed is no error (nothing calls the hook).
-PLUGIN_HOOKS = {"aa_serve_handlers": "aa-serve"}
+PLUGIN_HOOKS = {"aa_serve_handlers": "aa-serve", "aa_serve_pages": "aa-serve"}

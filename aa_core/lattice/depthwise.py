@@ -7,7 +7,8 @@ Parameters: m·C·K + (m·C + 1)·H + (H + 1)·C (K = neighbourhood size incl. t
 It is the worked example of the generic fast-path mechanism: ``forward`` is the Cell contract
 on gathered neighbourhoods; ``lattice_forward`` is the same map, and the NCA propagator picks it
 up. No-grad fp32 CPU calls run a fused C++ kernel (:mod:`aa_core.lattice._fused`: stencil and
-MLP in one pass, ~7K MAC per cell) when it compiles here (``use_fused``); otherwise inference
+MLP in one pass, ~7K MAC per cell; the custom op ``aa::depthwise_cell``, which ``torch.compile`` traces
+as one node) when it builds here (``use_fused``); otherwise inference
 folds the perception into fc1 (one dense oneDNN conv, ~29K MAC per cell) and training uses one
 grouped oneDNN conv plus per-cell linears (:mod:`aa_core.lattice.stencil`).
 Not registered as a component (the benchmark and tests use it directly).
@@ -52,31 +53,37 @@ class DepthwiseNCACell(nn.Module):
         """Weights packed for the fused kernel: perception ``[27, M, C]`` (masked to the
         neighbourhood), fc1 ``[M·C, H]`` (row ``j·C + c`` = perception channel ``c·M + j``),
         b1 ``[H]``, fc2 ``[H, C]``, b2 ``[C]``. Cached until a parameter changes (its version)."""
+        if torch.compiler.is_compiling() or self.perceive.is_meta:  # traced: no storage to key a cache on
+            return self._pack(geometry)
         params = (self.perceive, self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias)
         key = (geometry.k,) + tuple((p.data_ptr(), p._version) for p in params)
         cached = getattr(self, "_fused_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        C, m, H = self.channels, self.multiplier, self.fc1.out_features
         with torch.no_grad():
-            w = self.perceive.view(C, m, 27)
-            if geometry.k != 27:
-                w = w * geometry.stencil_mask().to(w).view(1, 1, 27)
-            packed = (
-                w.permute(2, 1, 0).float().contiguous(),  # [27, M, C]
-                self.fc1.weight.view(H, C, m).permute(2, 1, 0).reshape(m * C, H).float().contiguous(),
-                self.fc1.bias.float().contiguous(),
-                self.fc2.weight.t().float().contiguous(),  # [H, C]
-                self.fc2.bias.float().contiguous(),
-            )
+            packed = self._pack(geometry)
         self._fused_cache = (key, packed)
         return packed
+
+    def _pack(self, geometry) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        C, m, H = self.channels, self.multiplier, self.fc1.out_features
+        w = self.perceive.view(C, m, 27)
+        if geometry.k != 27:
+            w = w * geometry.stencil_mask().to(w).view(1, 1, 27)
+        return (
+            w.permute(2, 1, 0).float().contiguous(),  # [27, M, C]
+            self.fc1.weight.view(H, C, m).permute(2, 1, 0).reshape(m * C, H).float().contiguous(),
+            self.fc1.bias.float().contiguous(),
+            self.fc2.weight.t().float().contiguous(),  # [H, C]
+            self.fc2.bias.float().contiguous(),
+        )
 
     def lattice_forward(self, grid: torch.Tensor, geometry) -> torch.Tensor:
         """``[B, X, Y, Z, C]`` → ``[B, X, Y, Z, C]``; equal to ``forward`` on the gather.
 
         No-grad fp32 CPU calls run the fused C++ kernel (:mod:`aa_core.lattice._fused`: the
-        depthwise stencil and both linears in one pass, ~7K MAC per cell) when it builds here.
+        depthwise stencil and both linears in one pass, ~7K MAC per cell, as the custom op
+        ``aa::depthwise_cell``) when it builds here.
         Otherwise inference folds the (linear) depthwise perception into fc1 and runs one dense oneDNN conv
         C → H: more FLOPs than the grouped conv but far better use of the CPU (one GEMM-like
         kernel instead of a memory-bound grouped conv plus a matmul). Training keeps the grouped

@@ -43,6 +43,8 @@ class Lattice:
         self.periodic_axes = (config.boundary == "periodic",) * 3
         self.input_face = config.input_face
         self.output_face = config.output_face
+        # computed now, not on first use: torch.compile cannot trace a cached_property's lock
+        self.offsets: list[tuple[int, int, int]] = neighbour_offsets(self.neighbourhood)
 
     def __repr__(self) -> str:
         X, Y, Z = self.size
@@ -58,16 +60,13 @@ class Lattice:
         s.periodic_axes = (False, self.periodic_axes[1], self.periodic_axes[2])
         s.input_face = self.input_face
         s.output_face = self.output_face
+        s.offsets = self.offsets
         return s
 
     @property
     def num_cells(self) -> int:
         X, Y, Z = self.size
         return X * Y * Z
-
-    @cached_property
-    def offsets(self) -> list[tuple[int, int, int]]:
-        return neighbour_offsets(self.neighbourhood)
 
     @property
     def k(self) -> int:

@@ -5,7 +5,10 @@
 - ``precision = "bf16"`` / ``"fp16"`` run the forward pass under ``torch.autocast`` (weights and
   optimizer state stay fp32); fp16 adds a gradient scaler (overflowing steps are skipped and
   the scale lowered, as ``torch.amp.GradScaler`` does). ``"fp32"`` changes nothing.
-- ``compile = true`` wraps the training step in ``torch.compile`` (the first steps compile).
+- ``compile = true`` wraps the training step in ``torch.compile`` (the first steps compile). The
+  native kernels are custom ops (:mod:`aa_core.native`), traced as single nodes; data-dependent
+  row selections (``nonzero``: the nca propagator's masked update) are captured too
+  (``capture_dynamic_output_shape_ops``), so a lattice step is one graph, with no break.
 """
 from __future__ import annotations
 
@@ -44,4 +47,10 @@ def scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
 
 
 def compiled(step: torch.nn.Module, enabled: bool) -> torch.nn.Module:
-    return torch.compile(step) if enabled else step  # type: ignore[return-value]  # an OptimizedModule wraps the module
+    if not enabled:
+        return step
+    import torch._dynamo
+
+    # read when a frame is traced (not here): the masked update's nonzero stays in the graph
+    torch._dynamo.config.capture_dynamic_output_shape_ops = True
+    return torch.compile(step)  # type: ignore[return-value]  # an OptimizedModule wraps the module

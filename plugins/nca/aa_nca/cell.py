@@ -9,8 +9,9 @@ training leave the seed alone and growth is learned from there.
 ``forward`` is the Cell contract on gathered neighbourhoods; ``lattice_forward`` is the same map
 on the channels-last grid (``lattice_forward_at``: only at the cells the propagator asks for, a
 :class:`~aa_core.protocols.MaskedLatticeCell`): the perception by the C++ kernel of :mod:`aa_nca.cell_kernel`
-(forward and backward; fp32 CPU) or else one grouped convolution (2D when the lattice is one
-z-plane thick), then per-cell linears (:func:`pointwise`).
+(forward and backward; fp32 CPU; torch custom ops, so ``torch.compile``, the meta device and ``torch.func``
+trace it) or else one grouped convolution (2D when the lattice is one z-plane thick), then per-cell
+linears (:func:`pointwise`).
 """
 from __future__ import annotations
 

@@ -1,398 +1,281 @@
-"""A C++ depthwise 3×3×3 perception with its backward pass, for the ``growing_nca`` cell's training.
+"""The ``growing_nca`` cell's depthwise 3×3×3 perception as torch custom ops on a C++ kernel.
 
 ``out[b, x, y, z, c·m + j] = Σ_k w[c·m + j, k] · in[b, (x, y, z) + d_k, c]`` on a channels-last
 lattice, with a zero or periodic boundary per axis. oneDNN's grouped convolution is slow on these
-shapes (a few channels per group, tiny lattices: most of a voxel training step went into it), while
-the arithmetic is small (27·m·C MACs per cell), so three plain loops — forward, input gradient (a
-gather, so no write conflicts) and weight gradient (per-thread partial sums) — parallelised over
-(sample, x-plane) with OpenMP do it in a fraction of the time.
+shapes (a few channels per group, tiny lattices), while the arithmetic is small (27·m·C MACs per
+cell), so plain OpenMP loops (``depthwise_perception.cpp`` beside this file: forward, input gradient,
+weight gradient, and the same three at chosen cells only) do it in a fraction of the time.
 
-The source is compiled on first use with ``$CXX`` (else ``c++``/``g++``) ``-O3 -march=native
--fopenmp`` into ``$TORCH_EXTENSIONS_DIR/aa_nca`` (default ``~/.cache/torch_extensions/aa_nca``),
-named by a hash of source, flags, compiler and CPU; a temp file + rename keeps concurrent builds
-safe. When anything fails (no compiler, ``AA_NO_FUSED=1``) :func:`available` is False and the cell
-keeps its PyTorch path.
+The C++ file is built and cached by the core's native-kernel service (``aa_core.plugin.native_library``:
+``$AA_NATIVE_CACHE``, default ``~/.cache/aa/native``); without a compiler (or with ``AA_NO_NATIVE=1``)
+:func:`available` is False and the cell keeps its PyTorch path (one warning per process).
+
+Every kernel is a ``torch.library.custom_op`` in the ``aa_nca`` namespace, with a fake implementation
+(``torch.compile`` traces it as one node, the meta-device memory estimate runs it) and an autograd formula
+made of the others, so gradients of any order and ``torch.func.grad`` work:
+
+============================  ===========================================  ====================================
+op                            computes                                      backward (grad of its output: g)
+============================  ===========================================  ====================================
+``perceive(x, wT)``           ``[B,X,Y,Z,C]`` → ``[B,X,Y,Z,C·m]``           x: ``perceive_input_grad(g, wT)``,
+                                                                            wT: ``perceive_weight_grad(x, g)``
+``perceive_input_grad(g, w)`` its transpose in x                            g: ``perceive(v, w)``, w: ``perceive_weight_grad(v, g)``
+``perceive_weight_grad(x,g)`` its transpose in wT (``[27, C·m]``)           g: ``perceive(x, u)``, x: ``perceive_input_grad(g, u)``
+``perceive_at(x, wT, idx)``   the rows of the cells ``idx`` ``[R, C·m]``     the same three, ``*_at``
+============================  ===========================================  ====================================
+
+``wT [27, C·m]`` is the kernel ``[C·m, 1, 3, 3, 3]`` transposed (:func:`depthwise_perception` does that
+in PyTorch, so the kernel's own gradient flows through the reshape).
 """
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
-import threading
-import warnings
+from pathlib import Path
 
 import torch
 
-SOURCE = r"""
-#include <cstdint>
-#include <vector>
-#include <cstring>
-#include <omp.h>
+from aa_core.plugin import native_autograd_op, native_batch_vmap, native_kernel_ready, native_library
 
-namespace {
-struct Geo { int64_t B; int X, Y, Z, C, m; int px, py, pz; };
-
-inline int wrap(int i, int n, int periodic) {
-  if (i >= 0 && i < n) return i;
-  if (!periodic) return -1;
-  return (i + n) % n;
+NAME = "aa_nca_depthwise"
+SOURCES = [Path(__file__).with_name("depthwise_perception.cpp")]
+_DENSE = "void(ptr, ptr, ptr, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32)"
+_AT = "void(ptr, ptr, ptr, ptr, i64, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32)"
+SIGNATURES = {
+    "aa_ca_dw_forward": _DENSE, "aa_ca_dw_backward_input": _DENSE, "aa_ca_dw_backward_weight": _DENSE,
+    "aa_ca_dw_forward_at": _AT, "aa_ca_dw_backward_weight_at": _AT,
+    "aa_ca_dw_backward_input_at": "void(ptr, ptr, ptr, ptr, ptr, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32)",
 }
-
-// the 27 source offsets of cell (x, y, z): flat cell index within the sample, or -1 (zero boundary)
-inline void neighbours(const Geo& g, int x, int y, int z, int sign, int64_t* idx) {
-  int k = 0;
-  for (int dx = -1; dx <= 1; ++dx) {
-    int xs = wrap(x + sign * dx, g.X, g.px);
-    for (int dy = -1; dy <= 1; ++dy) {
-      int ys = wrap(y + sign * dy, g.Y, g.py);
-      for (int dz = -1; dz <= 1; ++dz, ++k) {
-        int zs = wrap(z + sign * dz, g.Z, g.pz);
-        idx[k] = (xs < 0 || ys < 0 || zs < 0) ? -1 : ((int64_t)xs * g.Y + ys) * g.Z + zs;
-      }
-    }
-  }
-}
-
-// acc[o] = Σ_k wT[k, o] · src[neighbour_k(x, y, z), o]: the depthwise stencil at one cell (dir −1: the transpose's gather)
-inline void weighted_neighbours(const Geo& g, const float* src, const float* wT, int x, int y, int z, int dir, float* __restrict acc) {
-  const int Cm = g.C * g.m;
-  int64_t idx[27];
-  neighbours(g, x, y, z, dir, idx);
-  std::fill(acc, acc + Cm, 0.f);
-  for (int k = 0; k < 27; ++k) {
-    if (idx[k] < 0) continue;
-    const float* __restrict v = src + idx[k] * Cm;
-    const float* __restrict w = wT + (int64_t)k * Cm;
-    for (int o = 0; o < Cm; ++o) acc[o] += w[o] * v[o];
-  }
-}
-// mine[k, o] += go[o] · src[neighbour_k(x, y, z), o]: one cell's share of the kernel gradient
-inline void add_weight_grad(const Geo& g, const float* src, const float* __restrict go, int x, int y, int z, float* mine) {
-  const int Cm = g.C * g.m;
-  int64_t idx[27];
-  neighbours(g, x, y, z, 1, idx);
-  for (int k = 0; k < 27; ++k) {
-    if (idx[k] < 0) continue;
-    const float* __restrict v = src + idx[k] * Cm;
-    float* __restrict w = mine + (int64_t)k * Cm;
-    for (int o = 0; o < Cm; ++o) w[o] += go[o] * v[o];
-  }
-}
-
-// out[i] = Σ_t partial[t, i]: the per-thread kernel-gradient sums
-inline void sum_partials(const std::vector<float>& partial, int threads, int64_t n, float* out) {
-  std::memset(out, 0, sizeof(float) * n);
-  for (int t = 0; t < threads; ++t)
-    for (int64_t i = 0; i < n; ++i) out[i] += partial[(size_t)t * n + i];
-}
-
-// (x, y, z) of flat cell id p within a sample
-inline void cell_xyz(const Geo& g, int64_t p, int* x, int* y, int* z) {
-  *z = (int)(p % g.Z);
-  *y = (int)((p / g.Z) % g.Y);
-  *x = (int)(p / ((int64_t)g.Y * g.Z));
-}
-}  // namespace
-
-extern "C" {
-
-// xe [B,X,Y,Z,C*m] (the input with each channel repeated m times), wT [27, C*m] → out [B,X,Y,Z,C*m]
-void aa_ca_dw_forward(const float* in, const float* wT, float* out, int64_t B, int X, int Y, int Z, int C, int m,
-                      int px, int py, int pz, int threads) {
-  Geo g{B, X, Y, Z, C, m, px, py, pz};
-  const int Cm = C * m;
-  const int64_t N = (int64_t)X * Y * Z;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < B * X; ++t) {
-    const int64_t b = t / X;
-    const int x = (int)(t % X);
-    const float* src = in + b * N * Cm;
-    std::vector<float> acc(Cm);
-    for (int y = 0; y < Y; ++y)
-      for (int z = 0; z < Z; ++z) {
-        weighted_neighbours(g, src, wT, x, y, z, 1, acc.data());
-        std::memcpy(out + ((b * N) + ((int64_t)x * Y + y) * Z + z) * Cm, acc.data(), sizeof(float) * Cm);
-      }
-  }
-}
-
-// grad_out [B,X,Y,Z,C*m] → grad_in [B,X,Y,Z,C] (a gather: cell p collects from the cells q = p − d_k)
-void aa_ca_dw_backward_input(const float* gout, const float* wT, float* gin, int64_t B, int X, int Y, int Z, int C, int m,
-                             int px, int py, int pz, int threads) {
-  Geo g{B, X, Y, Z, C, m, px, py, pz};
-  const int Cm = C * m;
-  const int64_t N = (int64_t)X * Y * Z;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t t = 0; t < B * X; ++t) {
-    const int64_t b = t / X;
-    const int x = (int)(t % X);
-    const float* go = gout + b * N * Cm;
-    std::vector<float> acc(Cm);
-    for (int y = 0; y < Y; ++y)
-      for (int z = 0; z < Z; ++z) {
-        weighted_neighbours(g, go, wT, x, y, z, -1, acc.data());  // q = p − d_k read p through offset d_k
-        float* dst = gin + ((b * N) + ((int64_t)x * Y + y) * Z + z) * C;
-        for (int c = 0; c < C; ++c) {
-          float s = 0.f;
-          for (int j = 0; j < m; ++j) s += acc[c * m + j];
-          dst[c] = s;
-        }
-      }
-  }
-}
-
-// grad_wT [27, C*m] = Σ_cells grad_out[q, o] · xe[q + d_k, o] (xe: the input, channels repeated m times)
-void aa_ca_dw_backward_weight(const float* in, const float* gout, float* gwT, int64_t B, int X, int Y, int Z, int C, int m,
-                              int px, int py, int pz, int threads) {
-  Geo g{B, X, Y, Z, C, m, px, py, pz};
-  const int Cm = C * m;
-  const int64_t N = (int64_t)X * Y * Z;
-  std::vector<float> partial((size_t)threads * 27 * Cm, 0.f);
-#pragma omp parallel num_threads(threads)
-  {
-    float* mine = partial.data() + (size_t)omp_get_thread_num() * 27 * Cm;
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < B * X; ++t) {
-      const int64_t b = t / X;
-      const int x = (int)(t % X);
-      for (int y = 0; y < Y; ++y)
-        for (int z = 0; z < Z; ++z)
-          add_weight_grad(g, in + b * N * Cm, gout + ((b * N) + ((int64_t)x * Y + y) * Z + z) * Cm, x, y, z, mine);
-    }
-  }
-  sum_partials(partial, threads, 27 * Cm, gwT);
-}
-
-// ---- the same three at chosen cells only: rows[r] is cell idx[r] (sorted flat ids in [0, B·N)) ----
-
-// out [R, C*m]: the perception of cell idx[r]
-void aa_ca_dw_forward_at(const float* in, const float* wT, float* out, const int64_t* idx, int64_t R, int64_t B, int X,
-                         int Y, int Z, int C, int m, int px, int py, int pz, int threads) {
-  Geo g{B, X, Y, Z, C, m, px, py, pz};
-  const int Cm = C * m;
-  const int64_t N = (int64_t)X * Y * Z;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t b = idx[r] / N;
-    int x, y, z;
-    cell_xyz(g, idx[r] % N, &x, &y, &z);
-    weighted_neighbours(g, in + b * N * Cm, wT, x, y, z, 1, out + r * Cm);
-  }
-}
-
-// grad_rows [R, m, C] → grad_in [B,X,Y,Z,C] (zeroed here): a scatter, so each thread takes whole samples
-// (starts[b] = the first row of sample b, starts[B] = R). Rows and weights (wTm [27, m, C]) come m-major,
-// so the sum over a channel's m features is m contiguous vector FMAs.
-void aa_ca_dw_backward_input_at(const float* gout, const float* wT, float* gin, const int64_t* idx, const int64_t* starts,
-                                int64_t B, int X, int Y, int Z, int C, int m, int px, int py, int pz, int threads) {
-  Geo g{B, X, Y, Z, C, m, px, py, pz};
-  const int Cm = C * m;
-  const int64_t N = (int64_t)X * Y * Z;
-  std::memset(gin, 0, sizeof(float) * B * N * C);
-#pragma omp parallel for num_threads(threads) schedule(dynamic)
-  for (int64_t b = 0; b < B; ++b) {
-    float* dst = gin + b * N * C;
-    int64_t nb[27];
-    for (int64_t r = starts[b]; r < starts[b + 1]; ++r) {
-      int x, y, z;
-      cell_xyz(g, idx[r] % N, &x, &y, &z);
-      neighbours(g, x, y, z, 1, nb);
-      const float* __restrict go = gout + r * Cm;
-      for (int k = 0; k < 27; ++k) {
-        if (nb[k] < 0) continue;
-        const float* __restrict w = wT + (int64_t)k * Cm;
-        float* __restrict d = dst + nb[k] * C;
-        if (m == 3) {  // the common case, written so that it vectorises over c
-          const float* __restrict w1 = w + C;
-          const float* __restrict w2 = w + 2 * C;
-          const float* __restrict g1 = go + C;
-          const float* __restrict g2 = go + 2 * C;
-          for (int c = 0; c < C; ++c) d[c] += w[c] * go[c] + w1[c] * g1[c] + w2[c] * g2[c];
-        } else {
-          for (int j = 0; j < m; ++j)
-            for (int c = 0; c < C; ++c) d[c] += w[j * C + c] * go[j * C + c];
-        }
-      }
-    }
-  }
-}
-
-// grad_wT [27, C*m] = Σ_r grad_rows[r, o] · xe[idx[r] + d_k, o]
-void aa_ca_dw_backward_weight_at(const float* in, const float* gout, float* gwT, const int64_t* idx, int64_t R, int64_t B,
-                                 int X, int Y, int Z, int C, int m, int px, int py, int pz, int threads) {
-  Geo g{B, X, Y, Z, C, m, px, py, pz};
-  const int Cm = C * m;
-  const int64_t N = (int64_t)X * Y * Z;
-  std::vector<float> partial((size_t)threads * 27 * Cm, 0.f);
-#pragma omp parallel num_threads(threads)
-  {
-    float* mine = partial.data() + (size_t)omp_get_thread_num() * 27 * Cm;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < R; ++r) {
-      int x, y, z;
-      cell_xyz(g, idx[r] % N, &x, &y, &z);
-      add_weight_grad(g, in + (idx[r] / N) * N * Cm, gout + r * Cm, x, y, z, mine);
-    }
-  }
-  sum_partials(partial, threads, 27 * Cm, gwT);
-}
-}
-"""
-
-_FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
-_lock = threading.Lock()
-_state: dict = {}
+ready = native_kernel_ready(NAME, SOURCES, SIGNATURES)
 
 
-def _build() -> ctypes.CDLL:
-    cxx = next((shutil.which(c) for c in (os.environ.get("CXX"), "c++", "g++", "clang++") if c and shutil.which(c)), None)
-    if cxx is None:
-        raise RuntimeError("no C++ compiler found (set CXX)")
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=30).stdout
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = "".join([ln for ln in f if ln.startswith(("model name", "flags"))][:2])
-    except OSError:
-        cpu = ""
-    key = hashlib.sha256("\0".join([SOURCE, " ".join(_FLAGS), version, cpu]).encode()).hexdigest()[:16]
-    base = os.environ.get("TORCH_EXTENSIONS_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch_extensions")
-    d = os.path.join(base, "aa_nca")
-    path = os.path.join(d, f"aa_nca_depthwise_{key}.so")
-    if not os.path.exists(path):
-        os.makedirs(d, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=d) as tmpdir:
-            src = os.path.join(tmpdir, "dw.cpp")
-            with open(src, "w") as f:
-                f.write(SOURCE)
-            tmp = os.path.join(tmpdir, "dw.so")
-            res = subprocess.run([cxx, *_FLAGS, src, "-o", tmp], capture_output=True, text=True, timeout=300)
-            if res.returncode != 0:
-                raise RuntimeError(f"compile failed: {res.stderr.strip()[-500:]}")
-            os.replace(tmp, path)
-    lib = ctypes.CDLL(path)
-    i64, i32, fp = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
-    for name in ("aa_ca_dw_forward", "aa_ca_dw_backward_input", "aa_ca_dw_backward_weight"):
-        fn = getattr(lib, name)
-        fn.argtypes = [fp, fp, fp, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32]
-        fn.restype = None
-    for name in ("aa_ca_dw_forward_at", "aa_ca_dw_backward_weight_at"):
-        fn = getattr(lib, name)
-        fn.argtypes = [fp, fp, fp, fp, i64, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32]
-        fn.restype = None
-    lib.aa_ca_dw_backward_input_at.argtypes = [fp, fp, fp, fp, fp, i64, i32, i32, i32, i32, i32, i32, i32, i32, i32]
-    lib.aa_ca_dw_backward_input_at.restype = None
-    return lib
-
-
-def library() -> ctypes.CDLL | None:
-    if "lib" not in _state:
-        with _lock:
-            if "lib" not in _state:
-                lib = None
-                if os.environ.get("AA_NO_FUSED", "") in ("", "0"):
-                    try:
-                        lib = _build()
-                    except Exception as e:  # no compiler or a build error: keep the PyTorch path
-                        warnings.warn(f"aa_nca: depthwise kernel unavailable, using PyTorch ({type(e).__name__}: {e})",
-                                      RuntimeWarning, stacklevel=2)
-                _state["lib"] = lib
-    return _state["lib"]
+def library():
+    """The compiled kernel library (ctypes), or None when it cannot be built here."""
+    return native_library(NAME, SOURCES, SIGNATURES)
 
 
 def available(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 5 and library() is not None
+    """Whether the kernel serves ``x``: fp32 ``[B, X, Y, Z, C]`` on the CPU (or the meta device, where the
+    fake implementations run) and the library built here."""
+    return x.device.type in ("cpu", "meta") and x.dtype == torch.float32 and x.dim() == 5 and ready()
 
 
 def _call(name: str, tensors: tuple[torch.Tensor, ...], extras: tuple[int, ...], shape, m: int, periodic) -> None:
     """Kernel ``name`` on the ``tensors``' addresses, then ``extras`` (the ``*_at`` kernels' row count R or
-    ``starts`` address), the lattice shape, m, the periodic flags and the thread count."""
+    ``starts`` address), the lattice shape ``[B, X, Y, Z, C]``, m, the periodic flags and the thread count."""
+    lib = library()
+    if lib is None:
+        raise RuntimeError(f"aa_nca: depthwise perception kernel unavailable ({name})")
     B, X, Y, Z, C = shape
     px, py, pz = (int(bool(p)) for p in periodic)
-    getattr(library(), name)(*(t.data_ptr() for t in tensors), *extras, B, X, Y, Z, C, m, px, py, pz,
-                             torch.get_num_threads())
+    getattr(lib, name)(*(t.data_ptr() for t in tensors), *extras, B, X, Y, Z, C, m, px, py, pz, torch.get_num_threads())
 
 
-def _operands(grid: torch.Tensor, kernel: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor, torch.Tensor]:
-    """``(grid, m, wT [27, C·m], xe [B, X, Y, Z, C·m])``: feature c·m + j of ``xe`` reads channel c."""
+def _expanded(grid: torch.Tensor, m: int) -> torch.Tensor:
+    """``[B, X, Y, Z, C·m]``: feature c·m + j reads channel c (the layout the kernels read)."""
     grid = grid.contiguous()
-    Cm = kernel.shape[0]
+    return grid.repeat_interleave(m, -1) if m > 1 else grid
+
+
+def _f32(*ts: torch.Tensor) -> None:
+    if any(t.dtype != torch.float32 for t in ts):
+        raise ValueError("aa_nca: the depthwise perception kernels take fp32 tensors")
+
+
+# ---- the whole lattice ------------------------------------------------------------------------------
+@torch.library.custom_op("aa_nca::perceive", mutates_args=(), device_types="cpu")
+def _perceive(grid: torch.Tensor, wT: torch.Tensor, periodic: list[bool]) -> torch.Tensor:
+    """``grid [B, X, Y, Z, C]``, ``wT [27, C·m]`` → ``[B, X, Y, Z, C·m]``."""
+    _f32(grid, wT)
+    Cm = wT.shape[1]
     m = Cm // grid.shape[-1]
-    wT = kernel.detach().reshape(Cm, 27).t().contiguous()
-    return grid, m, wT, (grid.repeat_interleave(m, -1) if m > 1 else grid)
+    out = grid.new_empty(*grid.shape[:4], Cm)
+    _call("aa_ca_dw_forward", (_expanded(grid, m), wT.contiguous(), out), (), grid.shape, m, periodic)
+    return out
 
 
-class DepthwisePerception(torch.autograd.Function):
+@torch.library.custom_op("aa_nca::perceive_input_grad", mutates_args=(), device_types="cpu")
+def _perceive_input_grad(grad: torch.Tensor, wT: torch.Tensor, channels: int, periodic: list[bool]) -> torch.Tensor:
+    """``grad [B, X, Y, Z, C·m]`` → ``[B, X, Y, Z, C]`` (C = ``channels``): the transpose of ``perceive`` in the grid."""
+    _f32(grad, wT)
+    out = grad.new_empty(*grad.shape[:4], channels)
+    m = wT.shape[1] // channels
+    _call("aa_ca_dw_backward_input", (grad.contiguous(), wT.contiguous(), out), (), out.shape, m, periodic)
+    return out
+
+
+@torch.library.custom_op("aa_nca::perceive_weight_grad", mutates_args=(), device_types="cpu")
+def _perceive_weight_grad(grid: torch.Tensor, grad: torch.Tensor, periodic: list[bool]) -> torch.Tensor:
+    """``grid [B, X, Y, Z, C]``, ``grad [B, X, Y, Z, C·m]`` → ``[27, C·m]``: the transpose of ``perceive`` in ``wT``."""
+    _f32(grid, grad)
+    Cm = grad.shape[-1]
+    m = Cm // grid.shape[-1]
+    out = grid.new_empty(27, Cm)
+    _call("aa_ca_dw_backward_weight", (_expanded(grid, m), grad.contiguous(), out), (), grid.shape, m, periodic)
+    return out
+
+
+@_perceive.register_fake
+def _(grid, wT, periodic):
+    torch._check(grid.dim() == 5 and wT.dim() == 2 and wT.shape[0] == 27 and wT.shape[1] % grid.shape[-1] == 0,
+                 lambda: "aa_nca::perceive: grid [B, X, Y, Z, C] and wT [27, C·m]")
+    return grid.new_empty(*grid.shape[:4], wT.shape[1])
+
+
+@_perceive_input_grad.register_fake
+def _(grad, wT, channels, periodic):
+    return grad.new_empty(*grad.shape[:4], channels)
+
+
+@_perceive_weight_grad.register_fake
+def _(grid, grad, periodic):
+    return grid.new_empty(27, grad.shape[-1])
+
+
+def _save_two(ctx, inputs, output) -> None:
+    """setup_context of the ops ``f(a, b, …)`` whose backward needs their two tensor inputs."""
+    ctx.save_for_backward(inputs[0], inputs[1])
+    ctx.args = inputs[2:]
+
+
+def _perceive_backward(ctx, g):
+    x, wT = ctx.saved_tensors
+    (periodic,) = ctx.args
+    g_x = perceive_input_grad(g, wT, x.shape[-1], periodic) if ctx.needs_input_grad[0] else None
+    g_w = perceive_weight_grad(x, g, periodic) if ctx.needs_input_grad[1] else None
+    return g_x, g_w, None
+
+
+def _input_grad_backward(ctx, v):  # <input_grad(g, w), v> = <g, perceive(v, w)>
+    g, wT = ctx.saved_tensors
+    _channels, periodic = ctx.args
+    g_g = perceive(v, wT, periodic) if ctx.needs_input_grad[0] else None
+    g_w = perceive_weight_grad(v, g, periodic) if ctx.needs_input_grad[1] else None
+    return g_g, g_w, None, None
+
+
+def _weight_grad_backward(ctx, u):  # <weight_grad(x, g), u> = <g, perceive(x, u)>
+    x, g = ctx.saved_tensors
+    (periodic,) = ctx.args
+    g_x = perceive_input_grad(g, u, x.shape[-1], periodic) if ctx.needs_input_grad[0] else None
+    g_g = perceive(x, u, periodic) if ctx.needs_input_grad[1] else None
+    return g_x, g_g, None
+
+
+# the callables (the op under torch.compile, an autograd.Function torch.func accepts in eager mode)
+perceive = native_autograd_op(_perceive, _perceive_backward, _save_two)
+perceive_input_grad = native_autograd_op(_perceive_input_grad, _input_grad_backward, _save_two)
+perceive_weight_grad = native_autograd_op(_perceive_weight_grad, _weight_grad_backward, _save_two)
+native_batch_vmap(_perceive, batch_args=(0,))
+native_batch_vmap(_perceive_input_grad, batch_args=(0,))
+native_batch_vmap(_perceive_weight_grad, batch_args=())  # sums over the batch: one call per vmapped slice
+
+
+# ---- at chosen cells only (the masked update) ------------------------------------------------------
+@torch.library.custom_op("aa_nca::perceive_at", mutates_args=(), device_types="cpu")
+def _perceive_at(grid: torch.Tensor, wT: torch.Tensor, idx: torch.Tensor, periodic: list[bool]) -> torch.Tensor:
+    """The perception rows of the cells ``idx`` (sorted flat ids into ``[B·X·Y·Z]``, int64): ``[R, C·m]``."""
+    _f32(grid, wT)
+    Cm = wT.shape[1]
+    m = Cm // grid.shape[-1]
+    idx = idx.contiguous()
+    out = grid.new_empty(len(idx), Cm)
+    _call("aa_ca_dw_forward_at", (_expanded(grid, m), wT.contiguous(), out, idx), (len(idx),), grid.shape, m, periodic)
+    return out
+
+
+@torch.library.custom_op("aa_nca::perceive_at_input_grad", mutates_args=(), device_types="cpu")
+def _perceive_at_input_grad(grad: torch.Tensor, wT: torch.Tensor, idx: torch.Tensor, shape: list[int],
+                            periodic: list[bool]) -> torch.Tensor:
+    """``grad [R, C·m]`` (rows of the cells ``idx``) → ``[B, X, Y, Z, C]`` = ``shape``: the transpose of ``perceive_at``."""
+    _f32(grad, wT)
+    B, X, Y, Z, C = shape
+    m = wT.shape[1] // C
+    out = grad.new_empty(shape)
+    idx = idx.contiguous()
+    counts = torch.bincount(idx // (X * Y * Z), minlength=B)
+    starts = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    grad_m = grad.reshape(-1, C, m).transpose(1, 2).contiguous()  # m-major copies: feature c·m + j → j·C + c
+    wT_m = wT.reshape(27, C, m).transpose(1, 2).contiguous()
+    _call("aa_ca_dw_backward_input_at", (grad_m, wT_m, out, idx), (starts.data_ptr(),), shape, m, periodic)
+    return out
+
+
+@torch.library.custom_op("aa_nca::perceive_at_weight_grad", mutates_args=(), device_types="cpu")
+def _perceive_at_weight_grad(grid: torch.Tensor, grad: torch.Tensor, idx: torch.Tensor, periodic: list[bool]) -> torch.Tensor:
+    """``grid [B, X, Y, Z, C]``, ``grad [R, C·m]`` → ``[27, C·m]``: the transpose of ``perceive_at`` in ``wT``."""
+    _f32(grid, grad)
+    Cm = grad.shape[-1]
+    m = Cm // grid.shape[-1]
+    out = grid.new_empty(27, Cm)
+    _call("aa_ca_dw_backward_weight_at", (_expanded(grid, m), grad.contiguous(), out, idx.contiguous()), (len(idx),),
+          grid.shape, m, periodic)
+    return out
+
+
+@_perceive_at.register_fake
+def _(grid, wT, idx, periodic):
+    torch._check(grid.dim() == 5 and wT.dim() == 2 and wT.shape[0] == 27 and idx.dim() == 1,
+                 lambda: "aa_nca::perceive_at: grid [B, X, Y, Z, C], wT [27, C·m], idx [R]")
+    return grid.new_empty(idx.shape[0], wT.shape[1])
+
+
+@_perceive_at_input_grad.register_fake
+def _(grad, wT, idx, shape, periodic):
+    return grad.new_empty(shape)
+
+
+@_perceive_at_weight_grad.register_fake
+def _(grid, grad, idx, periodic):
+    return grid.new_empty(27, grad.shape[-1])
+
+
+def _save_three(ctx, inputs, output) -> None:
+    ctx.save_for_backward(inputs[0], inputs[1], inputs[2])
+    ctx.args = inputs[3:]
+
+
+def _perceive_at_backward(ctx, g):
+    x, wT, idx = ctx.saved_tensors
+    (periodic,) = ctx.args
+    g_x = perceive_at_input_grad(g, wT, idx, list(x.shape), periodic) if ctx.needs_input_grad[0] else None
+    g_w = perceive_at_weight_grad(x, g, idx, periodic) if ctx.needs_input_grad[1] else None
+    return g_x, g_w, None, None
+
+
+def _at_input_grad_backward(ctx, v):
+    g, wT, idx = ctx.saved_tensors
+    _shape, periodic = ctx.args
+    g_g = perceive_at(v, wT, idx, periodic) if ctx.needs_input_grad[0] else None
+    g_w = perceive_at_weight_grad(v, g, idx, periodic) if ctx.needs_input_grad[1] else None
+    return g_g, g_w, None, None, None
+
+
+def _at_weight_grad_backward(ctx, u):
+    x, g, idx = ctx.saved_tensors
+    (periodic,) = ctx.args
+    g_x = perceive_at_input_grad(g, u, idx, list(x.shape), periodic) if ctx.needs_input_grad[0] else None
+    g_g = perceive_at(x, u, idx, periodic) if ctx.needs_input_grad[1] else None
+    return g_x, g_g, None, None
+
+
+perceive_at = native_autograd_op(_perceive_at, _perceive_at_backward, _save_three)
+perceive_at_input_grad = native_autograd_op(_perceive_at_input_grad, _at_input_grad_backward, _save_three)
+perceive_at_weight_grad = native_autograd_op(_perceive_at_weight_grad, _at_weight_grad_backward, _save_three)
+for _op in (_perceive_at, _perceive_at_input_grad, _perceive_at_weight_grad):
+    native_batch_vmap(_op, batch_args=())  # idx addresses the whole batch: one call per vmapped slice
+
+
+# ---- what the cell calls ---------------------------------------------------------------------------
+def _transposed(kernel: torch.Tensor) -> torch.Tensor:
+    """``[C·m, 1, 3, 3, 3]`` → ``wT [27, C·m]`` (differentiable: the kernel's gradient flows back through it)."""
+    return kernel.reshape(kernel.shape[0], 27).t().contiguous()
+
+
+def depthwise_perception(grid: torch.Tensor, kernel: torch.Tensor, periodic: tuple[bool, bool, bool]) -> torch.Tensor:
     """``grid [B, X, Y, Z, C]``, ``kernel [C·m, 1, 3, 3, 3]`` → ``[B, X, Y, Z, C·m]`` (see the module docstring)."""
-
-    @staticmethod
-    def forward(ctx, grid: torch.Tensor, kernel: torch.Tensor, periodic: tuple[bool, bool, bool]) -> torch.Tensor:
-        grid, m, wT, xe = _operands(grid, kernel)
-        out = grid.new_empty(*grid.shape[:4], kernel.shape[0])
-        _call("aa_ca_dw_forward", (xe, wT, out), (), grid.shape, m, periodic)
-        ctx.save_for_backward(xe if kernel.requires_grad else grid.new_empty(0), wT)
-        ctx.gshape = grid.shape
-        ctx.m, ctx.periodic, ctx.kshape = m, periodic, kernel.shape
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        xe, wT = ctx.saved_tensors
-        grad = grad.contiguous()
-        g_in = g_w = None
-        if ctx.needs_input_grad[0]:
-            g_in = grad.new_empty(ctx.gshape)
-            _call("aa_ca_dw_backward_input", (grad, wT, g_in), (), ctx.gshape, ctx.m, ctx.periodic)
-        if ctx.needs_input_grad[1]:
-            gwT = torch.empty_like(wT)
-            _call("aa_ca_dw_backward_weight", (xe, grad, gwT), (), ctx.gshape, ctx.m, ctx.periodic)
-            g_w = gwT.t().reshape(ctx.kshape)
-        return g_in, g_w, None
-
-
-class DepthwisePerceptionAt(torch.autograd.Function):
-    """The perception rows of the cells ``idx`` (sorted flat ids into ``[B·N]``) only: ``[R, C·m]``."""
-
-    @staticmethod
-    def forward(ctx, grid: torch.Tensor, kernel: torch.Tensor, idx: torch.Tensor,
-                periodic: tuple[bool, bool, bool]) -> torch.Tensor:
-        grid, m, wT, xe = _operands(grid, kernel)
-        idx = idx.contiguous().to(torch.int64)
-        out = grid.new_empty(len(idx), kernel.shape[0])
-        _call("aa_ca_dw_forward_at", (xe, wT, out, idx), (len(idx),), grid.shape, m, periodic)
-        ctx.save_for_backward(xe if kernel.requires_grad else grid.new_empty(0), wT, idx)
-        ctx.gshape = grid.shape
-        ctx.m, ctx.periodic, ctx.kshape = m, periodic, kernel.shape
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        xe, wT, idx = ctx.saved_tensors
-        grad = grad.contiguous()
-        g_in = g_w = None
-        B, X, Y, Z, _ = ctx.gshape
-        if ctx.needs_input_grad[0]:
-            g_in = grad.new_empty(ctx.gshape)
-            counts = torch.bincount(idx // (X * Y * Z), minlength=B)
-            starts = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-            C, m = ctx.gshape[-1], ctx.m  # m-major copies: feature c·m + j → j·C + c
-            grad_m = grad.view(-1, C, m).transpose(1, 2).contiguous()
-            wT_m = wT.view(27, C, m).transpose(1, 2).contiguous()
-            _call("aa_ca_dw_backward_input_at", (grad_m, wT_m, g_in, idx), (starts.data_ptr(),), ctx.gshape, m, ctx.periodic)
-        if ctx.needs_input_grad[1]:
-            gwT = torch.empty_like(wT)
-            _call("aa_ca_dw_backward_weight_at", (xe, grad, gwT, idx), (len(idx),), ctx.gshape, ctx.m, ctx.periodic)
-            g_w = gwT.t().reshape(ctx.kshape)
-        return g_in, g_w, None, None
+    return perceive(grid, _transposed(kernel), [bool(p) for p in periodic])
 
 
 def depthwise_perception_at(grid: torch.Tensor, kernel: torch.Tensor, periodic: tuple[bool, bool, bool],
                             idx: torch.Tensor) -> torch.Tensor:
-    return DepthwisePerceptionAt.apply(grid, kernel, idx, tuple(bool(p) for p in periodic))
-
-
-def depthwise_perception(grid: torch.Tensor, kernel: torch.Tensor, periodic: tuple[bool, bool, bool]) -> torch.Tensor:
-    return DepthwisePerception.apply(grid, kernel, tuple(bool(p) for p in periodic))
+    """The perception rows of the cells ``idx`` (sorted flat ids into ``[B·N]``) only: ``[R, C·m]``."""
+    return perceive_at(grid, _transposed(kernel), idx.to(torch.int64), [bool(p) for p in periodic])

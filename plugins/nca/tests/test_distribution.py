@@ -50,6 +50,7 @@ def test_the_built_wheel_requires_aa_core_only(tmp_path):
     assert not _names(requires) & SUITE_DISTS and not meta.get_all("Provides-Extra")
     assert meta["Name"] == "aa-nca"
     assert {f"aa_nca/{m}.py" for m in ("__init__", "_plugin", "config", "cell", "cell_kernel", "growth", "pool", "objective")} <= names
+    assert "aa_nca/depthwise_perception.cpp" in names  # the kernel's source ships as package data
     assert not any(n.startswith("aa_ca/") for n in names)
     assert "cell.growing_nca = aa_nca._plugin" in entry_points and "pipeline.growth = aa_nca._plugin" in entry_points
 

@@ -1,14 +1,16 @@
 """What a task contributes to ``aa serve`` (torch- and FastAPI-free): a :class:`ServeHandler` descriptor,
 returned by the ``aa_serve_handlers`` hook (:mod:`aa_serve.hookspecs`), and the contract its handler object
 implements (:class:`ServeTask`), given the service's helpers (:class:`ServeHost`). A handler's settings
-are :class:`ServeOption` values (``aa serve --option NAME=VALUE``).
+are :class:`ServeOption` values (``aa serve --option NAME=VALUE``). A plugin may also add pages beside
+the handlers' routes for the checkpoints it can show, whichever handler serves them (a :class:`ServePage`
+of the ``aa_serve_pages`` hook, e.g. aa-export's ``/live``; its object implements :class:`ServePageTask`).
 
 Moved here from ``aa_core.plugin`` (where the names stay, deprecated, until aa-core 0.3).
 """
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -88,6 +90,26 @@ class ServeHandler:
             missing = [m for m in ("load", "predict", "describe", "register_routes") if not callable(getattr(task, m, None))]
             raise TypeError(f"serve handler '{self.name}' ({self.handler!r}) built a {type(task).__name__}, "
                             f"which lacks {', '.join(missing)} (see aa_serve.ServeTask)")
+        return task
+
+
+@attrs.frozen
+class ServePage:
+    """Routes a plugin adds to every service, beside the handlers' (aa-export: ``/live``, the model running
+    in the browser). ``page`` is ``"module:attr"`` (imported only when a service starts) or a zero-argument
+    factory whose result implements :class:`ServePageTask`; it sees every served checkpoint, whichever
+    handler serves it, and adds its routes only when it can show one of them."""
+
+    name: str = attrs.field(validator=attrs.validators.min_len(1))
+    page: str | Callable[[], Any]
+    description: str = ""
+
+    def build(self) -> ServePageTask:
+        """The page object (imports its module)."""
+        task = _resolve(self.page)()
+        if not callable(getattr(task, "register_routes", None)):
+            raise TypeError(f"serve page '{self.name}' ({self.page!r}) built a {type(task).__name__}, which lacks "
+                            "register_routes (see aa_serve.ServePageTask)")
         return task
 
 
@@ -196,4 +218,15 @@ class ServeTask(Protocol):
 
     def register_routes(self, app: Any, host: ServeHost) -> None:
         """Add this task's routes to the FastAPI ``app`` (called once per service, before it starts)."""
+        ...
+
+
+@runtime_checkable
+class ServePageTask(Protocol):
+    """A plugin's page: adds its routes to the service for the served checkpoints it can show."""
+
+    def register_routes(self, app: Any, host: ServeHost, models: Sequence[ServedCheckpoint]) -> list[str]:
+        """Add routes to the FastAPI ``app`` for those of ``models`` (every served checkpoint, in command-line
+        order; not yet loaded) it can show, and return what it added in words for the start-up log (an empty
+        list: none of them; then it adds no route). ``host.call`` runs work in the model thread."""
         ...

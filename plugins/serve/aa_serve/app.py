@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aa_core.plugin import UserError, did_you_mean
 
-from .api import ServeOption, ServeTask
+from .api import ServeOption, ServePage, ServeTask
 from .batcher import Batcher
 from .metrics import Metrics, MetricsMiddleware
 from .models import ModelPool, ServedModel
@@ -132,8 +132,10 @@ class Host:
         return ServiceError(504, "timeout", f"no result within {self.settings.timeout_s:g} s (the server is overloaded); retry later")
 
 
-def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], None] | None = None) -> FastAPI:
-    """The service for ``pool``; models load in the model thread after start-up (readiness says when)."""
+def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], None] | None = None,
+               pages: Sequence[tuple[ServePage, str]] | None = None) -> FastAPI:
+    """The service for ``pool``; models load in the model thread after start-up (readiness says when).
+    ``pages``: (page, distribution) of the plugins' pages (default: the installed ``aa_serve_pages``)."""
     tasks = {h.name: h.build() for h in pool.handlers()}
     options = handler_options(tasks, settings.options)
     metrics = Metrics(set(ENDPOINTS))
@@ -227,6 +229,7 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
         if not added:
             raise RuntimeError(f"serve handler '{name}' added no routes, so its checkpoints cannot be served; "
                                "its register_routes must add the task's endpoints (a bug in the plugin providing it)")
+    _add_pages(app, host, pool, metrics, pages)
 
     app.state.service_state = state
     if settings.cors_origins:
@@ -237,6 +240,24 @@ def create_app(settings: Settings, pool: ModelPool, on_fatal: Callable[[str], No
     app.add_middleware(GuardMiddleware, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes, timeout_s=settings.timeout_s)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def _add_pages(app: FastAPI, host: Host, pool: ModelPool, metrics: Metrics, pages: Sequence[tuple[ServePage, str]] | None) -> None:
+    """Each plugin page's routes for the served models it can show (one that fails is reported and left out)."""
+    if pages is None:
+        from .models import installed_pages
+
+        pages = installed_pages()
+    for page, dist in pages:
+        before = {getattr(r, "path", None) for r in app.routes}
+        try:
+            shown = page.build().register_routes(app, host.for_handler({}), list(pool.models))
+        except Exception as exc:  # a broken page plugin must not take the service down
+            print(f"aa serve: warning: the page '{page.name}' of {dist} was left out ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+            continue
+        metrics.endpoints |= {p for p in (getattr(r, "path", None) for r in app.routes) if p} - before
+        for line in shown or []:
+            print(f"aa serve: {line}", file=sys.stderr, flush=True)
 
 
 def _forward(task: ServeTask, m: ServedModel) -> Callable[[list[Any], Any], list[Any]]:

@@ -1,4 +1,5 @@
-"""The hook aa-serve adds for task plugins (through the core's ``aa_add_hookspecs``).
+"""The hooks aa-serve adds for plugins (through the core's ``aa_add_hookspecs``): ``aa_serve_handlers`` (a
+task's routes) and ``aa_serve_pages`` (pages beside them, e.g. aa-export's ``/live``).
 
 A plugin whose checkpoints need their own routes implements it with ``@aa_core.plugin.hookimpl``;
 one that may be installed without aa-serve imports :class:`aa_serve.ServeHandler` inside the hook
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from aa_core.plugin import hookspec
 
-from .api import ServeHandler
+from .api import ServeHandler, ServePage
 
 
 @hookspec
@@ -27,4 +28,16 @@ def aa_serve_handlers() -> list[ServeHandler]:
     restores each of its checkpoints in the model thread, ``predict`` answers one batch there,
     ``describe`` adds fields to ``/v1/models``, ``options()`` (optional) declares its settings. Handler
     names must differ between the handlers serving one service.
+    """
+
+
+@hookspec
+def aa_serve_pages() -> list[ServePage]:
+    """Return :class:`~aa_serve.ServePage` objects: routes added to every service beside the handlers'.
+
+    Each page in an installed plugin is built once per service (:meth:`ServePage.build`, a
+    :class:`~aa_serve.ServePageTask`) after the handlers have added their routes; its
+    ``register_routes(app, host, models)`` sees every served checkpoint and adds routes only for those it
+    can show (aa-export: ``/live`` for growth checkpoints). A page that fails to build or register is
+    reported on stderr, naming its distribution, and left out: the service still starts.
     """

@@ -19,7 +19,7 @@ import attrs
 from aa_core.plugin import UserError, finite_only
 from aa_core.run import read_metadata, resolve_checkpoint
 
-from .api import ServeHandler, dataset_name
+from .api import ServeHandler, ServePage, dataset_name
 
 WEIGHTS = "model.safetensors"
 _CHUNK = 1 << 20
@@ -105,6 +105,23 @@ def installed_handlers() -> list[tuple[ServeHandler, str]]:
             raise UserError(f"the aa_serve_handlers hook of {p.distribution} returned a {type(h).__name__}, not an "
                             "aa_serve.ServeHandler; fix or uninstall that distribution (pip uninstall <distribution>)")
         out.append((h, p.distribution))
+    return out
+
+
+def installed_pages() -> list[tuple[ServePage, str]]:
+    """(page, distribution) of every installed plugin's ``aa_serve_pages`` hook (aa-export's ``/live``); a
+    hook that returns something else is reported on stderr and left out."""
+    import sys
+
+    from aa_core.run import host
+
+    out = []
+    for page, p in host().collect("aa_serve_pages"):
+        if isinstance(page, ServePage):
+            out.append((page, p.distribution))
+        else:
+            print(f"aa serve: warning: the aa_serve_pages hook of {p.distribution} returned a {type(page).__name__}, not an "
+                  "aa_serve.ServePage; its page is left out", file=sys.stderr, flush=True)
     return out
 
 
