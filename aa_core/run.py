@@ -23,6 +23,7 @@ Runs and checkpoints::
 
     run_spec, seed_everything, new_run_id                    run a spec's tasks; run ids
     host                                                     the plugin host (installed plugins, their contributions and load errors)
+    PluginHost, PluginInfo                                   a host over chosen plugins (e.g. a test of one without another)
     restore, load_checkpoint, load_verified, read_metadata,  a checkpoint → a working model
     load_weights, resolve_checkpoint, is_run_dir, pointer,
     create_run_dir, lock_run, prune, free_bytes,             run folders: exclusive, locked, pruned
@@ -54,7 +55,7 @@ _LAZY = {
     **dict.fromkeys(["from_main", "is_main"], "aa_core.train.distributed"),
     "aux_losses": "aa_core.builtins.direct_embedding",
     **dict.fromkeys(["run_spec", "seed_everything"], "aa_core.tasks"),
-    "host": "aa_core.host",
+    **dict.fromkeys(["host", "PluginHost", "PluginInfo"], "aa_core.host"),
     **dict.fromkeys(["restore", "load_checkpoint", "load_verified", "read_metadata", "load_weights", "resolve_checkpoint", "is_run_dir",
                      "pointer", "create_run_dir", "lock_run", "prune", "free_bytes", "write_files_or_elsewhere"], "aa_core.checkpoint"),
     **dict.fromkeys(["t_interval", "paired", "interval", "resample_indices", "verdict", "HIGHER", "LOWER", "NO_DIFF"], "aa_core.stats"),

@@ -276,7 +276,7 @@ def test_vendored_runtime_is_intact():
 
 def test_the_plugin_loads_with_and_without_aa_serve():
     """`pip install aa-export` alone: its /live page hook (specified by aa-serve) is optional, so the plugin still loads."""
-    from aa_core.host import PluginHost, PluginInfo
+    from aa_core.run import PluginHost, PluginInfo
 
     alone = PluginHost([PluginInfo("aa_export._plugin", "aa_export._plugin", "aa-export", "0.1.0", ())])
     assert alone.load_all() == {} and "aa_serve_pages" not in alone.hook_names
