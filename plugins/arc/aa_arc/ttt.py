@@ -26,14 +26,30 @@ def model_seed(seed: int, task_id: str, attempt: int) -> int:
     return int(hashlib.sha256(f"{seed}/{task_id}/{attempt}".encode()).hexdigest()[:12], 16)
 
 
-def groups(tasks: list[ArcTask], size: int) -> list[list[ArcTask]]:
-    """Same-size tasks in groups of ``size`` with similar canvases (sorted by the larger side, then area)."""
-    def key(t: ArcTask) -> tuple[int, int, str]:
-        h, w = t.canvas()
-        return max(h, w), h * w, t.id
+def cells(task: ArcTask) -> int:
+    """Cells one NCA of the task updates per step: its demonstration grids on its own canvas."""
+    h, w = task.canvas()
+    return len(task.train) * h * w
 
-    trainable = sorted((t for t in tasks if t.same_size), key=key)
-    return [trainable[i:i + size] for i in range(0, len(trainable), size)]
+
+def groups(tasks: list[ArcTask], size: int, max_padding: float = 1.25) -> list[list[ArcTask]]:
+    """Same-size tasks in groups of at most ``size``, similar canvases together (sorted by height, width and
+    pairs): a task joins the open group only while the padded group computes at most ``max_padding`` × the
+    cells its tasks need (padding is work that buys nothing), else it opens the next group."""
+    def key(t: ArcTask) -> tuple[int, int, int, str]:
+        h, w = t.canvas()
+        return h, w, len(t.train), t.id
+
+    out: list[list[ArcTask]] = []
+    for t in sorted((t for t in tasks if t.same_size), key=key):
+        g = out[-1] + [t] if out and len(out[-1]) < size else None
+        if g is not None:
+            padded = len(g) * max(len(x.train) for x in g) * max(x.canvas()[0] for x in g) * max(x.canvas()[1] for x in g)
+            if padded <= max_padding * sum(cells(x) for x in g):
+                out[-1] = g
+                continue
+        out.append([t])
+    return out
 
 
 def _pack(grids: list[list[Grid]], fill: int, h: int, w: int) -> torch.Tensor:
