@@ -1,6 +1,7 @@
 """The ``[arc]`` spec section (torch-free: the hook module imports it)."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import attrs
@@ -9,6 +10,18 @@ from aa_core.plugin import in_range, non_negative, one_of, positive
 
 VERSIONS = ("arcagi", "arcagi2")
 SPLITS = ("training", "evaluation")
+
+
+def _worker_name(_inst: Any, _attr: Any, value: Any) -> None:
+    """letters, digits, '.', '_', '-'"""
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
+        raise ValueError(f"must be letters, digits, '.', '_' or '-' (it names the worker's predictions file), got {value!r}")
+
+
+def _claims_url(_inst: Any, _attr: Any, value: Any) -> None:
+    """a database URL (scheme://...)"""
+    if value and "://" not in value:
+        raise ValueError(f"must be a database URL (e.g. 'sqlite:////shared/arc/claims.db', 'postgresql://host/db'), got {value!r}")
 
 
 def _doc(text: str, default: Any = attrs.NOTHING, **kw: Any) -> Any:
@@ -47,3 +60,10 @@ class ArcConfig:
     seed: int = _doc("seed of the NCAs' initial weights and fire masks", 0)
     threads: int | None = _doc("torch threads (default: torch's)", None, validator=positive)
     pictures: int = _doc("solved and failed tasks drawn (each); 0 draws none", 4, validator=non_negative)
+    claims: str | None = _doc(
+        "database URL shared by several `aa run` workers on one run folder (e.g. `sqlite:////shared/claims.db`, a "
+        "`postgresql://` URL for several machines): each worker claims a group's tasks there before training it, so every "
+        "task is trained once; default (or \"\"): no sharing, this process trains every unfinished task", None, validator=_claims_url)
+    worker: str | None = _doc(
+        "this worker's name with `claims` (default: the host name): it writes `predictions.<worker>.jsonl`, and a rerun "
+        "under the same name takes back the claims a killed run of it left", None, validator=_worker_name)
