@@ -149,6 +149,18 @@ def test_the_step_log_records_every_nth_step_with_the_objectives_step_metrics():
     assert {"step", "loss", "lr", "t", "batch_mean"} <= set(res["steps"][0])
 
 
+def test_ties_last_keeps_the_last_of_the_rounds_with_the_best_validation_score():
+    """Validation saturates early on the blobs: the first saturated round is kept by default, the last with ties = "last"."""
+    first = fit(model(), Blobs(), cfg(epochs=8), objective=Accuracy(), progress=False)
+    last = fit(model(), Blobs(), cfg(epochs=8, ties="last"), objective=Accuracy(), progress=False)
+    scores = [h["val_accuracy"] for h in first["history"]]
+    top = max(scores)
+    assert scores.count(top) >= 2  # a real tie, or the test says nothing
+    assert first["best_epoch"] == scores.index(top) + 1
+    assert last["best_epoch"] == len(scores) - scores[::-1].index(top)
+    assert last["best_epoch"] > first["best_epoch"]
+
+
 def test_shuffle_false_takes_the_stored_order_in_consecutive_batches():
     class Indices(Callback):
         def __init__(self):

@@ -43,7 +43,9 @@ class TrainConfig:
     batches, wrapping around: the MNIST-1D paper's loop). ``budget_s`` ends training at the first
     step after that many seconds of training (the round in progress is validated and the run
     finishes normally); ``log_every`` records every N-th step's loss (and the objective's
-    ``step_metrics``) in ``runs/<id>/steps.jsonl``.
+    ``step_metrics``) in ``runs/<id>/steps.jsonl``. ``ties = "last"`` keeps the last of rounds with an
+    equal ``select_on`` instead of the first: where validation saturates early (a few examples, all right)
+    the first saturated round is not the best model.
     """
 
     epochs: int = _doc("passes over the training split", 20, validator=positive)
@@ -70,6 +72,8 @@ class TrainConfig:
     budget_s: float | None = _doc("wall-clock seconds of training; the run ends at the first step after them", None,
                                   validator=[positive, finite])
     log_every: int | None = _doc("a runs/<run-id>/steps.jsonl line every N optimizer steps", None, validator=positive)
+    ties: str = _doc("of rounds with an equal select_on, keep the first, or the last (a tie then counts as an improvement)",
+                     "first", validator=one_of(["first", "last"]))
 
     def check(self) -> Iterator[tuple[str, str]]:
         if self.select_on is not None and not self.select_on.startswith("val_"):

@@ -177,7 +177,7 @@ class Loop:
         p.history.append(metrics)
         value = metrics[self.metric]
         score = self.sign * value if isinstance(value, (int, float)) and math.isfinite(value) else float("-inf")
-        improved = score > p.best_score + 1e-7
+        improved = score > p.best_score + 1e-7 or (getattr(self.settings, "ties", "first") == "last" and math.isfinite(score) and score >= p.best_score - 1e-7)
         if improved:
             p.best_score, p.best_epoch, p.best_metrics, p.stale = score, r + 1, metrics, 0
             p.best_state = copy.deepcopy(self.model.state_dict())
