@@ -15,6 +15,7 @@ cross-entropy and 1 − IoU; ``emoji_growth``: RGBA MSE) and registers it as an 
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -31,7 +32,7 @@ REGROW_SEED = 99
 STAGES = ("grown", "persisted", "damaged", "regrown")
 
 
-class GrowthObjective(Objective):
+class GrowthObjective(Objective, ABC):
     """What growth tasks share; a subclass scores states (:meth:`sample_losses`, :meth:`scores`,
     :meth:`per_sample`); the test damages the pattern where the dataset says (:meth:`damage_site`). ``data`` is a
     :class:`~aa_nca.growth.GrowthDataset` (its ``target``, ``seed``, ``grow_from_seed``, ``damage_site``, ``damage_ball``)."""
@@ -41,17 +42,17 @@ class GrowthObjective(Objective):
     def __init__(self, config: GrowthObjectiveConfig):
         self.config = config
 
+    @abstractmethod
     def sample_losses(self, final: torch.Tensor, targets: torch.Tensor, model: nn.Module) -> torch.Tensor:
         """Per-sample loss ``[B]`` of grown states to the batch's ``targets``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scores(self, final: torch.Tensor, data: Any) -> dict[str, float]:
         """Validation's figures of grown states, unprefixed (``val_loss`` is added after them)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def per_sample(self, final: torch.Tensor, data: Any) -> torch.Tensor:
         """The test stages' figure per sample ``[B]``."""
-        raise NotImplementedError
 
     def damage_site(self, data: Any) -> tuple[torch.Tensor, float]:
         """(centre ``[3]``, radius in cells) of the test's damage ball: the dataset's
