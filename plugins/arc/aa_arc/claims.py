@@ -16,17 +16,14 @@ worker name (that worker restarted on another machine) or :data:`STALE_S` for an
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+from aa_sweep.claims import process_alive, process_id, schema_lock  # the study runner's owner identity and schema lock
 
 BEAT_S = 20.0
 SAME_WORKER_STALE_S = 90.0
@@ -50,63 +47,13 @@ def default_worker() -> str:
     return socket.gethostname()
 
 
-def process_start(pid: int) -> str | None:
-    """The kernel's start time of process ``pid`` (Linux); None when it is gone, a zombie, or unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] in ("Z", "X") else fields[19]
-
-
-def process_id() -> str:
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{process_start(pid) or ''}"
-
-
-def process_alive(ident: str) -> bool | None:
-    """Whether the process ``host:pid:start`` lives; None when it ran on another host."""
-    host, _, rest = ident.partition(":")
-    pid_s, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_s.isdigit():
-        return None
-    try:
-        os.kill(int(pid_s), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    now = process_start(int(pid_s))
-    if now is None and Path("/proc/self/stat").exists():
-        return False
-    return not (start and now and now != start)
-
-
-@contextlib.contextmanager
-def _schema_lock(url: str) -> Iterator[None]:
-    """Two workers starting together must not both create the table (SQLite: a file lock beside it)."""
-    path = sa.engine.make_url(url).database if url.startswith("sqlite") else None
-    if not path or path == ":memory:":
-        yield
-        return
-    lock = Path(path).with_name(Path(path).name + ".schema-lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 class TaskClaims:
     """This process's claims on one study's tasks, as worker ``worker``."""
 
     def __init__(self, url: str, study: str, worker: str):
         kw: dict[str, Any] = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
         self.engine = sa.create_engine(url, **kw)
-        with _schema_lock(url):
+        with schema_lock(url):
             _META.create_all(self.engine, checkfirst=True)
         self.study, self.worker, self.owner = study, worker, process_id()
         self._stop = threading.Event()
