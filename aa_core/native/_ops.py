@@ -31,13 +31,25 @@ def autograd_op(op: Any, backward: Callable[..., Any], setup_context: Callable[.
     the same ``setup_context`` and ``backward``; a backward should call the other ops through their
     callables too (then gradients of gradients work under ``torch.func`` as well)."""
     op.register_autograd(backward, setup_context=setup_context)
+    kernel = getattr(op, "_init_fn", None)  # the op's own Python implementation (torch 2.13's CustomOpDef)
+
+    def direct(args: tuple[Any, ...]) -> Any:
+        """The op's implementation called as a function when nothing needs the dispatcher: plain CPU tensors,
+        no functorch transform, no dispatch mode (a fake or meta trace, a FLOP counter). That saves the
+        dispatcher's Python round trip, several times a small kernel's own cost."""
+        if kernel is None or torch._C._are_functorch_transforms_active() or torch._C._len_torch_dispatch_stack():
+            return op(*args)
+        for a in args:
+            if isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or a.device.type != "cpu"):
+                return op(*args)
+        return kernel(*args)
 
     class Function(torch.autograd.Function):
         generate_vmap_rule = True  # vmap runs forward and backward under vmap: the ops' own vmap rules
 
         @staticmethod
         def forward(*args: Any) -> Any:
-            return op(*args)
+            return direct(args)
 
         @staticmethod
         def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
@@ -53,6 +65,8 @@ def autograd_op(op: Any, backward: Callable[..., Any], setup_context: Callable[.
     def call(*args: Any) -> Any:
         if torch.compiler.is_compiling():
             return op(*args)
+        if not torch.is_grad_enabled() or not any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+            return direct(args)  # no graph to record (inference, or a backward without create_graph)
         return Function.apply(*args)
 
     call.__name__ = call.__qualname__ = name

@@ -69,12 +69,6 @@ def _call(name: str, tensors: tuple[torch.Tensor, ...], extras: tuple[int, ...],
     getattr(lib, name)(*(t.data_ptr() for t in tensors), *extras, B, X, Y, Z, C, m, px, py, pz, torch.get_num_threads())
 
 
-def _expanded(grid: torch.Tensor, m: int) -> torch.Tensor:
-    """``[B, X, Y, Z, C·m]``: feature c·m + j reads channel c (the layout the kernels read)."""
-    grid = grid.contiguous()
-    return grid.repeat_interleave(m, -1) if m > 1 else grid
-
-
 def _f32(*ts: torch.Tensor) -> None:
     if any(t.dtype != torch.float32 for t in ts):
         raise ValueError("aa_nca: the depthwise perception kernels take fp32 tensors")
@@ -88,7 +82,7 @@ def _perceive(grid: torch.Tensor, wT: torch.Tensor, periodic: list[bool]) -> tor
     Cm = wT.shape[1]
     m = Cm // grid.shape[-1]
     out = grid.new_empty(*grid.shape[:4], Cm)
-    _call("aa_ca_dw_forward", (_expanded(grid, m), wT.contiguous(), out), (), grid.shape, m, periodic)
+    _call("aa_ca_dw_forward", (grid.contiguous(), wT.contiguous(), out), (), grid.shape, m, periodic)
     return out
 
 
@@ -109,7 +103,7 @@ def _perceive_weight_grad(grid: torch.Tensor, grad: torch.Tensor, periodic: list
     Cm = grad.shape[-1]
     m = Cm // grid.shape[-1]
     out = grid.new_empty(27, Cm)
-    _call("aa_ca_dw_backward_weight", (_expanded(grid, m), grad.contiguous(), out), (), grid.shape, m, periodic)
+    _call("aa_ca_dw_backward_weight", (grid.contiguous(), grad.contiguous(), out), (), grid.shape, m, periodic)
     return out
 
 
@@ -178,7 +172,7 @@ def _perceive_at(grid: torch.Tensor, wT: torch.Tensor, idx: torch.Tensor, period
     m = Cm // grid.shape[-1]
     idx = idx.contiguous()
     out = grid.new_empty(len(idx), Cm)
-    _call("aa_ca_dw_forward_at", (_expanded(grid, m), wT.contiguous(), out, idx), (len(idx),), grid.shape, m, periodic)
+    _call("aa_ca_dw_forward_at", (grid.contiguous(), wT.contiguous(), out, idx), (len(idx),), grid.shape, m, periodic)
     return out
 
 
@@ -206,7 +200,7 @@ def _perceive_at_weight_grad(grid: torch.Tensor, grad: torch.Tensor, idx: torch.
     Cm = grad.shape[-1]
     m = Cm // grid.shape[-1]
     out = grid.new_empty(27, Cm)
-    _call("aa_ca_dw_backward_weight_at", (_expanded(grid, m), grad.contiguous(), out, idx.contiguous()), (len(idx),),
+    _call("aa_ca_dw_backward_weight_at", (grid.contiguous(), grad.contiguous(), out, idx.contiguous()), (len(idx),),
           grid.shape, m, periodic)
     return out
 

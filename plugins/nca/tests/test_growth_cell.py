@@ -69,7 +69,8 @@ WIDTHS = [(6, 2), (20, 3), (17, 1)]
 
 
 @pytest.mark.parametrize("channels,multiplier", WIDTHS)
-@pytest.mark.parametrize("size,boundary", [((4, 5, 3), "zero"), ((4, 5, 3), "periodic"), ((5, 4, 1), "zero"), ((6, 1, 1), "periodic")])
+@pytest.mark.parametrize("size,boundary", [((4, 5, 3), "zero"), ((4, 5, 3), "periodic"), ((5, 4, 1), "zero"), ((6, 1, 1), "periodic"),
+                                           ((7, 1, 1), "zero"), ((2, 3, 2), "periodic"), ((20, 5, 3), "periodic")])
 def test_cpp_perception_and_its_gradients_match_pytorch(size, boundary, channels, multiplier):
     from aa_nca import cell_kernel
 
