@@ -35,9 +35,10 @@ def autograd_op(op: Any, backward: Callable[..., Any], setup_context: Callable[.
 
     def direct(args: tuple[Any, ...]) -> Any:
         """The op's implementation called as a function when nothing needs the dispatcher: plain CPU tensors,
-        no functorch transform, no dispatch mode (a fake or meta trace, a FLOP counter). That saves the
+        no functorch transform, no dispatch mode (a fake or meta trace, a FLOP counter), no jit trace. That saves the
         dispatcher's Python round trip, several times a small kernel's own cost."""
-        if kernel is None or torch._C._are_functorch_transforms_active() or torch._C._len_torch_dispatch_stack():
+        if (kernel is None or torch._C._are_functorch_transforms_active() or torch._C._len_torch_dispatch_stack()
+                or torch._C._get_tracing_state() is not None):
             return op(*args)
         for a in args:
             if isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or a.device.type != "cpu"):

@@ -208,3 +208,24 @@ def test_cell_gradients_through_the_ops_equal_the_pytorch_path():
         results.append((p, *torch.autograd.grad((p * torch.linspace(-1, 1, p.numel()).view_as(p)).sum(), [x, cell.kernel])))
     for a, b in zip(*results):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+class _Seen(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_direct_call_equals_the_op_and_a_dispatch_mode_still_sees_the_op():
+    """Eager calls on plain CPU tensors skip the dispatcher; the result is the op's, and anything that watches
+    dispatch (a FLOP counter, a fake or meta trace) still gets the op itself."""
+    x, wT, _ = _operands()
+    direct = ck.perceive(x, wT, [False, True, False])
+    assert torch.equal(direct, torch.ops.aa_nca.perceive(x, wT, [False, True, False]))
+    with _Seen() as seen:
+        ck.perceive(x, wT, [False, True, False])
+    assert any("aa_nca.perceive" in op for op in seen.ops)
