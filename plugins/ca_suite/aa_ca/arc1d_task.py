@@ -122,18 +122,23 @@ class Arc1D:
         if len(problems) < config.folds:
             raise UserError(f"dataset.folds = {config.folds} exceeds the {len(problems)} problems of {config.task}")
         perm = np.random.default_rng(config.split_seed).permutation(len(problems))
-        folds = np.array_split(perm, config.folds)
-        test = folds[config.fold]
-        rest = np.concatenate([f for i, f in enumerate(folds) if i != config.fold])
+        demonstrations = config.protocol == "demonstrations"
+        if demonstrations:  # CAX's protocol: every problem's demonstrations train, every problem's test pair scores
+            test, rest = perm, perm
+        else:
+            folds = np.array_split(perm, config.folds)
+            test = folds[config.fold]
+            rest = np.concatenate([f for i, f in enumerate(folds) if i != config.fold])
         if config.validation >= len(rest):
             raise UserError(f"dataset.validation = {config.validation} leaves no training problems ({len(rest)} outside the test fold)")
         val, train = rest[: config.validation], rest[config.validation:]
         self.problems = {"train": [problems[i] for i in train], "validation": [problems[i] for i in val],
                          "test": [problems[i] for i in test]}
         self.length = max(len(a) for p in problems for a, _ in p["pairs"])
+        shown = slice(0, -1) if demonstrations else slice(None)  # the test pair of a scored problem is never trained on
         self.data = {
-            "train": encode([pr for p in self.problems["train"] for pr in p["pairs"]], self.length),
-            "validation": encode([pr for p in self.problems["validation"] for pr in p["pairs"]], self.length),
+            "train": encode([pr for p in self.problems["train"] for pr in p["pairs"][shown]], self.length),
+            "validation": encode([pr for p in self.problems["validation"] for pr in p["pairs"][shown]], self.length),
             "test": encode([p["pairs"][-1] for p in self.problems["test"]], self.length),
         }
         h = hashlib.sha256(json.dumps({k: [p["name"] for p in v] for k, v in self.problems.items()}).encode())

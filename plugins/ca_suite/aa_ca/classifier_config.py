@@ -182,8 +182,15 @@ class Arc1DConfig:
     Problems are split into ``folds`` folds by a fixed permutation (``split_seed``): fold ``fold``
     is the test split (its problems' test pairs are scored, exact match), ``validation`` problems of
     the rest are the validation split, and every pair (3 train + 1 test) of the remaining problems
-    is training data. Running folds 0…folds-1 scores every problem once. ``augment = "colours"``
-    permutes the colours 1–9 of a training pair (input and output alike)."""
+    is training data. Running folds 0…folds-1 scores every problem once (``protocol = "unseen"``: the
+    rule applied to problems the model never saw).
+
+    ``protocol = "demonstrations"`` is CAX's data protocol (its Table 2): the model trains on the three
+    demonstration pairs of every problem and is scored on every problem's test pair (folds are not
+    used; the demonstration pairs of ``validation`` problems are held out as the validation split, so
+    those problems' test pairs are the only ones whose problem the model has not trained on). CAX trained
+    one model over all tasks with the task as an input; here it is one model per task.
+    ``augment = "colours"`` permutes the colours 1–9 of a training pair (input and output alike)."""
 
     path: str | None = path_field(default=None)
     task: str = "1d_move_1p"
@@ -192,10 +199,14 @@ class Arc1DConfig:
     validation: int = attrs.field(default=5, validator=non_negative)
     split_seed: int = 0
     augment: str = attrs.field(default="none", validator=one_of(["none", "colours"]))
+    protocol: str = attrs.field(default="unseen", validator=one_of(["unseen", "demonstrations"]))
 
     def check(self) -> Iterator[tuple[str, str]]:
         if self.path is None:
             yield "path", "the 1D-ARC dataset folder is required (e.g. ../shared/data/1d-arc/dataset)"
+        if self.protocol == "demonstrations" and self.fold != 0:
+            yield "fold", ('protocol = "demonstrations" scores every problem\'s test pair in one run and uses no folds; '
+                           "leave fold at 0")
         if self.fold >= self.folds:
             yield "fold", f"must be < folds ({self.folds}), got {self.fold}"
 

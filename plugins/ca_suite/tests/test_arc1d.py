@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from aa_ca.arc1d_task import Arc1D, load_task, task_names
+from aa_ca.arc1d_task import Arc1D, encode, load_task, task_names
 from aa_ca.classifier_config import Arc1DConfig
 from aa_core.plugin import UserError
 
@@ -113,3 +113,21 @@ def test_missing_folder_exits_2(aa, tmp_path):
     r = aa("run", str(REPO / "examples/ca/arc1d.toml"), "--set", f"dataset.path={tmp_path}/nowhere",
            "--set", f"run.output_dir={tmp_path}/runs", "--set", f"run.checkpoint_dir={tmp_path}/ck", cwd=REPO, timeout=300)
     assert r.returncode == 2 and "dataset.path" in r.stderr and "Traceback" not in r.stderr
+
+
+@needs_data
+def test_the_demonstrations_protocol_trains_on_demonstrations_and_scores_every_test_pair():
+    """CAX's protocol: the demonstration pairs of every problem train (those of `validation` problems validate),
+    every problem's test pair is scored, and no test pair is among the training or validation pairs."""
+    ds = Arc1D(Arc1DConfig(path=str(DATA), task="1d_move_2p", protocol="demonstrations"))
+    problems = load_task(DATA, "1d_move_2p")
+    assert ds.sizes() == {"train": 3 * 45, "validation": 3 * 5, "test": 50}
+    assert {p["name"] for p in ds.problems["test"]} == {p["name"] for p in problems}
+    for split in ("train", "validation"):  # the demonstrations of the split's problems, in order, and nothing else
+        want = encode([pr for p in ds.problems[split] for pr in p["pairs"][:-1]], ds.length)
+        assert torch.equal(ds.data[split]["colours"], want["colours"]) and torch.equal(ds.data[split]["targets"], want["targets"])
+    assert torch.equal(ds.data["test"]["targets"], encode([p["pairs"][-1] for p in ds.problems["test"]], ds.length)["targets"])
+    with pytest.raises(UserError, match="leave fold at 0"):
+        from aa_core.run import validate
+
+        validate({"dataset": {"name": "arc1d", "path": str(DATA), "protocol": "demonstrations", "fold": 2}}, source="<test>")
