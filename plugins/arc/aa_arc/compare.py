@@ -74,7 +74,7 @@ def table(folders: list[Path], reference: Path) -> str:
     lines = [f"{ref['label']}; reference: hidden {r['hidden']}, width {r['width']}, T = {r['steps']}, "
              f"{r['train_steps']} optimiser steps, seed {r['seed']}; pass@{ref['scores']['k']} exact match, a task solved "
              "when every test grid is.", "",
-             "| run | settings (vs the reference) | tasks | solved | gained / lost vs the reference | "
+             "| run | settings (vs the reference) | tasks (paired) | solved | gained / lost vs the reference | "
              "paired difference, % of tasks [95 % t] | sign test p | CPU-s per attempted task |",
              "|---|---|---|---|---|---|---|---|"]
     for folder in folders:
@@ -82,7 +82,8 @@ def table(folders: list[Path], reference: Path) -> str:
         c = paired(run, ref)
         own = Path(folder).resolve() == Path(reference).resolve()
         diff = "–" if own else f"{100 * c['diff']:+.1f} [{100 * c['lo']:+.1f}, {100 * c['hi']:+.1f}]"
-        lines.append(f"| {Path(folder).name} | {label(run, ref)} | {c['tasks']} | {c['solved']} | "
+        solved = str(c["solved"]) if own or c["tasks"] == len(ref["scores"]["per_task"]) else f"{c['solved']} (reference: {c['reference_solved']})"
+        lines.append(f"| {Path(folder).name} | {label(run, ref)} | {c['tasks']} | {solved} | "
                      f"{'–' if own else str(c['gained']) + ' / ' + str(c['lost'])} | {diff} | "
                      f"{'–' if own else format(c['p'], '.2g')} | {run['cpu']['mean_s']:.1f} |")
     return "\n".join(lines) + "\n"

@@ -41,6 +41,8 @@ def test_the_table_names_what_changed(tmp_path):
     text = table([base, other], base)
     assert "| base | reference |" in text
     assert "| longer | train_steps=300 | 2 | 2 | 1 / 0 |" in text
+    fewer = run(tmp_path, "sample", {"b": True}, steps=24)  # a run over part of the reference's tasks
+    assert "| sample | steps=24 | 1 | 1 (reference: 0) | 1 / 0 |" in table([base, fewer], base)
 
 
 def test_an_unfinished_run_is_a_clear_error(tmp_path):
