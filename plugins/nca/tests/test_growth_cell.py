@@ -84,8 +84,8 @@ def test_cpp_perception_and_its_gradients_match_pytorch(size, boundary, channels
         cell.use_kernel = use_kernel
         p = cell.perceive(x, ctx.geometry)
         results.append((p, *torch.autograd.grad((p * torch.linspace(-1, 1, p.numel()).view_as(p)).sum(), [x, cell.kernel])))
-    for a, b in zip(*results):
-        assert torch.allclose(a, b, atol=1e-5)
+    for a, b in zip(*results):  # fp32 sums in another order: the kernel gradient sums over every cell, so its error grows with its scale
+        assert torch.allclose(a, b, atol=1e-5 * (1 + float(b.abs().max())))
 
 
 @pytest.mark.parametrize("channels,multiplier", WIDTHS)
