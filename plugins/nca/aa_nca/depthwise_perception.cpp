@@ -226,6 +226,14 @@ inline int x_block(int X, int Y, int Z) {
   return (int)std::max<int64_t>(1, std::min<int64_t>(X, 256 / std::max<int64_t>(plane, 1)));
 }
 
+// Block t of the (sample, x-block) work items: sample b, x-planes [x0, x1) (blocks of xb planes)
+inline void block_of(int64_t t, int X, int xb, int64_t* b, int* x0, int* x1) {
+  const int nb = (X + xb - 1) / xb;
+  *b = t / nb;
+  *x0 = (int)(t % nb) * xb;
+  *x1 = std::min(X, *x0 + xb);
+}
+
 // out[i] = Σ_t partial[t, i]: the per-thread kernel-gradient sums
 inline void sum_partials(const std::vector<float>& partial, int threads, int64_t n, float* out) {
   std::memset(out, 0, sizeof(float) * n);
@@ -244,8 +252,7 @@ inline void cell_xyz(const Geo& g, int64_t p, int* x, int* y, int* z) {
 extern "C" {
 
 // in [B,X,Y,Z,C], wT [27, C*m] → out [B,X,Y,Z,C*m]. One parallel region: the input expanded (each
-// channel repeated m times) block by block, then each block's taps, by the same threads in the same order,
-// so a block mostly reads what its own thread expanded.
+// channel repeated m times), then each block's taps.
 void aa_ca_dw_forward(const float* in, const float* wT, float* out, int64_t B, int X, int Y, int Z, int C, int m,
                       int px, int py, int pz, int threads) {
   const int Cm = C * m;
@@ -255,19 +262,12 @@ void aa_ca_dw_forward(const float* in, const float* wT, float* out, int64_t B, i
   const float* expanded = m == 1 ? in : xe;
 #pragma omp parallel num_threads(threads)
   {
-    if (m != 1) {
-#pragma omp for schedule(static)
-      for (int64_t t = 0; t < B * nb; ++t) {
-        const int64_t b = t / nb;
-        const int x0 = (int)(t % nb) * xb, x1 = std::min(X, x0 + xb);
-        const int64_t first = b * N + x0 * plane;
-        expand_channels(in + first * C, (x1 - x0) * plane * C, m, xe + first * Cm);
-      }
-    }
+    if (m != 1) expand_all(in, B * N, C, m, xe);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < B * nb; ++t) {
-      const int64_t b = t / nb;
-      const int x0 = (int)(t % nb) * xb, x1 = std::min(X, x0 + xb);
+      int64_t b;
+      int x0, x1;
+      block_of(t, X, xb, &b, &x0, &x1);
       const float* src = expanded + b * N * Cm;
       float* dst = out + b * N * Cm;
       std::memset(dst + x0 * plane * Cm, 0, sizeof(float) * (x1 - x0) * plane * Cm);
@@ -289,8 +289,9 @@ void aa_ca_dw_backward_input(const float* gout, const float* wT, float* gin, int
     std::vector<float> acc((size_t)xb * plane * Cm);  // the block's [cells, C·m] sums before the sum over m
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < B * nb; ++t) {
-      const int64_t b = t / nb;
-      const int x0 = (int)(t % nb) * xb, x1 = std::min(X, x0 + xb);
+      int64_t b;
+      int x0, x1;
+      block_of(t, X, xb, &b, &x0, &x1);
       const int64_t first = x0 * plane, cells = (x1 - x0) * plane;
       const float* go = gout + b * N * Cm;
       std::fill(acc.begin(), acc.begin() + cells * Cm, 0.f);
@@ -314,19 +315,12 @@ void aa_ca_dw_backward_weight(const float* in, const float* gout, float* gwT, in
 #pragma omp parallel num_threads(threads)
   {
     float* mine = partial.data() + (size_t)thread_id() * 27 * Cm;
-    if (m != 1) {
-#pragma omp for schedule(static)
-      for (int64_t t = 0; t < B * nb; ++t) {
-        const int64_t b = t / nb;
-        const int x0 = (int)(t % nb) * xb, x1 = std::min(X, x0 + xb);
-        const int64_t first = b * N + x0 * plane;
-        expand_channels(in + first * C, (x1 - x0) * plane * C, m, xe + first * Cm);
-      }
-    }
+    if (m != 1) expand_all(in, B * N, C, m, xe);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < B * nb; ++t) {
-      const int64_t b = t / nb;
-      const int x0 = (int)(t % nb) * xb, x1 = std::min(X, x0 + xb);
+      int64_t b;
+      int x0, x1;
+      block_of(t, X, xb, &b, &x0, &x1);
       const float* src = expanded + b * N * Cm;
       const float* go = gout + b * N * Cm;
       for_each_run(X, Y, Z, px, py, pz, 1, x0, x1, [&](int k, int64_t p, int64_t L, int64_t delta) {
