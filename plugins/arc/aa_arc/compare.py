@@ -19,7 +19,7 @@ from typing import Any
 
 from aa_core.run import t_interval
 
-SETTINGS = ("hidden", "width", "steps", "steps_jitter", "train_steps", "lr", "fire_rate", "seed")
+SETTINGS = ("cell", "hidden", "width", "steps", "steps_jitter", "train_steps", "lr", "fire_rate", "seed")
 
 
 class CompareError(ValueError):

@@ -24,6 +24,29 @@ def _claims_url(_inst: Any, _attr: Any, value: Any) -> None:
         raise ValueError(f"must be a database URL (e.g. 'sqlite:////shared/arc/claims.db', 'postgresql://host/db'), got {value!r}")
 
 
+def cell_spec(cell: dict[str, Any], channels: int, h: int, w: int) -> dict[str, Any]:
+    """The spec tables that build an ``[arc] cell`` on an ``h × w`` grid (``channels`` set by the ARC state)."""
+    return {"geometry": {"name": "lattice", "size": [h, w, 1], "neighbourhood": 26, "boundary": "zero"},
+            "cell": {**cell, "channels": channels}}
+
+
+def _cell_table(_inst: Any, _attr: Any, value: Any) -> None:
+    """a cell table, e.g. {name = "growing_nca", hidden = [64]}"""
+    if value is None:
+        return
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise ValueError(f"must be a cell table with a name, e.g. {{name = \"growing_nca\", hidden = [64]}}, got {value!r}")
+    if "channels" in value:
+        raise ValueError("leave out `channels`: the ARC state sets it (10 colours + arc.hidden + the inside channel)")
+    from aa_core.run import validate
+
+    try:
+        validate(cell_spec(value, 31, 3, 3), "[arc] cell")
+    except Exception as e:  # the core's spec error lists the problem and the known names/keys
+        problems = [line.strip().removeprefix("- ") for line in str(e).splitlines()[1:]] or [str(e)]
+        raise ValueError("; ".join(problems)) from None
+
+
 def _doc(text: str, default: Any = attrs.NOTHING, **kw: Any) -> Any:
     return attrs.field(default=default, metadata={"doc": text}, **kw)
 
@@ -46,6 +69,10 @@ class ArcConfig:
     name: str | None = _doc("the run folder runs/<name>/ (default: the spec file's name); rerunning continues it", None)
     hidden: int = _doc("hidden channels beside the 10 one-hot colour channels", 20, validator=non_negative)
     width: int = _doc("width of the per-cell update MLP", 64, validator=positive)
+    cell: dict[str, Any] | None = _doc(
+        "a registered cell in place of the built-in update (fixed identity/Sobel/Laplacian perception + `width` MLP), e.g. "
+        "`{name = \"growing_nca\", hidden = [64]}`: its lattice form updates the same state (channels set here)", None,
+        validator=_cell_table)
     steps: int = _doc("NCA steps T from the input grid to the read-out", 12, validator=positive)
     steps_jitter: int = _doc("training roll-outs take T uniform in [steps − j, steps + j] (a result that must persist)", 0,
                              validator=non_negative)

@@ -12,13 +12,21 @@ def pct(c: dict[str, int]) -> str:
     return f"{100.0 * c['solved'] / c['total']:.2f} %" if c["total"] else "–"
 
 
+def update(settings: dict[str, Any]) -> str:
+    """The update rule in words: the built-in MLP's width, or the registered cell's table."""
+    cell = settings.get("cell")
+    if not cell:
+        return f"update MLP width {settings['width']}"
+    return "cell " + ", ".join(f"{k}={v}" for k, v in cell.items())
+
+
 def markdown(summary: dict[str, Any]) -> str:
     s, scores = summary["settings"], summary["scores"]
     lines = [f"# {summary['label']}: one NCA per task, pass@{scores['k']} exact match", "",
              f"{summary['n_tasks']} tasks{' (a sample: ' + summary['sample'] + ')' if summary.get('sample') else ''}, "
              f"{summary['trained_tasks']} attempted (same-size demonstration pairs); budget per task: {s['train_steps']} "
              f"optimiser steps of T = {s['steps']} NCA steps, at most {s['cpu_s_per_task']:g} CPU-s; "
-             f"{s['hidden']} hidden channels, update MLP width {s['width']}, {summary.get('params', '?')} parameters per NCA.", "",
+             f"{s['hidden']} hidden channels, {update(s)}, {summary.get('params', '?')} parameters per NCA.", "",
              "| subset | test grids solved | % | tasks solved | % |", "|---|---|---|---|---|"]
     for key, name in NAMES.items():
         g, t = scores["grids"][key], scores["tasks"][key]

@@ -32,7 +32,7 @@ from .score import Solutions, score
 from .submission import cross_check, write_submission
 
 # settings that change a prediction: a run folder holds one setting of them
-RESULT_KEYS = ("version", "split", "hidden", "width", "steps", "steps_jitter", "train_steps", "lr", "fire_rate", "attempts", "eval_every",
+RESULT_KEYS = ("version", "split", "hidden", "width", "cell", "steps", "steps_jitter", "train_steps", "lr", "fire_rate", "attempts", "eval_every",
                "cpu_s_per_task", "seed")
 
 
@@ -53,7 +53,7 @@ def claim(folder: Path, config: ArcConfig) -> None:
         import json
 
         have = json.loads(meta.read_text(encoding="utf-8")).get("settings")
-        if have != wanted:
+        if have is None or any(have.get(k) != v for k, v in wanted.items()):  # a key added later reads as its default, None
             diff = ", ".join(f"{k}: {have.get(k) if have else None!r} → {v!r}" for k, v in wanted.items() if not have or have.get(k) != v)
             raise UserError(f"{folder} holds a run with other settings ({diff}); its predictions cannot be continued with "
                             "these. Give this run another folder (--set arc.name=\"...\") or remove that one")

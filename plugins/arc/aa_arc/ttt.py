@@ -18,6 +18,7 @@ import torch
 
 from .batched import IGNORE, BatchedNCA, exact_pairs, normalise_gradients, per_model_loss
 from .config import ArcConfig
+from .core_cell import CellNCA
 from .data import ArcTask, Grid
 
 
@@ -79,7 +80,8 @@ def predict_group(group: list[ArcTask], config: ArcConfig) -> list[dict[str, Any
     real = (x >= 0).flatten(2).any(2)
     test_x = _pack([list(t.test_inputs) for t in group], -1, h, w).repeat_interleave(a, 0)
     gen = torch.Generator().manual_seed(config.seed)  # the fire masks (fire_rate < 1 only)
-    nca = BatchedNCA([model_seed(config.seed, t.id, k) for t in group for k in range(a)], config.hidden, config.width)
+    seeds = [model_seed(config.seed, t.id, k) for t in group for k in range(a)]
+    nca = BatchedNCA(seeds, config.hidden, config.width) if config.cell is None else CellNCA(seeds, config.hidden, config.cell, h, w)
     opt = torch.optim.Adam(nca.parameters(), lr=config.lr)
     best_exact = torch.full((g * a,), -1, dtype=torch.long)
     best_loss = torch.full((g * a,), math.inf)
@@ -123,7 +125,7 @@ def predict_group(group: list[ArcTask], config: ArcConfig) -> list[dict[str, Any
     return records
 
 
-def _select(nca: BatchedNCA, config: ArcConfig, logits: torch.Tensor, losses: torch.Tensor, y: torch.Tensor,
+def _select(nca: BatchedNCA | CellNCA, config: ArcConfig, logits: torch.Tensor, losses: torch.Tensor, y: torch.Tensor,
             real: torch.Tensor, test_x: torch.Tensor, step: int, best_exact: torch.Tensor, best_loss: torch.Tensor,
             best_step: torch.Tensor, best_pred: torch.Tensor, gen: torch.Generator) -> None:
     """Keep each model's test predictions from this checkpoint if its demonstration score is its best so far."""
