@@ -19,6 +19,8 @@ from typing import Any
 
 from aa_core.run import t_interval
 
+from .report import update
+
 SETTINGS = ("cell", "hidden", "width", "steps", "steps_jitter", "train_steps", "lr", "fire_rate", "seed")
 
 
@@ -63,7 +65,7 @@ def sign_test(gained: int, lost: int) -> float:
 def label(run: dict[str, Any], reference: dict[str, Any]) -> str:
     """The settings in which a run differs from the reference (``reference`` for itself)."""
     s, r = run["settings"], reference["settings"]
-    changed = [f"{k}={s.get(k)}" for k in SETTINGS if s.get(k) != r.get(k)]
+    changed = [update(s) if k == "cell" else f"{k}={s.get(k)}" for k in SETTINGS if s.get(k) != r.get(k)]
     return ", ".join(changed) if changed else "reference"
 
 
