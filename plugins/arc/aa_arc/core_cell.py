@@ -44,10 +44,11 @@ class CellNCA:
         self.channels = self.state_channels + 1  # + the fixed "inside the grid" channel, last
         spec = validate(cell_spec(cell, self.channels, h, w), "[arc] cell")
         steps = []
-        for s in seeds:  # each NCA's initial weights come from its own seed, whatever its group
-            torch.manual_seed(s)
-            ctx = BuildContext(spec)
-            steps.append(_LatticeStep(ctx.cell, ctx.geometry))
+        with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left as it was
+            for s in seeds:  # each NCA's initial weights come from its own seed, whatever its group
+                torch.manual_seed(s)
+                ctx = BuildContext(spec)
+                steps.append(_LatticeStep(ctx.cell, ctx.geometry))
         params, buffers = stack_module_state(steps)
         self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
         self.buffers = buffers
