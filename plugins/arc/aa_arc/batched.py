@@ -28,7 +28,21 @@ def perception_kernel(channels: int) -> torch.Tensor:
     return k.repeat(channels, 1, 1).unsqueeze(1)
 
 
-class BatchedNCA:
+class StackedNCAs:
+    """Several NCAs whose parameters are stacked ``[M, ...]``: the bookkeeping every stacked model shares."""
+
+    def parameters(self) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def n_params(self) -> int:
+        """Trainable parameters of one NCA."""
+        return sum(p[0].numel() for p in self.parameters())
+
+    def state_dict(self) -> list[torch.Tensor]:
+        return [p.detach().clone() for p in self.parameters()]
+
+
+class BatchedNCA(StackedNCAs):
     """One independent NCA per seed, weights stacked (plain tensors; :meth:`parameters` for the optimiser)."""
 
     def __init__(self, seeds: list[int], hidden: int, width: int):
@@ -46,13 +60,6 @@ class BatchedNCA:
 
     def parameters(self) -> list[torch.Tensor]:
         return [self.w1, self.b1, self.w2]
-
-    def n_params(self) -> int:
-        """Trainable parameters of one NCA."""
-        return sum(p[0].numel() for p in self.parameters())
-
-    def state_dict(self) -> list[torch.Tensor]:
-        return [p.detach().clone() for p in self.parameters()]
 
     def forward(self, colours: torch.Tensor, steps: int, fire_rate: float = 1.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:

@@ -20,7 +20,7 @@ from torch.func import functional_call, stack_module_state
 
 from aa_core.run import BuildContext, validate
 
-from .batched import COLOURS
+from .batched import COLOURS, StackedNCAs
 from .config import cell_spec
 
 
@@ -35,7 +35,7 @@ class _LatticeStep(torch.nn.Module):
         return self.cell.lattice_forward(grid, self.geometry)
 
 
-class CellNCA:
+class CellNCA(StackedNCAs):
     """One NCA per seed around a registered cell; the interface of :class:`aa_arc.batched.BatchedNCA`."""
 
     def __init__(self, seeds: list[int], hidden: int, cell: dict[str, Any], h: int, w: int):
@@ -77,13 +77,6 @@ class CellNCA:
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())
-
-    def n_params(self) -> int:
-        """Trainable parameters of one NCA."""
-        return sum(p[0].numel() for p in self.parameters())
-
-    def state_dict(self) -> list[torch.Tensor]:
-        return [p.detach().clone() for p in self.parameters()]
 
     def forward(self, colours: torch.Tensor, steps: int, fire_rate: float = 1.0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
