@@ -67,13 +67,35 @@ def open_study(sw: Sweep) -> optuna.Study:
     return optuna.load_study(study_name=sw.study_name, storage=storage, sampler=sampler)
 
 
-def _distributions(space: Space, point: dict[str, str]) -> dict:
+def check_same_space(sw: Sweep, study: optuna.Study) -> None:
+    """Refuse, before any trial runs, a sweep whose seeds, cases or values differ from those the study's trials
+    were recorded with (``--study`` naming an existing study): Optuna cannot record a trial of another value space."""
+    from aa_core.plugin import UserError
+
+    ours = _all_distributions(sw.space)
+    for t in study.get_trials(deepcopy=False):
+        for k, dist in t.distributions.items():
+            if k in ours and dist != ours[k]:
+                theirs, now = (list(getattr(x, "choices", ())) for x in (dist, ours[k]))
+                raise UserError(f"aa sweep: the study {sw.study_name!r} in {sw.storage} has trials recorded with {k} values "
+                                f"{theirs}; this sweep has {now}. A study's seeds, cases and values cannot change once "
+                                "it has trials: leave --study out (the default name follows the sweep's definition, so a changed "
+                                "sweep gets a study of its own) or give another --study or --out; the old study keeps its trials.")
+
+
+def _all_distributions(space: Space) -> dict:
+    """The Optuna distribution of each grid key of ``space`` (seed, case, listed params)."""
     d: dict = {"seed": optuna.distributions.CategoricalDistribution([str(s) for s in space.seeds])}
     if space.cases or space.reference:
         d["case"] = optuna.distributions.CategoricalDistribution([*([REFERENCE] if space.reference else []), *space.cases])
     for k, v in space.params.items():
         if not isinstance(v, Range):
             d[k] = optuna.distributions.CategoricalDistribution(list(v))
+    return d
+
+
+def _distributions(space: Space, point: dict[str, str]) -> dict:
+    d = _all_distributions(space)
     return {k: d[k] for k in point}
 
 
@@ -200,6 +222,7 @@ def run(sw: Sweep, workers: int = 1, report: Callable[[str], None] = print) -> o
     T.STOP.clear()
     sw.folder.mkdir(parents=True, exist_ok=True)
     study = open_study(sw)
+    check_same_space(sw, study)
     claims = Claims(engine_for(sw.storage), sw.study_name)
     work = run_grid_worker if sw.search == "grid" else run_search_worker
     stop = threading.Event()

@@ -154,3 +154,16 @@ def test_user_sets_override_the_sweep_defaults_but_not_the_split():
     assert spec.sections["run"].tasks == ["evaluate"] and spec.sections["train"].threads == 2
     assert spec.sections["evaluate"].split == "validation" and spec.sections["evaluate"].plot is False
     assert fixed_overrides([], "test")[-1] == 'evaluate.split="test"'
+
+
+def test_a_named_study_refuses_other_seeds_before_running_anything(tmp_path):
+    spec, out = _spec(tmp_path), tmp_path / "sweep"
+    base = [sys.executable, "-m", "aa_core.cli", "sweep", str(spec), "--param", "cell.hidden=4", "--reference", "identity_offset",
+            "--out", str(out), "--no-plot"]
+    first = subprocess.run([*base, "--seeds", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stdout + first.stderr
+    name = first.stdout.split()[1].rstrip(":")
+    more = subprocess.run([*base, "--seeds", "2", "--study", name], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert more.returncode == 2, more.stdout + more.stderr
+    assert "seed values ['0']" in more.stderr and "--study" in more.stderr and "Traceback" not in more.stderr
+    assert len(_complete(out)) == 1 and len(list((out / "trials").iterdir())) == 1  # nothing ran
