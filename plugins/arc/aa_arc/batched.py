@@ -12,6 +12,8 @@ whatever the canvas, and they are ignored by the loss.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 import torch.nn.functional as F
 
@@ -28,11 +30,12 @@ def perception_kernel(channels: int) -> torch.Tensor:
     return k.repeat(channels, 1, 1).unsqueeze(1)
 
 
-class StackedNCAs:
+class StackedNCAs(ABC):
     """Several NCAs whose parameters are stacked ``[M, ...]``: the bookkeeping every stacked model shares."""
 
+    @abstractmethod
     def parameters(self) -> list[torch.Tensor]:
-        raise NotImplementedError
+        """The stacked trainable tensors ``[M, ...]`` (what the optimiser steps)."""
 
     def n_params(self) -> int:
         """Trainable parameters of one NCA."""
