@@ -67,7 +67,7 @@ def open_study(sw: Sweep) -> optuna.Study:
     return optuna.load_study(study_name=sw.study_name, storage=storage, sampler=sampler)
 
 
-def check_same_space(sw: Sweep, study: optuna.Study) -> None:
+def _check_same_space(sw: Sweep, study: optuna.Study) -> None:
     """Refuse, before any trial runs, a sweep whose seeds, cases or values differ from those the study's trials
     were recorded with (``--study`` naming an existing study): Optuna cannot record a trial of another value space."""
     from aa_core.plugin import UserError
@@ -222,7 +222,7 @@ def run(sw: Sweep, workers: int = 1, report: Callable[[str], None] = print) -> o
     T.STOP.clear()
     sw.folder.mkdir(parents=True, exist_ok=True)
     study = open_study(sw)
-    check_same_space(sw, study)
+    _check_same_space(sw, study)
     claims = Claims(engine_for(sw.storage), sw.study_name)
     work = run_grid_worker if sw.search == "grid" else run_search_worker
     stop = threading.Event()
